@@ -1,0 +1,95 @@
+"""Token-based batches with length bucketing, and padding into tensors.
+
+Sentences are sorted by source, then target length (ties broken by a seeded shuffle)
+and cut into batches of at most ``batch_tokens`` padded target tokens, so a batch holds sentences
+of nearly equal length and little padding is computed. The order of batches is
+shuffled per epoch with a seed derived from (seed, epoch): reproducible and
+independent of anything else's random state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .subwords import BOS_ID, EOS_ID, PAD_ID
+
+
+@dataclass
+class Batch:
+    """src: [B, S] ids ending in </s>; src_lengths: [B] (CPU); prev_tokens: [B, T] = <s> + target;
+    gold: [B, T] = target + </s> (PAD elsewhere); n_tokens: non-pad entries of gold."""
+
+    src: Tensor
+    src_lengths: Tensor
+    prev_tokens: Tensor
+    gold: Tensor
+    n_tokens: int
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(self.src.to(device), self.src_lengths, self.prev_tokens.to(device), self.gold.to(device),
+                     self.n_tokens)
+
+
+def token_batches(
+    src_lengths: Sequence[int], tgt_lengths: Sequence[int], batch_tokens: int, seed: int, epoch: int,
+    shuffle: bool = True,
+) -> list[np.ndarray]:
+    """Indices of each batch. Padded target tokens per batch (with </s>) stay <= batch_tokens,
+    except that a single over-long sentence forms a batch of its own."""
+    n = len(tgt_lengths)
+    rng = np.random.default_rng([seed, epoch])
+    tie_break = rng.permutation(n) if shuffle else np.arange(n)
+    tgt = np.asarray(tgt_lengths, dtype=np.int64) + 1
+    src = np.asarray(src_lengths, dtype=np.int64) + 1
+    # Sorted by source length first: most batches then hold sources of one length, which
+    # the encoder runs without packing; target length second keeps target padding low.
+    order = np.lexsort((tie_break, tgt, src))
+    batches: list[np.ndarray] = []
+    start = 0
+    longest = 0
+    for pos in range(n):
+        longest_if_added = max(longest, int(tgt[order[pos]]))
+        if pos > start and longest_if_added * (pos - start + 1) > batch_tokens:
+            batches.append(order[start:pos])
+            start, longest = pos, int(tgt[order[pos]])
+        else:
+            longest = longest_if_added
+    if start < n:
+        batches.append(order[start:n])
+    if shuffle:
+        permutation = rng.permutation(len(batches))
+        batches = [batches[i] for i in permutation]
+    return batches
+
+
+def pad(seqs: Sequence[Sequence[int] | np.ndarray], prefix: int | None = None, suffix: int | None = None) -> Tensor:
+    """Right-pad id sequences into a [B, max_len] int64 tensor, adding optional prefix/suffix ids."""
+    extra = (prefix is not None) + (suffix is not None)
+    longest = max((len(s) for s in seqs), default=0) + extra
+    out = np.full((len(seqs), max(longest, 1)), PAD_ID, dtype=np.int64)
+    for row, seq in enumerate(seqs):
+        col = 0
+        if prefix is not None:
+            out[row, 0] = prefix
+            col = 1
+        out[row, col:col + len(seq)] = seq
+        if suffix is not None:
+            out[row, col + len(seq)] = suffix
+    return torch.from_numpy(out)
+
+
+def source_tensor(seqs: Sequence[Sequence[int] | np.ndarray]) -> tuple[Tensor, Tensor]:
+    """Sources as the encoder takes them: ids + </s>, padded; and their lengths."""
+    lengths = torch.tensor([len(s) + 1 for s in seqs], dtype=torch.int64)
+    return pad(seqs, suffix=EOS_ID), lengths
+
+
+def make_batch(src: Sequence[np.ndarray], tgt: Sequence[np.ndarray]) -> Batch:
+    src_tensor, src_lengths = source_tensor(src)
+    prev_tokens = pad(tgt, prefix=BOS_ID)
+    gold = pad(tgt, suffix=EOS_ID)
+    return Batch(src_tensor, src_lengths, prev_tokens, gold, int(sum(len(t) + 1 for t in tgt)))

@@ -1,0 +1,124 @@
+"""The model bundle: one folder with everything needed to translate.
+
+``config.json`` (format version, model config, vocabulary sizes, languages, the
+MLflow run that made it, checksums), ``weights.pt`` (a plain state dict, loaded
+with ``torch.load(weights_only=True)``: no pickle of arbitrary objects), and the
+two SentencePiece models ``src.spm.model`` and ``tgt.spm.model``. Tokenizers travel
+with the weights, so a model can never be used with the wrong vocabulary.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_dir
+from .config import ModelConfig, model_config_from_dict
+from .errors import ModelBundleError, Seq2SeqError
+from .model import Seq2Seq
+from .subwords import Tokenizer
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.pt"
+SRC_SPM = "src.spm.model"
+TGT_SPM = "tgt.spm.model"
+
+
+@dataclass
+class Bundle:
+    model: Seq2Seq
+    src_tokenizer: Tokenizer
+    tgt_tokenizer: Tokenizer
+    info: dict[str, Any]  # config.json as loaded
+
+    @property
+    def run_id(self) -> str | None:
+        return self.info.get("mlflow", {}).get("run_id")
+
+
+def save_bundle(
+    path: str | Path, model: Seq2Seq, src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer, extra: dict[str, Any],
+) -> None:
+    """Write the bundle folder atomically (``extra`` goes into config.json)."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_dir(path) as tmp:
+        torch.save(state, tmp / WEIGHTS_FILE)
+        (tmp / SRC_SPM).write_bytes(src_tokenizer.proto)
+        (tmp / TGT_SPM).write_bytes(tgt_tokenizer.proto)
+        info = {
+            "format_version": FORMAT_VERSION,
+            "model": asdict(model.config),
+            "src_vocab_size": model.src_vocab_size,
+            "tgt_vocab_size": model.tgt_vocab_size,
+            "sha256": {name: _sha(tmp / name) for name in (WEIGHTS_FILE, SRC_SPM, TGT_SPM)},
+            **extra,
+        }
+        (tmp / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_bundle_info(path: str | Path) -> dict[str, Any]:
+    """config.json of a bundle, without loading weights (e.g. to find its MLflow run)."""
+    config_path = Path(path) / CONFIG_FILE
+    try:
+        return json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelBundleError(f"{config_path}: unreadable ({err}); rerun the train stage") from None
+
+
+def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
+    """Load and check a bundle; any inconsistency is a :class:`ModelBundleError` naming the file."""
+    path = Path(path)
+    config_path = path / CONFIG_FILE
+    if not config_path.is_file():
+        raise ModelBundleError(f"{path}: not a model bundle ({CONFIG_FILE} missing); point to the train stage's data/model")
+    try:
+        info = json.loads(config_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ModelBundleError(f"{config_path}: unreadable ({err}); the bundle is corrupt, retrain or restore it") from None
+    version = info.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelBundleError(
+            f"{config_path}: format_version {version!r} is not supported by this seq2seq (reads <= {FORMAT_VERSION}); "
+            "upgrade seq2seq"
+        )
+    for name in (WEIGHTS_FILE, SRC_SPM, TGT_SPM):
+        file = path / name
+        if not file.is_file():
+            raise ModelBundleError(f"{file}: missing from the bundle")
+        expected = info.get("sha256", {}).get(name)
+        if expected and _sha(file) != expected:
+            raise ModelBundleError(f"{file}: checksum does not match {CONFIG_FILE}; the bundle is corrupt or mixed")
+    try:
+        model_config: ModelConfig = model_config_from_dict(info.get("model"), str(config_path))
+    except Seq2SeqError as err:
+        raise ModelBundleError(str(err)) from None
+    src_tok = Tokenizer.load(path / SRC_SPM)
+    tgt_tok = Tokenizer.load(path / TGT_SPM)
+    if (src_tok.vocab_size, tgt_tok.vocab_size) != (info.get("src_vocab_size"), info.get("tgt_vocab_size")):
+        raise ModelBundleError(
+            f"{path}: tokenizer vocabularies ({src_tok.vocab_size}, {tgt_tok.vocab_size}) do not match the model's "
+            f"({info.get('src_vocab_size')}, {info.get('tgt_vocab_size')})"
+        )
+    model = Seq2Seq(model_config, src_tok.vocab_size, tgt_tok.vocab_size)
+    try:
+        state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for corrupt files
+        raise ModelBundleError(f"{path / WEIGHTS_FILE}: unreadable weights ({type(err).__name__}); the bundle is corrupt") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError) as err:
+        first = str(err).strip().splitlines()
+        raise ModelBundleError(
+            f"{path / WEIGHTS_FILE}: weights do not match {CONFIG_FILE} ({first[1].strip() if len(first) > 1 else first[0]})"
+        ) from None
+    model.to(device).eval()
+    return Bundle(model, src_tok, tgt_tok, info)

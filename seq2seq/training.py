@@ -1,0 +1,188 @@
+"""Training feeds truth: teacher forcing on masked, label-smoothed cross-entropy.
+
+One epoch = every training pair once, in token-based, length-bucketed batches.
+The decoder sees ``<s> y1 .. y_{n}`` and is trained to predict ``y1 .. y_n </s>``;
+padding positions are dropped before the output projection, so they cost nothing
+and never enter the loss. After each epoch: validation loss and perplexity, and
+greedy BLEU/chrF on the first ``valid_bleu_sentences`` valid pairs. The weights of
+the epoch with the lowest validation loss are the result.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .batching import Batch, make_batch, token_batches
+from .config import ModelConfig, TrainConfig
+from .errors import Seq2SeqError
+from .model import Seq2Seq
+from .scoring import bleu_chrf
+from .subwords import PAD_ID, EncodedSplit, Tokenizer
+from .translator import SearchSettings, translate_ids
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    step: int
+    train_loss: float  # label-smoothed, per target token
+    valid_loss: float  # plain cross-entropy per target token
+    valid_perplexity: float
+    valid_bleu: float
+    valid_chrf: float
+    learning_rate: float
+    tokens_per_second: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    model: Seq2Seq
+    history: list[EpochRecord]
+    best_epoch: int
+    parameters: int
+
+
+def set_threads(threads: int) -> None:
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+
+
+def lr_factor(step: int, warmup: int, total: int, final_fraction: float) -> float:
+    """Linear warm-up to 1, then linear decay to ``final_fraction`` at ``total`` steps."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    span = max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    return 1.0 - (1.0 - final_fraction) * progress
+
+
+def batch_loss(model: Seq2Seq, batch: Batch, label_smoothing: float) -> torch.Tensor:
+    """Summed cross-entropy over the non-pad target positions of one batch."""
+    features = model(batch.src, batch.src_lengths, batch.prev_tokens)  # [B, T, H]
+    mask = batch.gold != PAD_ID
+    logits = model.generator(features[mask])  # [N, V]: padding positions are never projected
+    return F.cross_entropy(logits.float(), batch.gold[mask], label_smoothing=label_smoothing, reduction="sum")
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.inference_mode()
+def validation_loss(model: Seq2Seq, split: EncodedSplit, batch_tokens: int, device: torch.device,
+                    precision: str) -> float:
+    model.eval()
+    total, tokens = 0.0, 0
+    for idx in token_batches([len(s) for s in split.src], [len(t) for t in split.tgt], batch_tokens, 0, 0,
+                             shuffle=False):
+        batch = make_batch([split.src[i] for i in idx], [split.tgt[i] for i in idx]).to(device)
+        with autocast(device, precision):
+            total += float(batch_loss(model, batch, 0.0))
+        tokens += batch.n_tokens
+    return total / max(tokens, 1)
+
+
+def validation_scores(model: Seq2Seq, split: EncodedSplit, references: Sequence[str], tokenizer: Tokenizer,
+                      count: int, device: torch.device) -> tuple[float, float]:
+    if count == 0:
+        return float("nan"), float("nan")
+    model.eval()
+    sources = [split.src[i].tolist() for i in range(min(count, len(split)))]
+    hyps = translate_ids(model, sources, SearchSettings(beam=1, batch_size=128), device)
+    texts = tokenizer.decode([h[0].tokens for h in hyps])
+    return bleu_chrf(texts, references[: len(texts)])
+
+
+def train_model(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    train_split: EncodedSplit,
+    valid_split: EncodedSplit,
+    valid_references: Sequence[str],
+    src_vocab_size: int,
+    tgt_tokenizer: Tokenizer,
+    device: torch.device,
+    on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> TrainResult:
+    """Train a fresh model and return the weights of its best epoch (lowest validation loss)."""
+    set_threads(config.threads)
+    torch.manual_seed(config.seed)
+    model = Seq2Seq(model_config, src_vocab_size, tgt_tokenizer.vocab_size).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    src_lengths = [len(s) for s in train_split.src]
+    tgt_lengths = [len(t) for t in train_split.tgt]
+    steps_per_epoch = len(token_batches(src_lengths, tgt_lengths, config.batch_tokens, config.seed, 0))
+    total_steps = steps_per_epoch * config.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, config.warmup_steps, total_steps, config.final_lr_fraction)
+    )
+    log(f"train: {model.num_parameters():,} parameters, {len(train_split):,} pairs, "
+        f"{steps_per_epoch} batches/epoch, {config.epochs} epochs, device {device}")
+    history: list[EpochRecord] = []
+    best_state, best_loss, best_epoch = None, math.inf, 0
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        started = time.perf_counter()
+        loss_sum, token_sum = 0.0, 0
+        window_loss, window_tokens, window_start = 0.0, 0, started
+        for idx in token_batches(src_lengths, tgt_lengths, config.batch_tokens, config.seed, epoch):
+            batch = make_batch([train_split.src[i] for i in idx], [train_split.tgt[i] for i in idx]).to(device)
+            with autocast(device, config.precision):
+                loss = batch_loss(model, batch, config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            (loss / batch.n_tokens).backward()
+            if config.clip_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise Seq2SeqError(
+                    f"train: the loss became {value} at step {step} (epoch {epoch}); "
+                    "lower train.learning_rate or train.clip_norm"
+                )
+            loss_sum += value
+            token_sum += batch.n_tokens
+            window_loss += value
+            window_tokens += batch.n_tokens
+            if step % config.log_every == 0:
+                now = time.perf_counter()
+                log(f"epoch {epoch} step {step}/{total_steps} loss {window_loss / window_tokens:.3f} "
+                    f"lr {scheduler.get_last_lr()[0]:.2e} {window_tokens / (now - window_start):,.0f} tok/s")
+                window_loss, window_tokens, window_start = 0.0, 0, now
+        train_seconds = time.perf_counter() - started
+        valid_loss = validation_loss(model, valid_split, config.batch_tokens, device, config.precision)
+        bleu, chrf = validation_scores(model, valid_split, valid_references, tgt_tokenizer,
+                                       config.valid_bleu_sentences, device)
+        record = EpochRecord(
+            epoch=epoch, step=step, train_loss=loss_sum / max(token_sum, 1), valid_loss=valid_loss,
+            valid_perplexity=math.exp(min(valid_loss, 50.0)), valid_bleu=bleu, valid_chrf=chrf,
+            learning_rate=scheduler.get_last_lr()[0], tokens_per_second=token_sum / train_seconds,
+            seconds=time.perf_counter() - started,
+        )
+        history.append(record)
+        log("epoch " + " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                for k, v in asdict(record).items()))
+        on_epoch(record)
+        if valid_loss < best_loss:
+            best_loss, best_epoch = valid_loss, epoch
+            best_state = copy.deepcopy(model.state_dict())
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model, history, best_epoch, model.num_parameters())
+

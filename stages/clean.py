@@ -1,0 +1,16 @@
+"""clean: normalise, filter and split data/raw/corpus.tsv into data/clean/; report in metrics/clean.json."""
+from seq2seq.atomic import write_json
+from seq2seq.clean import clean_corpus
+from seq2seq.cli import run_guarded
+from seq2seq.config import load_params
+
+
+def main() -> None:
+    params = load_params()
+    report = clean_corpus("data/raw/corpus.tsv", "data/clean", params.clean)
+    write_json("metrics/clean.json", report.as_dict())
+    print("clean: " + ", ".join(f"{k} {v:,}" for k, v in report.as_dict().items()))
+
+
+if __name__ == "__main__":
+    run_guarded(main, "clean")

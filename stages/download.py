@@ -1,0 +1,14 @@
+"""download: fetch the corpus named by data.* into data/raw/ (corpus.tsv + provenance.json)."""
+from seq2seq.cli import run_guarded
+from seq2seq.config import load_params
+from seq2seq.download import fetch_corpus
+
+
+def main() -> None:
+    params = load_params()
+    provenance = fetch_corpus(params.data, "data/raw")
+    print(f"download: {provenance.lines:,} lines from {provenance.origin} (sha256 {provenance.sha256[:12]}…)")
+
+
+if __name__ == "__main__":
+    run_guarded(main, "download")

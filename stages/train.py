@@ -1,0 +1,66 @@
+"""train: train the encoder-decoder on data/tokens/ and write the bundle data/model/.
+
+Also writes metrics/train.json (summary) and metrics/train_history.csv (per-epoch
+curves for ``dvc plots``), and records everything in one MLflow run whose id is
+stored in the bundle, so decode and score log into the same run.
+"""
+import csv
+import io
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from seq2seq.atomic import sha256_file, write_json, write_text
+from seq2seq.bundle import save_bundle
+from seq2seq.clean import read_split
+from seq2seq.cli import run_guarded
+from seq2seq.config import load_params
+from seq2seq.devices import resolve_device
+from seq2seq.experiment import TrainingRun
+from seq2seq.subwords import Tokenizer, load_encoded
+from seq2seq.tracking import tracking_uri
+from seq2seq.training import train_model
+
+
+def main() -> None:
+    params = load_params()
+    device = resolve_device(params.train.device, "train.device")
+    src_tok = Tokenizer.load("data/tokens/src.spm.model")
+    tgt_tok = Tokenizer.load("data/tokens/tgt.spm.model")
+    train_split = load_encoded("data/tokens/train.npz")
+    valid_split = load_encoded("data/tokens/valid.npz")
+    valid = read_split("data/clean/valid.tsv")
+    started = time.perf_counter()
+    with TrainingRun(params, sha256_file("data/tokens/train.npz")) as run:
+        result = train_model(params.model, params.train, train_split, valid_split, list(valid["target"]),
+                             src_tok.vocab_size, tgt_tok, device, on_epoch=run.log_epoch)
+        best = result.history[result.best_epoch - 1]
+        summary = {
+            "best_epoch": result.best_epoch,
+            "best_valid_loss": round(best.valid_loss, 4),
+            "best_valid_perplexity": round(best.valid_perplexity, 3),
+            "best_valid_bleu": round(best.valid_bleu, 2),
+            "epochs": len(result.history),
+            "parameters": result.parameters,
+            "train_tokens_per_second": round(sum(r.tokens_per_second for r in result.history) / len(result.history)),
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        }
+        save_bundle("data/model", result.model, src_tok, tgt_tok, {
+            "src_lang": params.data.src_lang,
+            "tgt_lang": params.data.tgt_lang,
+            "mlflow": {"run_id": run.run_id, "experiment_id": run.experiment_id, "tracking_uri": tracking_uri()},
+        })
+        write_json("metrics/train.json", summary)
+        history = io.StringIO()
+        writer = csv.DictWriter(history, fieldnames=list(asdict(result.history[0])))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in result.history)
+        write_text("metrics/train_history.csv", history.getvalue())
+        run.log_summary(summary)
+        run.log_file(Path("metrics/train_history.csv"))
+        run.log_model(Path("data/model"), list(valid["source"][:2]))
+    print("train: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+
+
+if __name__ == "__main__":
+    run_guarded(main, "train")

@@ -1,0 +1,41 @@
+"""Small builders shared by tests: tokenizers and a trained tiny bundle."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from seq2seq.config import ModelConfig, TokenizeConfig, TrainConfig
+from seq2seq.subwords import EncodedSplit, Tokenizer, train_sentencepiece
+from tests.conftest import synthetic_pairs
+
+TINY_MODEL = ModelConfig(cell="gru", embedding_size=32, hidden_size=32, dropout=0.0)
+
+
+def tokenizers(pairs=None) -> tuple[Tokenizer, Tokenizer]:
+    pairs = pairs or synthetic_pairs(400)
+    src = train_sentencepiece([a for a, _ in pairs], TokenizeConfig(vocab_size=30), "source")
+    tgt = train_sentencepiece([b for _, b in pairs], TokenizeConfig(vocab_size=30), "target")
+    return Tokenizer(src, "source"), Tokenizer(tgt, "target")
+
+
+def encode(pairs, src_tok: Tokenizer, tgt_tok: Tokenizer) -> EncodedSplit:
+    import numpy as np
+
+    src = [np.asarray(s, dtype=np.int32) for s in src_tok.encode([a for a, _ in pairs])]
+    tgt = [np.asarray(t, dtype=np.int32) for t in tgt_tok.encode([b for _, b in pairs])]
+    return EncodedSplit(src, tgt)
+
+
+def train_tiny_bundle(path: Path, epochs: int = 2) -> Path:
+    import torch
+
+    from seq2seq.bundle import save_bundle
+    from seq2seq.training import train_model
+
+    pairs = synthetic_pairs(300)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    cfg = TrainConfig(epochs=epochs, batch_tokens=300, warmup_steps=5, valid_bleu_sentences=0, threads=1)
+    result = train_model(TINY_MODEL, cfg, split, split, [b for _, b in pairs], src_tok.vocab_size, tgt_tok,
+                         torch.device("cpu"), log=lambda line: None)
+    save_bundle(path, result.model, src_tok, tgt_tok, {"src_lang": "en", "tgt_lang": "es", "mlflow": {}})
+    return path

@@ -1,0 +1,43 @@
+import os
+
+import pytest
+
+from seq2seq.atomic import atomic_dir, atomic_path, sha256_file, write_json, write_text
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "out.txt"
+    write_text(target, "old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half", encoding="utf-8")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temporary left behind
+
+
+def test_written_files_have_normal_permissions(tmp_path):
+    write_json(tmp_path / "a.json", {"x": 1})
+    mode = os.stat(tmp_path / "a.json").st_mode & 0o777
+    assert mode & 0o044  # readable by others under the usual umask (mkstemp alone gives 0600)
+
+
+def test_atomic_dir_replaces_whole_folder_or_nothing(tmp_path):
+    folder = tmp_path / "model"
+    with atomic_dir(folder) as tmp:
+        (tmp / "a").write_text("1")
+    with pytest.raises(KeyError):
+        with atomic_dir(folder) as tmp:
+            (tmp / "b").write_text("2")
+            raise KeyError("boom")
+    assert sorted(p.name for p in folder.iterdir()) == ["a"]
+    with atomic_dir(folder) as tmp:
+        (tmp / "c").write_text("3")
+    assert sorted(p.name for p in folder.iterdir()) == ["c"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_sha256_file(tmp_path):
+    path = tmp_path / "x"
+    path.write_bytes(b"abc")
+    assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -1,0 +1,69 @@
+import pytest
+
+from seq2seq.config import ModelConfig, Params, flatten, load_params, params_from_dict
+from seq2seq.devices import resolve_device
+from seq2seq.errors import ParamError
+
+
+def test_defaults_validate_and_repo_params_load():
+    assert params_from_dict({}) == Params()
+    params = load_params("params.yaml")  # the project's own params.yaml is valid
+    assert params.model.cell in ("lstm", "gru")
+
+
+@pytest.mark.parametrize(
+    "raw, key, fragment",
+    [
+        ({"model": {"hidden_sise": 3}}, "model.hidden_sise", "unknown key"),
+        ({"modle": {}}, "modle", "unknown section"),
+        ({"model": {"hidden_size": 0}}, "model.hidden_size", ">= 1"),
+        ({"model": {"hidden_size": "big"}}, "model.hidden_size", "integer"),
+        ({"model": {"hidden_size": True}}, "model.hidden_size", "integer"),
+        ({"model": {"cell": "rnn"}}, "model.cell", "lstm, gru"),
+        ({"model": {"attention": "fancy"}}, "model.attention", "none, luong"),
+        ({"model": {"dropout": -0.1}}, "model.dropout", "[0, 1)"),
+        ({"model": {"dropout": 1.0}}, "model.dropout", "[0, 1)"),
+        ({"decode": {"beam_width": 0}}, "decode.beam_width", ">= 1"),
+        ({"train": {"device": "gpu"}}, "train.device", "auto, cpu, cuda"),
+        ({"train": {"learning_rate": 0}}, "train.learning_rate", "> 0"),
+        ({"data": {"source": "url", "url": "ftp://x/y.tsv", "sha256": "0" * 64}}, "data.url", "http"),
+        ({"data": {"source": "url", "url": "https://x/y.tsv"}}, "data.sha256", "sha256"),
+        ({"data": {"source": "local"}}, "data.path", "local source"),
+    ],
+)
+def test_bad_params_name_the_key(raw, key, fragment):
+    with pytest.raises(ParamError) as info:
+        params_from_dict(raw)
+    message = str(info.value)
+    assert message.startswith(f"params.yaml: {key}: ")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_ints_are_accepted_for_floats_and_converted():
+    params = params_from_dict({"train": {"learning_rate": 1}})
+    assert params.train.learning_rate == 1.0 and isinstance(params.train.learning_rate, float)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("model:\n  cell: [gru\n", encoding="utf-8")
+    with pytest.raises(ParamError, match=r"line \d"):
+        load_params(path)
+
+
+def test_flatten_gives_dotted_keys():
+    flat = flatten(Params())
+    assert flat["model.hidden_size"] == ModelConfig().hidden_size
+    assert flat["decode.beam_width"] == 5
+    assert all("." in key for key in flat)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ParamError, match="train.device.*CUDA is not available"):
+            resolve_device("cuda")

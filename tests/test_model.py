@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from seq2seq.config import ModelConfig
+from seq2seq.model import Seq2Seq
+from seq2seq.subwords import BOS_ID, EOS_ID, PAD_ID
+
+
+def tiny(cell="gru", attention="luong", bidirectional=True, layers=1, **kw) -> Seq2Seq:
+    torch.manual_seed(0)
+    cfg = ModelConfig(cell=cell, attention=attention, bidirectional=bidirectional, layers=layers,
+                      embedding_size=16, hidden_size=16, dropout=0.0, **kw)
+    return Seq2Seq(cfg, 20, 24).eval()
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("attention", ["none", "luong"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_shapes(cell, attention, bidirectional, layers):
+    model = tiny(cell, attention, bidirectional, layers)
+    src = torch.tensor([[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]])
+    lengths = torch.tensor([4, 2])
+    prev = torch.tensor([[BOS_ID, 9, 10], [BOS_ID, 11, PAD_ID]])
+    features = model(src, lengths, prev)
+    assert features.shape == (2, 3, 16)
+    assert model.generator(features).shape == (2, 3, 24)
+    memory, state = model.encode(src, lengths)
+    h = state[0] if isinstance(state, tuple) else state
+    assert h.shape == (layers, 2, 16)
+    assert memory.states.shape == (2, 4, 16 * (2 if bidirectional else 1))
+    _, _, weights = model.decoder(prev, state, memory)
+    if attention == "luong":
+        assert weights.shape == (2, 3, 4)
+        assert torch.all(weights[1, :, 2:] == 0)  # padding gets no attention
+        assert torch.allclose(weights.sum(-1), torch.ones(2, 3))
+    else:
+        assert weights is None
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_padding_never_enters_the_encoder(cell):
+    """Packed batches give the same states as each sentence alone, for the real positions."""
+    model = tiny(cell)
+    a = torch.tensor([[5, 6, 7, 8, EOS_ID]])
+    b = torch.tensor([[9, 10, EOS_ID]])
+    batch = torch.tensor([[5, 6, 7, 8, EOS_ID], [9, 10, EOS_ID, PAD_ID, PAD_ID]])
+    with torch.no_grad():
+        out_batch, final_batch = model.encoder(batch, torch.tensor([5, 3]))
+        out_b, final_b = model.encoder(b, torch.tensor([3]))
+        out_a, _ = model.encoder(a, torch.tensor([5]))
+    assert torch.allclose(out_batch[1, :3], out_b[0], atol=1e-6)
+    assert torch.allclose(out_batch[0], out_a[0], atol=1e-6)
+    assert torch.all(out_batch[1, 3:] == 0)
+    hb = final_batch[0] if cell == "lstm" else final_batch
+    hs = final_b[0] if cell == "lstm" else final_b
+    assert torch.allclose(hb[:, 1], hs[:, 0], atol=1e-6)
+
+
+def test_tied_embeddings_share_weights():
+    model = tiny(tie_embeddings=True)
+    assert model.generator.weight is model.decoder.embed.weight

@@ -1,0 +1,128 @@
+"""End to end: the real ``dvc repro`` on a tiny corpus, in a temporary git repository."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import synthetic_pairs, write_tsv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_PARAMS = {
+    "data": {"source": "local", "path": "corpus/tiny.tsv"},
+    "clean": {"valid_size": 30, "test_size": 30},
+    "tokenize": {"vocab_size": 30},
+    "model": {"cell": "gru", "embedding_size": 32, "hidden_size": 32, "dropout": 0.1},
+    "train": {"epochs": 2, "batch_tokens": 300, "warmup_steps": 5, "valid_bleu_sentences": 20, "log_every": 10},
+    "decode": {"beam_width": 2, "batch_size": 16},
+}
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("pipeline")
+    for name in ("dvc.yaml", ".gitignore"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("stages", "seq2seq", "corpus"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    write_tsv(repo / "corpus" / "tiny.tsv", synthetic_pairs(400))
+    (repo / "params.yaml").write_text(yaml.safe_dump(TINY_PARAMS, sort_keys=False), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["SEQ2SEQ_CACHE"] = str(repo / ".cache")
+    run(["git", "init", "-q"], repo, env)
+    run([sys.executable, "-m", "dvc", "init", "-q"], repo, env)
+    run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], repo, env)
+    first = run([sys.executable, "-m", "dvc", "repro"], repo, env)
+    return repo, env, first
+
+
+def test_every_stage_writes_well_formed_outputs(repo):
+    repo, env, first = repo
+    for stage in ("download", "clean", "tokenize", "train", "decode", "score"):
+        assert f"Running stage '{stage}'" in first.stdout
+    provenance = json.loads((repo / "data/raw/provenance.json").read_text())
+    assert provenance["source"] == "local" and len(provenance["sha256"]) == 64
+    report = json.loads((repo / "metrics/clean.json").read_text())
+    assert report["input_pairs"] == 400 and report["train"] + report["valid"] + report["test"] == 400
+    for name in ("src.spm.model", "tgt.spm.model", "train.npz", "valid.npz", "test.npz"):
+        assert (repo / "data/tokens" / name).stat().st_size > 0
+    for name in ("config.json", "weights.pt", "src.spm.model", "tgt.spm.model"):
+        assert (repo / "data/model" / name).is_file()
+    hypotheses = (repo / "data/decode/hypotheses.txt").read_text().split("\n")[:-1]
+    assert len(hypotheses) == report["test"]
+    scores = json.loads((repo / "metrics/scores.json").read_text())
+    for key in ("bleu", "chrf", "ter"):
+        assert isinstance(scores[key], float) and scores["signatures"][key]
+    assert scores["decode"]["decode.beam_width"] == 2
+    history = (repo / "metrics/train_history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,") and len(history) == 3
+    summary = json.loads((repo / "metrics/train.json").read_text())
+    assert summary["epochs"] == 2 and summary["parameters"] > 0
+
+
+def test_mlflow_holds_one_run_with_params_metrics_and_model(repo):
+    repo, env, _ = repo
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("seq2seq")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.params["model.hidden_size"] == "32"
+    assert run.data.params["train.epochs"] == "2"
+    for key in ("test_bleu", "test_chrf", "test_ter", "valid_loss", "train_loss", "best_valid_loss"):
+        assert key in run.data.metrics, key
+    assert run.data.tags["decode.beam_width"] == "2"
+    assert len(client.get_metric_history(run.info.run_id, "valid_loss")) == 2
+    bundle = json.loads((repo / "data/model/config.json").read_text())
+    assert bundle["mlflow"]["run_id"] == run.info.run_id
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    out = model.predict(["The red cat sees the dog."])
+    assert isinstance(out, list) and len(out) == 1 and isinstance(out[0], str)
+
+
+def test_status_clean_then_decode_param_reruns_decode_and_score_only(repo):
+    repo, env, _ = repo
+    status = run([sys.executable, "-m", "dvc", "status", "--json"], repo, env)
+    assert json.loads(status.stdout) == {}
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["decode"]["beam_width"] = 3
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    changed = json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, env).stdout)
+    assert set(changed) == {"decode", "score"}
+    again = run([sys.executable, "-m", "dvc", "repro"], repo, env)
+    ran = {line.split("'")[1] for line in again.stdout.splitlines() if line.startswith("Running stage")}
+    assert ran == {"decode", "score"}
+    scores = json.loads((repo / "metrics/scores.json").read_text())
+    assert scores["decode"]["decode.beam_width"] == 3
+    assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, env).stdout) == {}
+
+
+def test_bad_param_fails_with_one_line_and_keeps_outputs(repo):
+    repo, env, _ = repo
+    before = (repo / "data/decode/hypotheses.txt").read_bytes()
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["decode"]["beam_width"] = 0
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "stages.decode"], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: decode: params.yaml: decode.beam_width: got 0; use an integer >= 1"
+    assert (repo / "data/decode/hypotheses.txt").read_bytes() == before
+    params["decode"]["beam_width"] = 3
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")

@@ -1,0 +1,20 @@
+import pytest
+
+from seq2seq.errors import DataError
+from seq2seq.scoring import score_corpus
+
+
+def test_perfect_and_partial_scores():
+    refs = ["El gato rojo ve el perro.", "Hola."]
+    perfect = score_corpus(refs, refs)
+    assert perfect["bleu"] == pytest.approx(100.0)
+    assert perfect["chrf"] == pytest.approx(100.0)
+    assert perfect["ter"] == pytest.approx(0.0)
+    assert perfect["signatures"]["bleu"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+    worse = score_corpus(["El perro.", "Adiós."], refs)
+    assert worse["bleu"] < 50 and worse["ter"] > 0
+
+
+def test_length_mismatch():
+    with pytest.raises(DataError, match="2 hypotheses but 1 references"):
+        score_corpus(["a", "b"], ["a"])

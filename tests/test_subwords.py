@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from seq2seq.config import TokenizeConfig
+from seq2seq.errors import DataError, ModelBundleError
+from seq2seq.subwords import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer, load_encoded, save_encoded, train_sentencepiece
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from tests.conftest import synthetic_pairs
+
+    proto = train_sentencepiece([en for en, _ in synthetic_pairs(400)], TokenizeConfig(vocab_size=30), "source")
+    return Tokenizer(proto, "source")
+
+
+def test_specials_and_roundtrip(tokenizer):
+    assert tokenizer.vocab_size == 30
+    ids = tokenizer.encode(["The red cat sees the dog."])
+    assert all(i > EOS_ID for i in ids[0])
+    assert tokenizer.decode([ids[0] + [EOS_ID, PAD_ID]]) == ["The red cat sees the dog."]
+    assert (PAD_ID, UNK_ID, BOS_ID, EOS_ID) == (0, 1, 2, 3)
+
+
+def test_vocab_too_large_is_translated(tmp_path):
+    with pytest.raises(DataError, match=r"tokenize.vocab_size: 5000 is larger than the source text supports; set it to \d+"):
+        train_sentencepiece(["a b c", "b c d"] * 10, TokenizeConfig(vocab_size=5000), "source")
+
+
+def test_invalid_model_is_refused():
+    with pytest.raises(ModelBundleError, match="not a valid SentencePiece model"):
+        Tokenizer(b"garbage", "bad.model")
+
+
+def test_encoded_roundtrip(tmp_path):
+    src = [[5, 6, 7], [], [9]]
+    tgt = [[4], [8, 8], []]
+    save_encoded(tmp_path / "x.npz", src, tgt)
+    loaded = load_encoded(tmp_path / "x.npz")
+    assert [a.tolist() for a in loaded.src] == src and [a.tolist() for a in loaded.tgt] == tgt
+    assert loaded.src[0].dtype == np.int32
+
+
+def test_broken_encoded_file(tmp_path):
+    (tmp_path / "x.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="rerun the tokenize stage"):
+        load_encoded(tmp_path / "x.npz")
