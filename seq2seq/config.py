@@ -35,6 +35,9 @@ class DataConfig:
     licence: str = "CC-BY 2.0 FR"
     max_download_mb: int = 2048
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
         if self.source == "url":
             if not self.url.startswith(("http://", "https://", "file://")):
@@ -57,6 +60,9 @@ class CleanConfig:
     test_size: int = 2000  # pairs
     seed: int = 1234
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
         _positive("clean.max_words", self.max_words)
         if self.max_length_ratio < 1:
@@ -71,11 +77,14 @@ class CleanConfig:
 class TokenizeConfig:
     """SentencePiece subword models (tokenize stage)."""
 
-    vocab_size: int = 8000  # per side, or of the joint model
+    vocab_size: int = 4000  # per side, or of the joint model
     joint: bool = False  # one model shared by both sides
     model_type: Literal["unigram", "bpe"] = "unigram"
     character_coverage: float = 1.0
     max_training_sentences: int = 500000
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
         if self.vocab_size < 8:
@@ -89,19 +98,25 @@ class TokenizeConfig:
 class ModelConfig:
     """The encoder-decoder's shape (train stage). Stored inside every model bundle."""
 
-    cell: Literal["lstm", "gru"] = "lstm"
+    cell: Literal["lstm", "gru"] = "gru"
     embedding_size: int = 256
     hidden_size: int = 256
     layers: int = 1
     bidirectional: bool = True
     attention: Literal["none", "luong"] = "luong"
-    dropout: float = 0.2
-    tie_embeddings: bool = False
+    dropout: float = 0.1
+    tie_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
         _positive("model.embedding_size", self.embedding_size)
         _positive("model.hidden_size", self.hidden_size)
         _positive("model.layers", self.layers)
+        if self.bidirectional and self.hidden_size % 2:
+            raise ParamError("model.hidden_size", self.hidden_size,
+                             "a bidirectional encoder splits it between two directions: use an even number")
         if not 0.0 <= self.dropout < 1.0:
             raise ParamError("model.dropout", self.dropout, "use a number in [0, 1)")
         if self.tie_embeddings and self.embedding_size != self.hidden_size:
@@ -116,9 +131,9 @@ class TrainConfig:
 
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     seed: int = 42
-    epochs: int = 6
-    batch_tokens: int = 4000  # target tokens per batch (padding not counted)
-    learning_rate: float = 0.002
+    epochs: int = 4
+    batch_tokens: int = 1000  # padded target tokens per batch
+    learning_rate: float = 0.003
     warmup_steps: int = 300
     final_lr_fraction: float = 0.05  # linear decay to this fraction of learning_rate at the end
     clip_norm: float = 1.0
@@ -128,6 +143,9 @@ class TrainConfig:
     threads: int = 0  # CPU threads for PyTorch; 0 = all cores
     valid_bleu_sentences: int = 500  # greedy BLEU on this many valid sentences after each epoch
     log_every: int = 100  # steps between progress lines
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
         _positive("train.epochs", self.epochs)
@@ -163,6 +181,9 @@ class DecodeConfig:
     batch_size: int = 64  # sentences per batch
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
         _positive("decode.beam_width", self.beam_width)
         if self.length_penalty < 0:
@@ -182,6 +203,9 @@ class ScoreConfig:
     bleu_tokenize: Literal["13a", "intl", "char", "none", "zh", "ja-mecab", "ko-mecab", "flores101", "flores200"] = "13a"
     lowercase: bool = False
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
         pass
 
@@ -191,6 +215,9 @@ class MlflowConfig:
     """Experiment tracking."""
 
     experiment_name: str = "seq2seq"
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self) -> None:
         if not self.experiment_name.strip():
@@ -272,12 +299,10 @@ def _build(cls: type, section: str, raw: Any, file: str) -> Any:
                 values[f.name] = _check_type(f"{section}.{f.name}", raw[f.name], hints[f.name])
             except ParamError as err:
                 raise ParamError(err.key, err.value, err.allowed, file) from None
-    obj = cls(**values)
     try:
-        obj.validate()
+        return cls(**values)  # validates in __post_init__
     except ParamError as err:
         raise ParamError(err.key, err.value, err.allowed, file) from None
-    return obj
 
 
 def params_from_dict(raw: Any, file: str = "params.yaml") -> Params:

@@ -9,8 +9,7 @@ all the decoder knows of the source (the seed's model). With ``attention="luong"
 encoder state and mixes a per-step context into its output.
 
 Shapes use B = batch, S = source length, T = target length, H = hidden size,
-E = embedding size, V = vocabulary size, L = layers, D = encoder output size
-(H, or 2H when bidirectional).
+E = embedding size, V = vocabulary size, L = layers, D = encoder output size (= H).
 """
 from __future__ import annotations
 
@@ -66,13 +65,16 @@ class Encoder(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(config.dropout)
-        self.rnn = _rnn(config.cell, config.embedding_size, config.hidden_size, config.layers,
+        # A bidirectional encoder splits H between its two directions (H/2 each), so its
+        # outputs and final states have size H either way.
+        directions = 2 if config.bidirectional else 1
+        self.rnn = _rnn(config.cell, config.embedding_size, config.hidden_size // directions, config.layers,
                         config.dropout, config.bidirectional)
-        self.output_size = config.hidden_size * (2 if config.bidirectional else 1)
+        self.output_size = config.hidden_size
 
     def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, State]:
         """src: [B, S] ids; lengths: [B] (on CPU). Returns outputs [B, S, D] (zeros at padding)
-        and the final state, h (and c) each [L * directions, B, H]."""
+        and the final state, h (and c) each [L * directions, B, H / directions]."""
         embedded = self.dropout(self.embed(src))
         lengths = lengths.cpu()
         if bool((lengths == src.size(1)).all()):
@@ -89,7 +91,7 @@ class Bridge(nn.Module):
     """Turns the encoder's final state into the decoder's initial state (h0_dec = f(h_T)).
 
     Unidirectional encoders pass the state through unchanged, as in the seed; a
-    bidirectional one has its two directions concatenated and projected to H.
+    bidirectional one has its two directions (H/2 each) concatenated and projected.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -98,13 +100,13 @@ class Bridge(nn.Module):
         self.bidirectional = config.bidirectional
         self.is_lstm = config.cell == "lstm"
         if self.bidirectional:
-            self.h_proj = nn.Linear(2 * config.hidden_size, config.hidden_size)
-            self.c_proj = nn.Linear(2 * config.hidden_size, config.hidden_size) if self.is_lstm else None
+            self.h_proj = nn.Linear(config.hidden_size, config.hidden_size)
+            self.c_proj = nn.Linear(config.hidden_size, config.hidden_size) if self.is_lstm else None
 
     def _merge(self, x: Tensor, proj: nn.Linear) -> Tensor:
-        """x: [L * 2, B, H] -> [L, B, H]."""
-        _, batch, hidden = x.shape
-        both = x.view(self.layers, 2, batch, hidden).transpose(1, 2).reshape(self.layers, batch, 2 * hidden)
+        """x: [L * 2, B, H/2] -> [L, B, H]."""
+        _, batch, half = x.shape
+        both = x.view(self.layers, 2, batch, half).transpose(1, 2).reshape(self.layers, batch, 2 * half)
         return torch.tanh(proj(both))
 
     def forward(self, final: State) -> State:

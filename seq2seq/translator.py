@@ -62,7 +62,7 @@ class Translator:
 
     def translate(self, sentences: Sequence[str], **overrides: object) -> list[str]:
         """Best translation of each sentence; an empty sentence gives an empty string."""
-        return [h[0] for h in self.translate_nbest(sentences, **overrides)]
+        return [nbest[0][0] for nbest in self.translate_nbest(sentences, **overrides)]
 
     def translate_nbest(self, sentences: Sequence[str], **overrides: object) -> list[list[tuple[str, float]]]:
         """(translation, score) lists, best first, ``nbest`` long (one entry for an empty sentence)."""

@@ -53,7 +53,7 @@ def test_corrupt_weights_are_refused(bundle_dir, tmp_path):
 def test_config_that_does_not_match_weights(bundle_dir, tmp_path):
     broken = _copy(bundle_dir, tmp_path)
     info = json.loads((broken / CONFIG_FILE).read_text())
-    info["model"]["hidden_size"] = 48
+    info["model"]["layers"] = 2
     (broken / CONFIG_FILE).write_text(json.dumps(info))
     with pytest.raises(ModelBundleError, match="weights do not match config.json"):
         load_bundle(broken)

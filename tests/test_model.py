@@ -28,7 +28,7 @@ def test_shapes(cell, attention, bidirectional, layers):
     memory, state = model.encode(src, lengths)
     h = state[0] if isinstance(state, tuple) else state
     assert h.shape == (layers, 2, 16)
-    assert memory.states.shape == (2, 4, 16 * (2 if bidirectional else 1))
+    assert memory.states.shape == (2, 4, 16)
     _, _, weights = model.decoder(prev, state, memory)
     if attention == "luong":
         assert weights.shape == (2, 3, 4)

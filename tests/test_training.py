@@ -28,12 +28,15 @@ def reverse_task(n: int, seed: int) -> EncodedSplit:
     return EncodedSplit(src, [s[::-1].copy() for s in src])
 
 
-@pytest.mark.parametrize("cell, attention", [("gru", "luong"), ("lstm", "luong"), ("gru", "none")])
-def test_learns_to_reverse_sequences(cell, attention):
+@pytest.mark.parametrize("cell, attention, epochs, hidden", [
+    ("gru", "luong", 8, 64), ("lstm", "luong", 8, 64), ("gru", "none", 20, 128), ("lstm", "none", 20, 128),
+])
+def test_learns_to_reverse_sequences(cell, attention, epochs, hidden):
     """A real learning test: after training, greedy output reverses unseen inputs."""
     train, test = reverse_task(3000, 0), reverse_task(200, 1)
-    model_cfg = ModelConfig(cell=cell, attention=attention, embedding_size=32, hidden_size=64, dropout=0.0)
-    cfg = TrainConfig(epochs=8, batch_tokens=600, learning_rate=0.005, warmup_steps=20, label_smoothing=0.0,
+    model_cfg = ModelConfig(cell=cell, attention=attention, embedding_size=32, hidden_size=hidden, dropout=0.0,
+                            tie_embeddings=False)
+    cfg = TrainConfig(epochs=epochs, batch_tokens=600, learning_rate=0.005, warmup_steps=20, label_smoothing=0.0,
                       valid_bleu_sentences=0, threads=2, seed=3)
     result = train_model(model_cfg, cfg, train, test, [], 14, DigitTokenizer(), torch.device("cpu"),
                          log=lambda line: None)

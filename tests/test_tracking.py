@@ -1,0 +1,43 @@
+import mlflow
+
+from seq2seq.config import Params
+from seq2seq.experiment import TrainingRun
+from seq2seq.tracking import log_metrics_safely, tracking_uri
+
+
+def test_store_is_sqlite_at_the_dvc_root(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert tracking_uri() == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert tracking_uri() == "http://127.0.0.1:5999"
+
+
+def test_run_logs_params_and_epoch_curves(monkeypatch, tmp_path):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    from seq2seq.training import EpochRecord
+
+    with TrainingRun(Params(), "ab" * 32) as run:
+        assert run.active
+        for epoch in (1, 2):
+            run.log_epoch(EpochRecord(epoch, epoch * 10, 3.0 / epoch, 2.0 / epoch, 7.0, float("nan"), 20.0, 1e-3,
+                                      1000.0, 5.0))
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    data = client.get_run(run.run_id).data
+    assert data.params["model.cell"] == Params().model.cell
+    assert "decode.beam_width" not in data.params  # decode settings are tags of the score stage
+    assert data.tags["data.sha256"] == "ab" * 32
+    assert [m.value for m in client.get_metric_history(run.run_id, "valid_loss")] == [2.0, 1.0]
+    assert "valid_bleu" not in data.metrics  # NaN (not computed) is not logged
+
+
+def test_unreachable_server_warns_once_and_carries_on(monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with TrainingRun(Params(), "0" * 64) as run:
+        assert not run.active
+        run.log_summary({"x": 1.0})  # a no-op, no second warning
+    assert log_metrics_safely("abc", {"test_bleu": 1.0}) is False
+    err = capsys.readouterr().err
+    assert err.count("warning: MLflow:") == 2 and "127.0.0.1:9" in err
