@@ -21,7 +21,7 @@ def main() -> None:
     with atomic_dir("data/decode") as out:
         (out / "hypotheses.txt").write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
         (out / "settings.json").write_text(
-            json.dumps({f"decode.{k}": v for k, v in dataclasses.asdict(cfg).items()}, indent=2) + "\n",
+            json.dumps(dataclasses.asdict(cfg), indent=2) + "\n",
             encoding="utf-8")
     print(f"decode: {len(hypotheses):,} sentences, beam {cfg.beam_width}")
 

@@ -22,7 +22,8 @@ def main() -> None:
     log_metrics_safely(
         run_id,
         {f"test_{k}": scores[k] for k in ("bleu", "chrf", "ter")},
-        tags={**settings, **{f"signature.{k}": v for k, v in scores["signatures"].items()}},
+        tags={**{f"decode.{k}": v for k, v in settings.items()},
+              **{f"signature.{k}": v for k, v in scores["signatures"].items()}},
         artifacts=[Path("data/decode/hypotheses.txt"), Path("metrics/scores.json")],
     )
     print(f"score: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  TER {scores['ter']:.2f}")

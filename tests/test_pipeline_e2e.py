@@ -70,7 +70,7 @@ def test_every_stage_writes_well_formed_outputs(repo):
     scores = json.loads((repo / "metrics/scores.json").read_text())
     for key in ("bleu", "chrf", "ter"):
         assert isinstance(scores[key], float) and scores["signatures"][key]
-    assert scores["decode"]["decode.beam_width"] == 2
+    assert scores["decode"]["beam_width"] == 2
     history = (repo / "metrics/train_history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,") and len(history) == 3
     summary = json.loads((repo / "metrics/train.json").read_text())
@@ -114,7 +114,7 @@ def test_status_clean_then_decode_param_reruns_decode_and_score_only(repo):
     ran = {line.split("'")[1] for line in again.stdout.splitlines() if line.startswith("Running stage")}
     assert ran == {"decode", "score"}
     scores = json.loads((repo / "metrics/scores.json").read_text())
-    assert scores["decode"]["decode.beam_width"] == 3
+    assert scores["decode"]["beam_width"] == 3
     assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, env).stdout) == {}
 
 
