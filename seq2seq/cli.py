@@ -39,9 +39,11 @@ def _translate(args: argparse.Namespace) -> None:
                                  batch_size=args.batch_size, length_penalty=args.length_penalty)
     source = open(args.input, encoding="utf-8") if args.input else sys.stdin
     out = sys.stdout
+    # Someone typing at a terminal gets each line back at once; files and pipes go in batches.
+    batch_size = 1 if source.isatty() else args.batch_size
     try:
-        # Line-buffered: each batch is written as soon as it is translated, so pipes see output early.
-        for results in translator.stream(source):
+        # Each batch is written and flushed as soon as it is translated, so pipes see output early.
+        for results in translator.stream(source, batch_size=batch_size):
             for text, score in results:
                 out.write(f"{text}\t{score:.4f}\n" if args.scores else f"{text}\n")
             if args.nbest > 1:
