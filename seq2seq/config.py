@@ -103,7 +103,9 @@ class ModelConfig:
     hidden_size: int = 256
     layers: int = 1
     bidirectional: bool = True
-    attention: Literal["none", "luong"] = "luong"
+    attention: Literal["none", "luong", "bahdanau"] = "luong"
+    luong_score: Literal["general", "dot"] = "general"
+    input_feeding: bool = False  # feed each step's attentional vector into the next step
     dropout: float = 0.1
     tie_embeddings: bool = True
 
@@ -119,6 +121,8 @@ class ModelConfig:
                              "a bidirectional encoder splits it between two directions: use an even number")
         if not 0.0 <= self.dropout < 1.0:
             raise ParamError("model.dropout", self.dropout, "use a number in [0, 1)")
+        if self.input_feeding and self.attention == "none":
+            raise ParamError("model.input_feeding", True, "input feeding needs model.attention luong or bahdanau")
         if self.tie_embeddings and self.embedding_size != self.hidden_size:
             raise ParamError(
                 "model.tie_embeddings", True, "tying needs model.embedding_size == model.hidden_size"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .model import Seq2Seq, select_state
+from .model import Seq2Seq
 from .subwords import BOS_ID, EOS_ID
 
 
@@ -71,15 +71,23 @@ def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tenso
 def beam_search(
     model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tensor, beam: int, alpha: float, nbest: int = 1,
 ) -> list[list[Hypothesis]]:
-    """Batched beam search. Returns, per sentence, its ``nbest`` best hypotheses, best first."""
+    """Per sentence, its ``nbest`` best hypotheses, best first (greedy search when beam = nbest = 1)."""
     if beam == 1 and nbest == 1:
         return [[h] for h in greedy_search(model, src, src_lengths, limit)]
+    return batched_beam_search(model, src, src_lengths, limit, beam, alpha, nbest)
+
+
+@torch.inference_mode()
+def batched_beam_search(
+    model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tensor, beam: int, alpha: float, nbest: int = 1,
+) -> list[list[Hypothesis]]:
+    """Beam search over the whole batch as one (B * K) tensor."""
     nbest = min(nbest, beam)
     device = src.device
     batch = src.size(0)
     memory, state = model.encode(src, src_lengths)
     rows = torch.arange(batch, device=device).repeat_interleave(beam)  # [B*K]: sentence of each beam
-    memory, state = memory.select(rows), select_state(state, rows)
+    memory, state = memory.select(rows), state.select(rows)
     # scores[b, k]: log-probability of beam k of sentence b; only beam 0 is alive at the start.
     scores = torch.full((batch, beam), float("-inf"), device=device)
     scores[:, 0] = 0.0
@@ -132,7 +140,7 @@ def beam_search(
         scores = keep_scores.masked_fill(done_mask, float("-inf"))
         history = torch.cat([history.index_select(0, order), keep_token.view(-1, 1)], dim=1)
         tokens = keep_token.view(-1, 1)
-        state = select_state(state, order)
+        state = state.select(order)
     results = []
     for b in range(batch):
         ranked = sorted(finished[b], key=lambda h: h.score, reverse=True)

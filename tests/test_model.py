@@ -6,6 +6,16 @@ from seq2seq.model import Seq2Seq
 from seq2seq.subwords import BOS_ID, EOS_ID, PAD_ID
 
 
+ATTENTION_VARIANTS = [
+    {"attention": "none"},
+    {"attention": "luong"},
+    {"attention": "luong", "luong_score": "dot"},
+    {"attention": "luong", "input_feeding": True},
+    {"attention": "bahdanau"},
+    {"attention": "bahdanau", "input_feeding": True},
+]
+
+
 def tiny(cell="gru", attention="luong", bidirectional=True, layers=1, **kw) -> Seq2Seq:
     torch.manual_seed(0)
     cfg = ModelConfig(cell=cell, attention=attention, bidirectional=bidirectional, layers=layers,
@@ -14,11 +24,11 @@ def tiny(cell="gru", attention="luong", bidirectional=True, layers=1, **kw) -> S
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-@pytest.mark.parametrize("attention", ["none", "luong"])
+@pytest.mark.parametrize("variant", ATTENTION_VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
 @pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("layers", [1, 2])
-def test_shapes(cell, attention, bidirectional, layers):
-    model = tiny(cell, attention, bidirectional, layers)
+def test_shapes(cell, variant, bidirectional, layers):
+    model = tiny(cell, bidirectional=bidirectional, layers=layers, **variant)
     src = torch.tensor([[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]])
     lengths = torch.tensor([4, 2])
     prev = torch.tensor([[BOS_ID, 9, 10], [BOS_ID, 11, PAD_ID]])
@@ -26,16 +36,41 @@ def test_shapes(cell, attention, bidirectional, layers):
     assert features.shape == (2, 3, 16)
     assert model.generator(features).shape == (2, 3, 24)
     memory, state = model.encode(src, lengths)
-    h = state[0] if isinstance(state, tuple) else state
+    h = state.rnn[0] if cell == "lstm" else state.rnn
     assert h.shape == (layers, 2, 16)
     assert memory.states.shape == (2, 4, 16)
     _, _, weights = model.decoder(prev, state, memory)
-    if attention == "luong":
+    if variant["attention"] == "none":
+        assert weights is None
+    else:
         assert weights.shape == (2, 3, 4)
         assert torch.all(weights[1, :, 2:] == 0)  # padding gets no attention
         assert torch.allclose(weights.sum(-1), torch.ones(2, 3))
-    else:
-        assert weights is None
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("variant", ATTENTION_VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
+def test_teacher_forced_pass_equals_step_by_step(cell, variant):
+    """The whole-target call (training) and one step at a time (search) compute the same thing."""
+    model = tiny(cell, **variant)
+    src = torch.tensor([[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]])
+    lengths = torch.tensor([4, 2])
+    prev = torch.tensor([[BOS_ID, 9, 10, 11], [BOS_ID, 12, 13, 14]])
+    with torch.no_grad():
+        whole = model(src, lengths, prev)
+        memory, state = model.encode(src, lengths)
+        steps = []
+        for t in range(prev.size(1)):
+            out, state, _ = model.decoder(prev[:, t:t + 1], state, memory)
+            steps.append(out)
+    assert torch.allclose(whole, torch.cat(steps, dim=1), atol=1e-5)
+
+
+def test_input_feeding_needs_attention():
+    from seq2seq.errors import ParamError
+
+    with pytest.raises(ParamError, match="model.input_feeding"):
+        ModelConfig(attention="none", input_feeding=True)
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])

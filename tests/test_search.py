@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from seq2seq.batching import source_tensor
-from seq2seq.search import beam_search, greedy_search, length_penalty, max_lengths
+from seq2seq.search import batched_beam_search, beam_search, greedy_search, length_penalty, max_lengths
 from seq2seq.subwords import BOS_ID, EOS_ID
 from tests.test_model import tiny
 
@@ -18,16 +18,21 @@ def run(model, sources, beam, alpha=1.0, nbest=1, ratio=1.5, extra=3):
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_beam_one_is_greedy(cell):
-    model = tiny(cell)
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_beam_one_is_greedy(cell, attention):
+    model = tiny(cell, attention=attention, input_feeding=attention == "bahdanau")
     src, lengths = source_tensor(SOURCES)
-    greedy = greedy_search(model, src, lengths, max_lengths(lengths - 1, 1.5, 3))
-    assert [h.tokens for h in greedy] == [r[0].tokens for r in run(model, SOURCES, 1)]
+    limit = max_lengths(lengths - 1, 1.5, 3)
+    greedy = greedy_search(model, src, lengths, limit)
+    beam = batched_beam_search(model, src, lengths, limit, beam=1, alpha=0.0)  # the beam code, not the shortcut
+    assert [h.tokens for h in greedy] == [r[0].tokens for r in beam]
+    assert [h.log_prob for h in greedy] == pytest.approx([r[0].log_prob for r in beam], abs=1e-4)
 
 
 @pytest.mark.parametrize("beam", [1, 4])
-def test_batch_equals_one_by_one(beam):
-    model = tiny("lstm")
+@pytest.mark.parametrize("attention, feeding", [("luong", False), ("bahdanau", True)])
+def test_batch_equals_one_by_one(beam, attention, feeding):
+    model = tiny("lstm", attention=attention, input_feeding=feeding)
     together = run(model, SOURCES, beam)
     for source, result in zip(SOURCES, together):
         alone = run(model, [source], beam)[0]

@@ -28,14 +28,16 @@ def reverse_task(n: int, seed: int) -> EncodedSplit:
     return EncodedSplit(src, [s[::-1].copy() for s in src])
 
 
-@pytest.mark.parametrize("cell, attention, epochs, hidden", [
-    ("gru", "luong", 8, 64), ("lstm", "luong", 8, 64), ("gru", "none", 20, 128), ("lstm", "none", 20, 128),
+@pytest.mark.parametrize("cell, attention, feeding, epochs, hidden", [
+    ("gru", "luong", False, 8, 64), ("lstm", "luong", False, 8, 64),
+    ("gru", "bahdanau", False, 8, 64), ("lstm", "bahdanau", True, 8, 64), ("gru", "luong", True, 8, 64),
+    ("gru", "none", False, 20, 128), ("lstm", "none", False, 20, 128),
 ])
-def test_learns_to_reverse_sequences(cell, attention, epochs, hidden):
+def test_learns_to_reverse_sequences(cell, attention, feeding, epochs, hidden):
     """A real learning test: after training, greedy output reverses unseen inputs."""
     train, test = reverse_task(3000, 0), reverse_task(200, 1)
-    model_cfg = ModelConfig(cell=cell, attention=attention, embedding_size=32, hidden_size=hidden, dropout=0.0,
-                            tie_embeddings=False)
+    model_cfg = ModelConfig(cell=cell, attention=attention, input_feeding=feeding, embedding_size=32,
+                            hidden_size=hidden, dropout=0.0, tie_embeddings=False)
     cfg = TrainConfig(epochs=epochs, batch_tokens=600, learning_rate=0.005, warmup_steps=20, label_smoothing=0.0,
                       valid_bleu_sentences=0, threads=2, seed=3)
     result = train_model(model_cfg, cfg, train, test, [], 14, DigitTokenizer(), torch.device("cpu"),
