@@ -147,6 +147,7 @@ class TrainConfig:
     threads: int = 0  # CPU threads for PyTorch; 0 = all cores
     valid_bleu_sentences: int = 500  # greedy BLEU on this many valid sentences after each epoch
     log_every: int = 100  # steps between progress lines
+    checkpoint_every: int = 500  # steps between resumable checkpoints (0: only at epoch ends)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -171,6 +172,8 @@ class TrainConfig:
         if self.valid_bleu_sentences < 0:
             raise ParamError("train.valid_bleu_sentences", self.valid_bleu_sentences, "use an integer >= 0")
         _positive("train.log_every", self.log_every)
+        if self.checkpoint_every < 0:
+            raise ParamError("train.checkpoint_every", self.checkpoint_every, "use an integer >= 0")
         validate_device_name("train.device", self.device)
 
 

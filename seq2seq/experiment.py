@@ -24,9 +24,10 @@ EPOCH_METRICS = ("train_loss", "valid_loss", "valid_perplexity", "valid_bleu", "
 class TrainingRun:
     """Context around training: an MLflow run if the store answers, else a no-op that warned once."""
 
-    def __init__(self, params: Params, data_sha256: str) -> None:
+    def __init__(self, params: Params, data_sha256: str, resume_run_id: str | None = None) -> None:
         self.params = params
         self.data_sha256 = data_sha256
+        self.resume_run_id = resume_run_id
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self._mlflow: Any = None
@@ -37,7 +38,7 @@ class TrainingRun:
 
             configure_tracking()
             mlflow.set_experiment(self.params.mlflow.experiment_name)
-            run = mlflow.start_run()
+            run = self._resume() or mlflow.start_run()
             self._mlflow = mlflow
             self.run_id = run.info.run_id
             self.experiment_id = run.info.experiment_id
@@ -53,6 +54,18 @@ class TrainingRun:
         except Exception as err:  # tracking must never stop training
             self._fail(f"cannot start a run at {tracking_uri()}", err)
         return self
+
+    def _resume(self) -> Any:
+        """Reopen the run of an interrupted training that is being resumed, if it still exists."""
+        if not self.resume_run_id:
+            return None
+        import mlflow
+
+        try:
+            return mlflow.start_run(run_id=self.resume_run_id)
+        except Exception:
+            warn(f"run {self.resume_run_id} of the interrupted training is gone; logging to a new run")
+            return None
 
     def _fail(self, what: str, err: Exception) -> None:
         warn(f"{what} ({str(err).splitlines()[0][:200] if str(err) else type(err).__name__}); "

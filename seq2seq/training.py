@@ -10,18 +10,19 @@ the epoch with the lowest validation loss are the result.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import os
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from .batching import Batch, make_batch, token_batches
+from .checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .errors import Seq2SeqError
 from .model import Seq2Seq
@@ -115,8 +116,17 @@ def train_model(
     device: torch.device,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    checkpoint_dir: Path | None = None,
+    data_id: str = "",
+    checkpoint_meta: dict[str, str] | None = None,
 ) -> TrainResult:
-    """Train a fresh model and return the weights of its best epoch (lowest validation loss)."""
+    """Train (or resume) a model and return the weights of its best epoch (lowest validation loss).
+
+    With ``checkpoint_dir``, a checkpoint is written every ``config.checkpoint_every`` steps
+    and at the end of every epoch; a later call with the same params, data (``data_id``)
+    and code resumes from it and ends with the same weights, bit for bit on CPU, as an
+    uninterrupted run. ``checkpoint_meta`` is stored with it (e.g. the MLflow run id).
+    """
     set_threads(config.threads)
     torch.manual_seed(config.seed)
     model = Seq2Seq(model_config, src_vocab_size, tgt_tokenizer.vocab_size).to(device)
@@ -131,17 +141,53 @@ def train_model(
     log(f"train: {model.num_parameters():,} parameters, {len(train_split):,} pairs, "
         f"{steps_per_epoch} batches/epoch, {config.epochs} epochs, device {device}")
     history: list[EpochRecord] = []
-    best_state, best_loss, best_epoch = None, math.inf, 0
-    step = 0
-    for epoch in range(1, config.epochs + 1):
+    best_state: dict[str, torch.Tensor] | None = None
+    best_loss, best_epoch = math.inf, 0
+    step, start_epoch, start_batch = 0, 1, 0
+    loss_sum, token_sum = 0.0, 0
+    expected = fingerprint(model_config, config, data_id)
+    checkpoint, why = load_checkpoint(checkpoint_dir, expected)
+    if checkpoint_dir is not None:
+        log(f"train: {why}")
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        torch.set_rng_state(checkpoint["rng"])
+        history = [EpochRecord(**r) for r in checkpoint["history"]]
+        best_state, best_loss, best_epoch = checkpoint["best_state"], checkpoint["best_loss"], checkpoint["best_epoch"]
+        step, start_epoch, start_batch = checkpoint["step"], checkpoint["epoch"], checkpoint["batch"]
+        loss_sum, token_sum = checkpoint["loss_sum"], checkpoint["token_sum"]
+
+    def save(epoch: int, batch: int) -> None:
+        if checkpoint_dir is None:
+            return
+        save_checkpoint(checkpoint_dir, {
+            "fingerprint": expected, "meta": dict(checkpoint_meta or {}),
+            "epoch": epoch, "batch": batch, "step": step, "loss_sum": loss_sum, "token_sum": token_sum,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(), "history": [asdict(r) for r in history],
+            "best_state": best_state, "best_loss": best_loss, "best_epoch": best_epoch,
+        })
+
+    for epoch in range(start_epoch, config.epochs + 1):
         model.train()
         started = time.perf_counter()
-        loss_sum, token_sum = 0.0, 0
+        epoch_tokens = 0
         window_loss, window_tokens, window_start = 0.0, 0, started
-        for idx in token_batches(src_lengths, tgt_lengths, config.batch_tokens, config.seed, epoch):
+        batches = token_batches(src_lengths, tgt_lengths, config.batch_tokens, config.seed, epoch)
+        for position in range(start_batch, len(batches)):
+            idx = batches[position]
             batch = make_batch([train_split.src[i] for i in idx], [train_split.tgt[i] for i in idx]).to(device)
             with autocast(device, config.precision):
                 loss = batch_loss(model, batch, config.label_smoothing)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                save(epoch, position)  # the last good state, not the broken one
+                raise Seq2SeqError(
+                    f"train: the loss became {value} at step {step + 1} (epoch {epoch}); the last good state is "
+                    "checkpointed; lower train.learning_rate or train.clip_norm"
+                )
             optimizer.zero_grad(set_to_none=True)
             (loss / batch.n_tokens).backward()
             if config.clip_norm > 0:
@@ -149,14 +195,9 @@ def train_model(
             optimizer.step()
             scheduler.step()
             step += 1
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise Seq2SeqError(
-                    f"train: the loss became {value} at step {step} (epoch {epoch}); "
-                    "lower train.learning_rate or train.clip_norm"
-                )
             loss_sum += value
             token_sum += batch.n_tokens
+            epoch_tokens += batch.n_tokens
             window_loss += value
             window_tokens += batch.n_tokens
             if step % config.log_every == 0:
@@ -164,6 +205,9 @@ def train_model(
                 log(f"epoch {epoch} step {step}/{total_steps} loss {window_loss / window_tokens:.3f} "
                     f"lr {scheduler.get_last_lr()[0]:.2e} {window_tokens / (now - window_start):,.0f} tok/s")
                 window_loss, window_tokens, window_start = 0.0, 0, now
+            if config.checkpoint_every and step % config.checkpoint_every == 0 and position + 1 < len(batches):
+                save(epoch, position + 1)
+        start_batch = 0
         train_seconds = time.perf_counter() - started
         valid_loss = validation_loss(model, valid_split, config.batch_tokens, device, config.precision)
         bleu, chrf = validation_scores(model, valid_split, valid_references, tgt_tokenizer,
@@ -171,7 +215,7 @@ def train_model(
         record = EpochRecord(
             epoch=epoch, step=step, train_loss=loss_sum / max(token_sum, 1), valid_loss=valid_loss,
             valid_perplexity=math.exp(min(valid_loss, 50.0)), valid_bleu=bleu, valid_chrf=chrf,
-            learning_rate=scheduler.get_last_lr()[0], tokens_per_second=token_sum / train_seconds,
+            learning_rate=scheduler.get_last_lr()[0], tokens_per_second=epoch_tokens / train_seconds,
             seconds=time.perf_counter() - started,
         )
         history.append(record)
@@ -180,9 +224,10 @@ def train_model(
         on_epoch(record)
         if valid_loss < best_loss:
             best_loss, best_epoch = valid_loss, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        loss_sum, token_sum = 0.0, 0
+        save(epoch + 1, 0)
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(model, history, best_epoch, model.num_parameters())
-

@@ -2,7 +2,8 @@
 
 Also writes metrics/train.json (summary) and metrics/train_history.csv (per-epoch
 curves for ``dvc plots``), and records everything in one MLflow run whose id is
-stored in the bundle, so decode and score log into the same run.
+stored in the bundle, so decode and score log into the same run. An interrupted run
+(Ctrl-C, kill -9) resumes from data/checkpoints/train/ when the stage is rerun.
 """
 import csv
 import io
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from seq2seq.atomic import sha256_file, write_json, write_text
 from seq2seq.bundle import save_bundle
+from seq2seq.checkpoint import fingerprint, load_checkpoint, remove_checkpoint
 from seq2seq.clean import read_split
 from seq2seq.cli import run_guarded
 from seq2seq.config import load_params
@@ -20,6 +22,10 @@ from seq2seq.experiment import TrainingRun
 from seq2seq.subwords import Tokenizer, load_encoded
 from seq2seq.tracking import tracking_uri
 from seq2seq.training import train_model
+
+# Resumable checkpoints live outside the stage's outputs (DVC deletes outputs before a rerun).
+CHECKPOINTS = Path("data/checkpoints/train")
+TOKEN_FILES = ("train.npz", "valid.npz", "src.spm.model", "tgt.spm.model")
 
 
 def main() -> None:
@@ -30,10 +36,15 @@ def main() -> None:
     train_split = load_encoded("data/tokens/train.npz")
     valid_split = load_encoded("data/tokens/valid.npz")
     valid = read_split("data/clean/valid.tsv")
+    data_sha = sha256_file("data/tokens/train.npz")
+    data_id = "+".join(sha256_file(f"data/tokens/{name}") for name in TOKEN_FILES)
+    previous, _ = load_checkpoint(CHECKPOINTS, fingerprint(params.model, params.train, data_id))
     started = time.perf_counter()
-    with TrainingRun(params, sha256_file("data/tokens/train.npz")) as run:
+    with TrainingRun(params, data_sha, resume_run_id=previous["meta"].get("mlflow_run_id") if previous else None) as run:
         result = train_model(params.model, params.train, train_split, valid_split, list(valid["target"]),
-                             src_tok.vocab_size, tgt_tok, device, on_epoch=run.log_epoch)
+                             src_tok.vocab_size, tgt_tok, device, on_epoch=run.log_epoch,
+                             checkpoint_dir=CHECKPOINTS, data_id=data_id,
+                             checkpoint_meta={"mlflow_run_id": run.run_id or ""})
         best = result.history[result.best_epoch - 1]
         summary = {
             "best_epoch": result.best_epoch,
@@ -59,6 +70,7 @@ def main() -> None:
         run.log_summary(summary)
         run.log_file(Path("metrics/train_history.csv"))
         run.log_model(Path("data/model"), list(valid["source"][:2]))
+    remove_checkpoint(CHECKPOINTS)  # the bundle is written: nothing left to resume
     print("train: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
 
 

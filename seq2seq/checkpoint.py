@@ -1,0 +1,65 @@
+"""Training checkpoints: everything needed to resume a run exactly where it stopped.
+
+A checkpoint holds the model, optimizer and scheduler states, the torch RNG state,
+the position in the data order (epoch and batch), the history so far and the best
+weights. It is written atomically (a kill -9 leaves the previous checkpoint intact)
+and loaded with ``torch.load(weights_only=True)``: tensors and plain values only, no
+pickled objects. Its fingerprint covers the model and training params, the data and
+the package's code, so a change that would alter the result starts a fresh run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_path
+from .config import ModelConfig, TrainConfig
+
+CHECKPOINT_FILE = "last.pt"
+FORMAT_VERSION = 1
+# Train params that do not change the result: a change in them keeps the checkpoint.
+NEUTRAL_TRAIN_KEYS = ("device", "threads", "log_every", "checkpoint_every")
+
+
+def fingerprint(model: ModelConfig, train: TrainConfig, data_id: str) -> str:
+    """A hash of everything that decides the trained weights."""
+    train_values = {k: v for k, v in asdict(train).items() if k not in NEUTRAL_TRAIN_KEYS}
+    package = Path(__file__).resolve().parent
+    code = hashlib.sha256()
+    for path in sorted(package.glob("*.py")):
+        code.update(path.name.encode() + b"\0" + path.read_bytes())
+    blob = json.dumps({"model": asdict(model), "train": train_values, "data": data_id,
+                       "code": code.hexdigest(), "format": FORMAT_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def save_checkpoint(folder: Path, payload: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / CHECKPOINT_FILE) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(folder: Path | None, expected_fingerprint: str) -> tuple[dict[str, Any] | None, str]:
+    """Return (checkpoint or None, a line saying why it is used or not)."""
+    if folder is None:
+        return None, "checkpoints off"
+    path = folder / CHECKPOINT_FILE
+    if not path.exists():
+        return None, "no checkpoint: starting fresh"
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a corrupt file must not stop training: start over
+        return None, f"checkpoint {path} is unreadable ({type(err).__name__}): starting fresh"
+    if not isinstance(payload, dict) or payload.get("fingerprint") != expected_fingerprint:
+        return None, (f"checkpoint {path} was made with other params, data or code: starting fresh")
+    return payload, f"resuming from {path} at epoch {payload['epoch']}, step {payload['step']}"
+
+
+def remove_checkpoint(folder: Path | None) -> None:
+    if folder is not None:
+        (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
