@@ -143,6 +143,11 @@ class TrainConfig:
     clip_norm: float = 1.0
     label_smoothing: float = 0.1
     weight_decay: float = 0.0
+    teacher_forcing_start: float = 1.0  # share of gold previous tokens at the start ...
+    teacher_forcing_end: float = 1.0  # ... scheduled down to this (1.0 and 1.0: plain teacher forcing)
+    teacher_forcing_schedule: Literal["linear", "inverse_sigmoid"] = "inverse_sigmoid"
+    best_metric: Literal["valid_loss", "valid_bleu", "valid_chrf"] = "valid_loss"  # picks the kept epoch
+    patience: int = 0  # stop after this many epochs without a better best_metric (0: never)
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: int = 0  # CPU threads for PyTorch; 0 = all cores
     valid_bleu_sentences: int = 500  # greedy BLEU on this many valid sentences after each epoch
@@ -165,6 +170,16 @@ class TrainConfig:
             raise ParamError("train.clip_norm", self.clip_norm, "use a number >= 0 (0 turns clipping off)")
         if not 0 <= self.label_smoothing < 1:
             raise ParamError("train.label_smoothing", self.label_smoothing, "use a number in [0, 1)")
+        for key in ("teacher_forcing_start", "teacher_forcing_end"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ParamError(f"train.{key}", getattr(self, key), "use a number in [0, 1]")
+        if self.teacher_forcing_end > self.teacher_forcing_start:
+            raise ParamError("train.teacher_forcing_end", self.teacher_forcing_end,
+                             "teacher forcing is scheduled down: use a value <= train.teacher_forcing_start")
+        if self.patience < 0:
+            raise ParamError("train.patience", self.patience, "use an integer >= 0 (0 = no early stopping)")
+        if self.best_metric != "valid_loss" and self.valid_bleu_sentences == 0:
+            raise ParamError("train.best_metric", self.best_metric, "BLEU/chrF need train.valid_bleu_sentences > 0")
         if self.weight_decay < 0:
             raise ParamError("train.weight_decay", self.weight_decay, "use a number >= 0")
         if self.threads < 0:

@@ -18,7 +18,7 @@ from .training import EpochRecord
 # settings change without retraining, so they are tags set by the score stage.
 TRAIN_SECTIONS = ("data", "clean", "tokenize", "model", "train", "mlflow")
 EPOCH_METRICS = ("train_loss", "valid_loss", "valid_perplexity", "valid_bleu", "valid_chrf", "learning_rate",
-                 "tokens_per_second")
+                 "teacher_forcing", "tokens_per_second")
 
 
 class TrainingRun:

@@ -41,6 +41,7 @@ class EpochRecord:
     valid_bleu: float
     valid_chrf: float
     learning_rate: float
+    teacher_forcing: float  # share of gold previous tokens fed to the decoder at the epoch's end
     tokens_per_second: float
     seconds: float
 
@@ -66,9 +67,61 @@ def lr_factor(step: int, warmup: int, total: int, final_fraction: float) -> floa
     return 1.0 - (1.0 - final_fraction) * progress
 
 
-def batch_loss(model: Seq2Seq, batch: Batch, label_smoothing: float) -> torch.Tensor:
+def teacher_forcing_ratio(step: int, total: int, start: float, end: float, schedule: str) -> float:
+    """Share of gold previous tokens at ``step``: scheduled from ``start`` down to ``end``.
+
+    ``linear``: a straight line over the run. ``inverse_sigmoid`` (Bengio et al. 2015):
+    k / (k + exp(step / k)), which stays near ``start`` early, falls fastest mid-run and
+    flattens near ``end``; k is chosen so the midpoint falls at half the steps.
+    """
+    if start == end or total <= 0:
+        return start
+    progress = min(1.0, step / total)
+    if schedule == "linear":
+        return start + (end - start) * progress
+    k = _inverse_sigmoid_k(total)
+    decay = k / (k + math.exp(min(step / k, 700.0)))  # 1 -> 0
+    return end + (start - end) * decay
+
+
+def _inverse_sigmoid_k(total: int) -> float:
+    """k with k * ln(k) = total / 2 (the decay k / (k + exp(i / k)) is 0.5 there)."""
+    low, high = 1.0 + 1e-9, max(3.0, float(total))
+    for _ in range(100):
+        mid = (low + high) / 2
+        if mid * math.log(mid) < total / 2:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
+
+
+def decoder_features(model: Seq2Seq, batch: Batch, ratio: float) -> torch.Tensor:
+    """Features [B, T, H] with teacher forcing: the gold previous token with probability ``ratio``,
+    else the model's own greedy prediction from the step before (scheduled sampling).
+
+    At ratio 1.0 the whole target goes through the decoder in one call (the fast path).
+    """
+    if ratio >= 1.0:
+        return model(batch.src, batch.src_lengths, batch.prev_tokens)
+    memory, state = model.encode(batch.src, batch.src_lengths)
+    prev = batch.prev_tokens[:, :1]
+    steps = []
+    for t in range(batch.prev_tokens.size(1)):
+        features, state, _ = model.decoder(prev, state, memory)
+        steps.append(features)
+        if t + 1 < batch.prev_tokens.size(1):
+            gold = batch.prev_tokens[:, t + 1:t + 2]
+            with torch.no_grad():
+                predicted = model.generator(features).argmax(dim=-1)
+            use_gold = torch.rand(gold.shape, device=gold.device) < ratio
+            prev = torch.where(use_gold | (gold == PAD_ID), gold, predicted)
+    return torch.cat(steps, dim=1)
+
+
+def batch_loss(model: Seq2Seq, batch: Batch, label_smoothing: float, teacher_forcing: float = 1.0) -> torch.Tensor:
     """Summed cross-entropy over the non-pad target positions of one batch."""
-    features = model(batch.src, batch.src_lengths, batch.prev_tokens)  # [B, T, H]
+    features = decoder_features(model, batch, teacher_forcing)  # [B, T, H]
     mask = batch.gold != PAD_ID
     logits = model.generator(features[mask])  # [N, V]: padding positions are never projected
     return F.cross_entropy(logits.float(), batch.gold[mask], label_smoothing=label_smoothing, reduction="sum")
@@ -120,7 +173,7 @@ def train_model(
     data_id: str = "",
     checkpoint_meta: dict[str, str] | None = None,
 ) -> TrainResult:
-    """Train (or resume) a model and return the weights of its best epoch (lowest validation loss).
+    """Train (or resume) a model and return the weights of its best epoch (by ``config.best_metric``).
 
     With ``checkpoint_dir``, a checkpoint is written every ``config.checkpoint_every`` steps
     and at the end of every epoch; a later call with the same params, data (``data_id``)
@@ -179,8 +232,10 @@ def train_model(
         for position in range(start_batch, len(batches)):
             idx = batches[position]
             batch = make_batch([train_split.src[i] for i in idx], [train_split.tgt[i] for i in idx]).to(device)
+            ratio = teacher_forcing_ratio(step, total_steps, config.teacher_forcing_start,
+                                          config.teacher_forcing_end, config.teacher_forcing_schedule)
             with autocast(device, config.precision):
-                loss = batch_loss(model, batch, config.label_smoothing)
+                loss = batch_loss(model, batch, config.label_smoothing, ratio)
             value = float(loss.detach())
             if not math.isfinite(value):
                 save(epoch, position)  # the last good state, not the broken one
@@ -215,18 +270,26 @@ def train_model(
         record = EpochRecord(
             epoch=epoch, step=step, train_loss=loss_sum / max(token_sum, 1), valid_loss=valid_loss,
             valid_perplexity=math.exp(min(valid_loss, 50.0)), valid_bleu=bleu, valid_chrf=chrf,
-            learning_rate=scheduler.get_last_lr()[0], tokens_per_second=epoch_tokens / train_seconds,
-            seconds=time.perf_counter() - started,
+            learning_rate=scheduler.get_last_lr()[0],
+            teacher_forcing=teacher_forcing_ratio(step, total_steps, config.teacher_forcing_start,
+                                                  config.teacher_forcing_end, config.teacher_forcing_schedule),
+            tokens_per_second=epoch_tokens / train_seconds, seconds=time.perf_counter() - started,
         )
         history.append(record)
         log("epoch " + " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                 for k, v in asdict(record).items()))
         on_epoch(record)
-        if valid_loss < best_loss:
-            best_loss, best_epoch = valid_loss, epoch
+        # best_loss holds the chosen metric, sign-flipped where higher is better.
+        value = getattr(record, config.best_metric) * (1 if config.best_metric == "valid_loss" else -1)
+        if value < best_loss:
+            best_loss, best_epoch = value, epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         loss_sum, token_sum = 0.0, 0
         save(epoch + 1, 0)
+        if config.patience and epoch - best_epoch >= config.patience:
+            log(f"train: early stop after epoch {epoch}: {config.best_metric} has not improved for "
+                f"{config.patience} epoch(s); keeping epoch {best_epoch}")
+            break
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()

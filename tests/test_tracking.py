@@ -21,7 +21,7 @@ def test_run_logs_params_and_epoch_curves(monkeypatch, tmp_path):
         assert run.active
         for epoch in (1, 2):
             run.log_epoch(EpochRecord(epoch, epoch * 10, 3.0 / epoch, 2.0 / epoch, 7.0, float("nan"), 20.0, 1e-3,
-                                      1000.0, 5.0))
+                                      1.0, 1000.0, 5.0))
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     data = client.get_run(run.run_id).data
     assert data.params["model.cell"] == Params().model.cell

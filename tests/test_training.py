@@ -8,7 +8,8 @@ from seq2seq.config import ModelConfig, TrainConfig
 from seq2seq.search import greedy_search, max_lengths
 from seq2seq.batching import source_tensor
 from seq2seq.subwords import EncodedSplit
-from seq2seq.training import lr_factor, train_model
+from seq2seq.batching import make_batch
+from seq2seq.training import decoder_features, lr_factor, teacher_forcing_ratio, train_model
 from tests.helpers import TINY_MODEL, encode, tokenizers
 from tests.conftest import synthetic_pairs
 
@@ -74,3 +75,58 @@ def test_lr_schedule():
     assert lr_factor(9, 10, 100, 0.1) == pytest.approx(1.0)
     assert lr_factor(100, 10, 100, 0.1) == pytest.approx(0.1)
     assert lr_factor(55, 10, 100, 0.0) == pytest.approx(0.5)
+
+
+def test_teacher_forcing_schedules():
+    assert teacher_forcing_ratio(0, 100, 1.0, 1.0, "linear") == 1.0
+    assert teacher_forcing_ratio(50, 100, 1.0, 0.5, "linear") == pytest.approx(0.75)
+    assert teacher_forcing_ratio(100, 100, 1.0, 0.5, "linear") == pytest.approx(0.5)
+    curve = [teacher_forcing_ratio(s, 1000, 1.0, 0.25, "inverse_sigmoid") for s in range(0, 1001, 50)]
+    assert curve == sorted(curve, reverse=True)  # never goes back up
+    assert curve[0] > 0.99 and curve[-1] < 0.3
+    assert teacher_forcing_ratio(500, 1000, 1.0, 0.0, "inverse_sigmoid") == pytest.approx(0.5, abs=1e-3)
+
+
+def test_full_teacher_forcing_step_by_step_equals_fast_path():
+    """Ratio 1.0 via the scheduled-sampling loop (forced by a ratio just under 1 with no draws
+    below it) gives the one-call features."""
+    from tests.test_model import tiny
+
+    model = tiny("gru")
+    batch = make_batch([np.array([5, 6, 7]), np.array([8])], [np.array([9, 10, 11]), np.array([12, 13])])
+    with torch.no_grad():
+        fast = decoder_features(model, batch, 1.0)
+        stepwise = decoder_features(model, batch, 1.0 - 1e-12)  # torch.rand < 1 - 1e-12: gold everywhere
+    assert torch.allclose(fast, stepwise, atol=1e-5)
+
+
+def test_scheduled_sampling_still_learns():
+    train, test = reverse_task(3000, 0), reverse_task(200, 1)
+    model_cfg = ModelConfig(cell="gru", embedding_size=32, hidden_size=64, dropout=0.0, tie_embeddings=False)
+    cfg = TrainConfig(epochs=8, batch_tokens=600, learning_rate=0.005, warmup_steps=20, label_smoothing=0.0,
+                      valid_bleu_sentences=0, threads=2, seed=3, teacher_forcing_start=1.0,
+                      teacher_forcing_end=0.5, teacher_forcing_schedule="linear")
+    result = train_model(model_cfg, cfg, train, test, [], 14, DigitTokenizer(), torch.device("cpu"),
+                         log=lambda line: None)
+    assert result.history[-1].teacher_forcing == pytest.approx(0.5)
+    src, lengths = source_tensor(test.src)
+    hyps = greedy_search(result.model, src, lengths, max_lengths(lengths - 1, 1.5, 3))
+    assert np.mean([h.tokens == t.tolist() for h, t in zip(hyps, test.tgt)]) >= 0.95
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    pairs = synthetic_pairs(200)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    # a valid split the model cannot learn (targets unrelated to sources): valid loss soon stops improving
+    noise = encode(list(zip([a for a, _ in pairs], reversed([b for _, b in pairs]))), src_tok, tgt_tok)
+    cfg = TrainConfig(epochs=30, batch_tokens=200, valid_bleu_sentences=0, threads=1, patience=2,
+                      learning_rate=0.01, warmup_steps=1)
+    lines = []
+    result = train_model(TINY_MODEL, cfg, split, noise, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"),
+                         log=lines.append)
+    assert len(result.history) < 30
+    assert len(result.history) - result.best_epoch == 2
+    best = min(r.valid_loss for r in result.history)
+    assert result.history[result.best_epoch - 1].valid_loss == best
+    assert any("early stop" in line for line in lines)
