@@ -1,8 +1,8 @@
 """Training checkpoints: everything needed to resume a run exactly where it stopped.
 
-A checkpoint holds the model, optimizer and scheduler states, the torch RNG state,
-the position in the data order (epoch and batch), the history so far and the best
-weights. It is written atomically (a kill -9 leaves the previous checkpoint intact)
+A checkpoint holds the model, optimizer and learning-rate schedule states, the torch
+RNG state, the position in the data order (epoch and batch), the validation history
+so far and the best weights. It is written atomically (a kill -9 leaves the previous checkpoint intact)
 and loaded with ``torch.load(weights_only=True)``: tensors and plain values only, no
 pickled objects. Its fingerprint covers the model and training params, the data and
 the package's code, so a change that would alter the result starts a fresh run.
@@ -21,7 +21,7 @@ from .atomic import atomic_path
 from .config import ModelConfig, TrainConfig
 
 CHECKPOINT_FILE = "last.pt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # Train params that do not change the result: a change in them keeps the checkpoint.
 NEUTRAL_TRAIN_KEYS = ("device", "threads", "log_every", "checkpoint_every")
 
@@ -57,7 +57,8 @@ def load_checkpoint(folder: Path | None, expected_fingerprint: str) -> tuple[dic
         return None, f"checkpoint {path} is unreadable ({type(err).__name__}): starting fresh"
     if not isinstance(payload, dict) or payload.get("fingerprint") != expected_fingerprint:
         return None, (f"checkpoint {path} was made with other params, data or code: starting fresh")
-    return payload, f"resuming from {path} at epoch {payload['epoch']}, step {payload['step']}"
+    progress = payload.get("progress", {})
+    return payload, f"resuming from {path} at epoch {progress.get('epoch')}, step {progress.get('step')}"
 
 
 def remove_checkpoint(folder: Path | None) -> None:

@@ -1,35 +1,11 @@
-"""Command-line entry points: ``seq2seq translate`` and the error handling every stage shares."""
+"""Command-line entry point: ``seq2seq translate``."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import traceback
-from typing import Callable, Sequence
+from typing import Sequence
 
-from .errors import Seq2SeqError
-
-
-def debug_enabled(argv: Sequence[str] | None = None) -> bool:
-    argv = sys.argv if argv is None else argv
-    return "--debug" in argv or os.environ.get("SEQ2SEQ_DEBUG", "") not in ("", "0")
-
-
-def run_guarded(main: Callable[[], None], name: str) -> None:
-    """Run ``main``; a user error (or Ctrl-C) becomes one line on stderr and exit status 1 (130).
-
-    ``--debug`` or ``SEQ2SEQ_DEBUG=1`` shows the traceback as well.
-    """
-    try:
-        main()
-    except Seq2SeqError as err:
-        if debug_enabled():
-            traceback.print_exc()
-        print(f"error: {name}: {err}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print(f"error: {name}: interrupted", file=sys.stderr)
-        sys.exit(130)
+from .guard import run_guarded
 
 
 def _translate(args: argparse.Namespace) -> None:

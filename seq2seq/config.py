@@ -139,18 +139,22 @@ class TrainConfig:
     batch_tokens: int = 1000  # padded target tokens per batch
     learning_rate: float = 0.003
     warmup_steps: int = 300
-    final_lr_fraction: float = 0.05  # linear decay to this fraction of learning_rate at the end
+    lr_schedule: Literal["linear", "plateau", "constant"] = "linear"  # after warm-up
+    final_lr_fraction: float = 0.05  # linear: the fraction of learning_rate at the end; plateau: the floor
+    plateau_factor: float = 0.5  # plateau: multiply the rate by this ...
+    plateau_patience: int = 1  # ... after this many validations in a row without a better best_metric
     clip_norm: float = 1.0
     label_smoothing: float = 0.1
     weight_decay: float = 0.0
     teacher_forcing_start: float = 1.0  # share of gold previous tokens at the start ...
     teacher_forcing_end: float = 1.0  # ... scheduled down to this (1.0 and 1.0: plain teacher forcing)
     teacher_forcing_schedule: Literal["linear", "inverse_sigmoid"] = "inverse_sigmoid"
-    best_metric: Literal["valid_loss", "valid_bleu", "valid_chrf"] = "valid_loss"  # picks the kept epoch
-    patience: int = 0  # stop after this many epochs without a better best_metric (0: never)
+    best_metric: Literal["valid_loss", "valid_bleu", "valid_chrf"] = "valid_loss"  # picks the kept weights
+    patience: int = 0  # stop after this many validations without a better best_metric (0: never)
+    validate_every: int = 0  # steps between validations (0: at the end of each epoch)
     precision: Literal["fp32", "bf16"] = "fp32"
     threads: int = 0  # CPU threads for PyTorch; 0 = all cores
-    valid_bleu_sentences: int = 500  # greedy BLEU on this many valid sentences after each epoch
+    valid_bleu_sentences: int = 500  # greedy BLEU/chrF on this many valid sentences at each validation
     log_every: int = 100  # steps between progress lines
     checkpoint_every: int = 500  # steps between resumable checkpoints (0: only at epoch ends)
 
@@ -166,6 +170,12 @@ class TrainConfig:
             raise ParamError("train.warmup_steps", self.warmup_steps, "use an integer >= 0")
         if not 0 <= self.final_lr_fraction <= 1:
             raise ParamError("train.final_lr_fraction", self.final_lr_fraction, "use a number in [0, 1]")
+        if not 0 < self.plateau_factor < 1:
+            raise ParamError("train.plateau_factor", self.plateau_factor, "use a number in (0, 1)")
+        _positive("train.plateau_patience", self.plateau_patience)
+        if self.validate_every < 0:
+            raise ParamError("train.validate_every", self.validate_every,
+                             "use an integer >= 0 (0 = validate at the end of each epoch)")
         if self.clip_norm < 0:
             raise ParamError("train.clip_norm", self.clip_norm, "use a number >= 0 (0 turns clipping off)")
         if not 0 <= self.label_smoothing < 1:

@@ -12,12 +12,12 @@ from typing import Any
 
 from .config import Params, flatten
 from .tracking import configure_tracking, git_commit, tracking_uri, warn
-from .training import EpochRecord
+from .training import ValidationRecord
 
 # Sections that shape the model: logged as params of the training run. Decode and score
 # settings change without retraining, so they are tags set by the score stage.
 TRAIN_SECTIONS = ("data", "clean", "tokenize", "model", "train", "mlflow")
-EPOCH_METRICS = ("train_loss", "valid_loss", "valid_perplexity", "valid_bleu", "valid_chrf", "learning_rate",
+VALIDATION_METRICS = ("train_loss", "valid_loss", "valid_perplexity", "valid_bleu", "valid_chrf", "learning_rate",
                  "teacher_forcing", "tokens_per_second")
 
 
@@ -83,15 +83,16 @@ class TrainingRun:
     def active(self) -> bool:
         return self._mlflow is not None
 
-    def log_epoch(self, record: EpochRecord) -> None:
+    def log_validation(self, record: ValidationRecord) -> None:
+        """One point on each curve, at the record's training step."""
         if not self.active:
             return
         try:
             values = asdict(record)
-            self._mlflow.log_metrics({k: values[k] for k in EPOCH_METRICS if values[k] == values[k]},
-                                     step=record.epoch)
+            self._mlflow.log_metrics({k: values[k] for k in VALIDATION_METRICS if values[k] == values[k]},
+                                     step=record.step)
         except Exception as err:
-            self._fail("cannot log epoch metrics", err)
+            self._fail("cannot log validation metrics", err)
 
     def log_summary(self, summary: dict[str, float]) -> None:
         if not self.active:

@@ -3,9 +3,12 @@
 One epoch = every training pair once, in token-based, length-bucketed batches.
 The decoder sees ``<s> y1 .. y_{n}`` and is trained to predict ``y1 .. y_n </s>``;
 padding positions are dropped before the output projection, so they cost nothing
-and never enter the loss. After each epoch: validation loss and perplexity, and
-greedy BLEU/chrF on the first ``valid_bleu_sentences`` valid pairs. The weights of
-the epoch with the lowest validation loss are the result.
+and never enter the loss. At each validation (every ``validate_every`` steps, or
+at each epoch's end): validation loss and perplexity, and greedy BLEU/chrF on the
+first ``valid_bleu_sentences`` valid pairs. The weights of the best validation (by
+``best_metric``) are the result; ``patience`` validations without a better one stop
+the run early, and the ``plateau`` schedule cuts the learning rate after
+``plateau_patience`` of them.
 """
 from __future__ import annotations
 
@@ -14,9 +17,9 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,74 +29,59 @@ from .checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .errors import Seq2SeqError
 from .model import Seq2Seq
+from .schedules import LearningRateSchedule, teacher_forcing_ratio
 from .scoring import bleu_chrf
 from .subwords import PAD_ID, EncodedSplit, Tokenizer
 from .translator import SearchSettings, translate_ids
 
 
 @dataclass
-class EpochRecord:
+class ValidationRecord:
+    """One validation: where training stood, and how the model did on the valid split."""
+
     epoch: int
     step: int
-    train_loss: float  # label-smoothed, per target token
+    train_loss: float  # label-smoothed, per target token, since the previous validation
     valid_loss: float  # plain cross-entropy per target token
     valid_perplexity: float
-    valid_bleu: float
+    valid_bleu: float  # greedy, on the first train.valid_bleu_sentences valid pairs (NaN if 0)
     valid_chrf: float
-    learning_rate: float
-    teacher_forcing: float  # share of gold previous tokens fed to the decoder at the epoch's end
-    tokens_per_second: float
-    seconds: float
+    learning_rate: float  # the rate the next step will use
+    teacher_forcing: float  # share of gold previous tokens fed to the decoder at this point
+    tokens_per_second: float  # training only, since the previous validation
+    seconds: float  # since the previous validation, this validation included
 
 
 @dataclass
 class TrainResult:
-    model: Seq2Seq
-    history: list[EpochRecord]
-    best_epoch: int
+    model: Seq2Seq  # holding the weights of history[best_index]
+    history: list[ValidationRecord]
+    best_index: int
     parameters: int
+
+    @property
+    def best(self) -> ValidationRecord:
+        return self.history[self.best_index]
+
+
+@dataclass
+class Progress:
+    """Where a run stands: saved in every checkpoint as plain values."""
+
+    epoch: int = 1  # the next batch to train is batch ``batch`` of epoch ``epoch``'s order
+    batch: int = 0
+    step: int = 0
+    loss_sum: float = 0.0  # since the previous validation
+    token_sum: int = 0
+    train_seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_index: int = -1
+    best_value: float = math.inf  # train.best_metric, sign-flipped where higher is better
+    stopped: bool = False  # early stopping has ended the run
 
 
 def set_threads(threads: int) -> None:
     torch.set_num_threads(threads or os.cpu_count() or 1)
-
-
-def lr_factor(step: int, warmup: int, total: int, final_fraction: float) -> float:
-    """Linear warm-up to 1, then linear decay to ``final_fraction`` at ``total`` steps."""
-    if warmup and step < warmup:
-        return (step + 1) / warmup
-    span = max(1, total - warmup)
-    progress = min(1.0, (step - warmup) / span)
-    return 1.0 - (1.0 - final_fraction) * progress
-
-
-def teacher_forcing_ratio(step: int, total: int, start: float, end: float, schedule: str) -> float:
-    """Share of gold previous tokens at ``step``: scheduled from ``start`` down to ``end``.
-
-    ``linear``: a straight line over the run. ``inverse_sigmoid`` (Bengio et al. 2015):
-    k / (k + exp(step / k)), which stays near ``start`` early, falls fastest mid-run and
-    flattens near ``end``; k is chosen so the midpoint falls at half the steps.
-    """
-    if start == end or total <= 0:
-        return start
-    progress = min(1.0, step / total)
-    if schedule == "linear":
-        return start + (end - start) * progress
-    k = _inverse_sigmoid_k(total)
-    decay = k / (k + math.exp(min(step / k, 700.0)))  # 1 -> 0
-    return end + (start - end) * decay
-
-
-def _inverse_sigmoid_k(total: int) -> float:
-    """k with k * ln(k) = total / 2 (the decay k / (k + exp(i / k)) is 0.5 there)."""
-    low, high = 1.0 + 1e-9, max(3.0, float(total))
-    for _ in range(100):
-        mid = (low + high) / 2
-        if mid * math.log(mid) < total / 2:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2
 
 
 def decoder_features(model: Seq2Seq, batch: Batch, ratio: float) -> torch.Tensor:
@@ -158,6 +146,13 @@ def validation_scores(model: Seq2Seq, split: EncodedSplit, references: Sequence[
     return bleu_chrf(texts, references[: len(texts)])
 
 
+def find_checkpoint(checkpoint_dir: Path | None, model_config: ModelConfig, config: TrainConfig,
+                    data_id: str) -> tuple[dict[str, Any] | None, str]:
+    """The checkpoint in ``checkpoint_dir`` if it was made with these params, data and code,
+    and a line saying why it is used or not."""
+    return load_checkpoint(checkpoint_dir, fingerprint(model_config, config, data_id))
+
+
 def train_model(
     model_config: ModelConfig,
     config: TrainConfig,
@@ -167,130 +162,189 @@ def train_model(
     src_vocab_size: int,
     tgt_tokenizer: Tokenizer,
     device: torch.device,
-    on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+    on_validation: Callable[[ValidationRecord], None] = lambda record: None,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
     checkpoint_dir: Path | None = None,
+    resume: dict[str, Any] | None = None,
     data_id: str = "",
     checkpoint_meta: dict[str, str] | None = None,
 ) -> TrainResult:
-    """Train (or resume) a model and return the weights of its best epoch (by ``config.best_metric``).
+    """Train a model, or go on with the run in ``resume`` (from :func:`find_checkpoint`), and
+    return it with the weights of its best validation (by ``config.best_metric``).
 
-    With ``checkpoint_dir``, a checkpoint is written every ``config.checkpoint_every`` steps
-    and at the end of every epoch; a later call with the same params, data (``data_id``)
-    and code resumes from it and ends with the same weights, bit for bit on CPU, as an
-    uninterrupted run. ``checkpoint_meta`` is stored with it (e.g. the MLflow run id).
+    With ``checkpoint_dir``, a checkpoint is written every ``config.checkpoint_every`` steps,
+    after every validation and at the end of every epoch; resuming from it ends with the
+    same weights, bit for bit on CPU, as an uninterrupted run. ``checkpoint_meta`` is
+    stored with it (e.g. the MLflow run id).
     """
-    set_threads(config.threads)
-    torch.manual_seed(config.seed)
-    model = Seq2Seq(model_config, src_vocab_size, tgt_tokenizer.vocab_size).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    src_lengths = [len(s) for s in train_split.src]
-    tgt_lengths = [len(t) for t in train_split.tgt]
-    steps_per_epoch = len(token_batches(src_lengths, tgt_lengths, config.batch_tokens, config.seed, 0))
-    total_steps = steps_per_epoch * config.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, config.warmup_steps, total_steps, config.final_lr_fraction)
-    )
-    log(f"train: {model.num_parameters():,} parameters, {len(train_split):,} pairs, "
-        f"{steps_per_epoch} batches/epoch, {config.epochs} epochs, device {device}")
-    history: list[EpochRecord] = []
-    best_state: dict[str, torch.Tensor] | None = None
-    best_loss, best_epoch = math.inf, 0
-    step, start_epoch, start_batch = 0, 1, 0
-    loss_sum, token_sum = 0.0, 0
-    expected = fingerprint(model_config, config, data_id)
-    checkpoint, why = load_checkpoint(checkpoint_dir, expected)
-    if checkpoint_dir is not None:
-        log(f"train: {why}")
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        torch.set_rng_state(checkpoint["rng"])
-        history = [EpochRecord(**r) for r in checkpoint["history"]]
-        best_state, best_loss, best_epoch = checkpoint["best_state"], checkpoint["best_loss"], checkpoint["best_epoch"]
-        step, start_epoch, start_batch = checkpoint["step"], checkpoint["epoch"], checkpoint["batch"]
-        loss_sum, token_sum = checkpoint["loss_sum"], checkpoint["token_sum"]
+    trainer = Trainer(model_config, config, train_split, valid_split, valid_references, src_vocab_size,
+                      tgt_tokenizer, device, on_validation, log,
+                      checkpoint_dir, fingerprint(model_config, config, data_id), checkpoint_meta or {})
+    if resume is not None:
+        trainer.restore(resume)
+    return trainer.run()
 
-    def save(epoch: int, batch: int) -> None:
-        if checkpoint_dir is None:
+
+class Trainer:
+    """The training loop: steps, validations, the kept best weights and checkpoints."""
+
+    def __init__(self, model_config: ModelConfig, config: TrainConfig, train_split: EncodedSplit,
+                 valid_split: EncodedSplit, valid_references: Sequence[str], src_vocab_size: int,
+                 tgt_tokenizer: Tokenizer, device: torch.device, on_validation: Callable[[ValidationRecord], None],
+                 log: Callable[[str], None], checkpoint_dir: Path | None, fingerprint: str,
+                 checkpoint_meta: dict[str, str]) -> None:
+        set_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.config, self.device, self.log = config, device, log
+        self.train_split, self.valid_split = train_split, valid_split
+        self.valid_references, self.tgt_tokenizer = valid_references, tgt_tokenizer
+        self.on_validation = on_validation
+        self.checkpoint_dir, self.fingerprint, self.checkpoint_meta = checkpoint_dir, fingerprint, checkpoint_meta
+        self.model = Seq2Seq(model_config, src_vocab_size, tgt_tokenizer.vocab_size).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate,
+                                          weight_decay=config.weight_decay)
+        self.src_lengths = [len(s) for s in train_split.src]
+        self.tgt_lengths = [len(t) for t in train_split.tgt]
+        self.steps_per_epoch = len(self._order(0))
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.schedule = LearningRateSchedule(config.lr_schedule, config.warmup_steps, self.total_steps,
+                                             config.final_lr_fraction, config.plateau_factor,
+                                             config.plateau_patience)
+        self.progress = Progress()
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.segment_start = time.perf_counter()  # training time = progress.train_seconds + now - this
+
+    def _order(self, epoch: int) -> list[list[int]]:
+        return token_batches(self.src_lengths, self.tgt_lengths, self.config.batch_tokens, self.config.seed, epoch)
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        if checkpoint.get("fingerprint") != self.fingerprint:
+            raise Seq2SeqError("train: the checkpoint to resume from was made with other params, data or code")
+        self.model.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.schedule.load_state_dict(checkpoint["schedule"])
+        torch.set_rng_state(checkpoint["rng"])
+        if self.device.type == "cuda" and checkpoint["cuda_rng"]:
+            torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
+        self.progress = Progress(**checkpoint["progress"])
+        self.best_state = checkpoint["best_state"]
+
+    def save(self) -> None:
+        if self.checkpoint_dir is None:
             return
-        save_checkpoint(checkpoint_dir, {
-            "fingerprint": expected, "meta": dict(checkpoint_meta or {}),
-            "epoch": epoch, "batch": batch, "step": step, "loss_sum": loss_sum, "token_sum": token_sum,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": torch.get_rng_state(), "history": [asdict(r) for r in history],
-            "best_state": best_state, "best_loss": best_loss, "best_epoch": best_epoch,
+        now = time.perf_counter()
+        self.progress.train_seconds += now - self.segment_start
+        self.segment_start = now
+        save_checkpoint(self.checkpoint_dir, {
+            "fingerprint": self.fingerprint, "meta": dict(self.checkpoint_meta), "progress": asdict(self.progress),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(), "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "best_state": self.best_state,
         })
 
-    for epoch in range(start_epoch, config.epochs + 1):
-        model.train()
+    def teacher_forcing(self) -> float:
+        c = self.config
+        return teacher_forcing_ratio(self.progress.step, self.total_steps, c.teacher_forcing_start,
+                                     c.teacher_forcing_end, c.teacher_forcing_schedule)
+
+    def run(self) -> TrainResult:
+        c, p = self.config, self.progress
+        self.log(f"train: {self.model.num_parameters():,} parameters, {len(self.train_split):,} pairs, "
+                 f"{self.steps_per_epoch} batches/epoch, {c.epochs} epochs, device {self.device}")
+        window_loss, window_tokens, window_start = 0.0, 0, time.perf_counter()
+        while p.epoch <= c.epochs and not p.stopped:
+            order = self._order(p.epoch)
+            self.model.train()
+            while p.batch < len(order):
+                tokens, loss = self.train_step(order[p.batch])
+                window_loss, window_tokens = window_loss + loss, window_tokens + tokens
+                if p.step % c.log_every == 0:
+                    now = time.perf_counter()
+                    self.log(f"epoch {p.epoch} step {p.step}/{self.total_steps} loss {window_loss / window_tokens:.3f} "
+                             f"lr {self.learning_rate():.2e} {window_tokens / (now - window_start):,.0f} tok/s")
+                    window_loss, window_tokens, window_start = 0.0, 0, now
+                p.batch += 1
+                epoch_end = p.batch == len(order)
+                last_step = epoch_end and p.epoch == c.epochs
+                validate = (p.step % c.validate_every == 0 or last_step) if c.validate_every else epoch_end
+                if validate:
+                    self.validate()
+                    self.model.train()
+                if epoch_end:
+                    p.epoch, p.batch = p.epoch + 1, 0
+                if validate or epoch_end or (c.checkpoint_every and p.step % c.checkpoint_every == 0):
+                    self.save()
+                if p.stopped or epoch_end:
+                    break
+        if self.best_state is None:
+            raise Seq2SeqError("train: the run ended before its first validation")
+        self.model.load_state_dict(self.best_state)
+        self.model.eval()
+        history = [ValidationRecord(**r) for r in p.history]
+        return TrainResult(self.model, history, p.best_index, self.model.num_parameters())
+
+    def learning_rate(self) -> float:
+        return self.config.learning_rate * self.schedule.factor(self.progress.step)
+
+    def train_step(self, indices: list[int]) -> tuple[int, float]:
+        """One optimizer step on one batch; returns its target tokens and summed loss."""
+        c, p = self.config, self.progress
+        batch = make_batch([self.train_split.src[i] for i in indices],
+                           [self.train_split.tgt[i] for i in indices]).to(self.device)
+        with autocast(self.device, c.precision):
+            loss = batch_loss(self.model, batch, c.label_smoothing, self.teacher_forcing())
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            self.save()  # the last good state, not the broken one
+            raise Seq2SeqError(
+                f"train: the loss became {value} at step {p.step + 1} (epoch {p.epoch}); the last good state is "
+                "checkpointed; lower train.learning_rate or train.clip_norm"
+            )
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss / batch.n_tokens).backward()
+        if c.clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_norm)
+        self.optimizer.step()
+        p.step += 1
+        p.loss_sum += value
+        p.token_sum += batch.n_tokens
+        return batch.n_tokens, value
+
+    def validate(self) -> None:
+        """Score the model on the valid split; keep it if best; cut the rate or stop early if stuck."""
+        c, p = self.config, self.progress
         started = time.perf_counter()
-        epoch_tokens = 0
-        window_loss, window_tokens, window_start = 0.0, 0, started
-        batches = token_batches(src_lengths, tgt_lengths, config.batch_tokens, config.seed, epoch)
-        for position in range(start_batch, len(batches)):
-            idx = batches[position]
-            batch = make_batch([train_split.src[i] for i in idx], [train_split.tgt[i] for i in idx]).to(device)
-            ratio = teacher_forcing_ratio(step, total_steps, config.teacher_forcing_start,
-                                          config.teacher_forcing_end, config.teacher_forcing_schedule)
-            with autocast(device, config.precision):
-                loss = batch_loss(model, batch, config.label_smoothing, ratio)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                save(epoch, position)  # the last good state, not the broken one
-                raise Seq2SeqError(
-                    f"train: the loss became {value} at step {step + 1} (epoch {epoch}); the last good state is "
-                    "checkpointed; lower train.learning_rate or train.clip_norm"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            (loss / batch.n_tokens).backward()
-            if config.clip_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            loss_sum += value
-            token_sum += batch.n_tokens
-            epoch_tokens += batch.n_tokens
-            window_loss += value
-            window_tokens += batch.n_tokens
-            if step % config.log_every == 0:
-                now = time.perf_counter()
-                log(f"epoch {epoch} step {step}/{total_steps} loss {window_loss / window_tokens:.3f} "
-                    f"lr {scheduler.get_last_lr()[0]:.2e} {window_tokens / (now - window_start):,.0f} tok/s")
-                window_loss, window_tokens, window_start = 0.0, 0, now
-            if config.checkpoint_every and step % config.checkpoint_every == 0 and position + 1 < len(batches):
-                save(epoch, position + 1)
-        start_batch = 0
-        train_seconds = time.perf_counter() - started
-        valid_loss = validation_loss(model, valid_split, config.batch_tokens, device, config.precision)
-        bleu, chrf = validation_scores(model, valid_split, valid_references, tgt_tokenizer,
-                                       config.valid_bleu_sentences, device)
-        record = EpochRecord(
-            epoch=epoch, step=step, train_loss=loss_sum / max(token_sum, 1), valid_loss=valid_loss,
+        train_seconds = p.train_seconds + started - self.segment_start
+        valid_loss = validation_loss(self.model, self.valid_split, c.batch_tokens, self.device, c.precision)
+        bleu, chrf = validation_scores(self.model, self.valid_split, self.valid_references, self.tgt_tokenizer,
+                                       c.valid_bleu_sentences, self.device)
+        values = {"valid_loss": valid_loss, "valid_bleu": bleu, "valid_chrf": chrf}
+        value = values[c.best_metric] * (1 if c.best_metric == "valid_loss" else -1)
+        index = len(p.history)
+        if value < p.best_value:
+            p.best_value, p.best_index = value, index
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if self.schedule.observe(value):
+            self.log(f"train: {c.best_metric} has not improved for {c.plateau_patience} validation(s): "
+                     f"learning rate cut to {self.learning_rate():.2e}")
+        record = ValidationRecord(
+            epoch=p.epoch, step=p.step, train_loss=p.loss_sum / max(p.token_sum, 1), valid_loss=valid_loss,
             valid_perplexity=math.exp(min(valid_loss, 50.0)), valid_bleu=bleu, valid_chrf=chrf,
-            learning_rate=scheduler.get_last_lr()[0],
-            teacher_forcing=teacher_forcing_ratio(step, total_steps, config.teacher_forcing_start,
-                                                  config.teacher_forcing_end, config.teacher_forcing_schedule),
-            tokens_per_second=epoch_tokens / train_seconds, seconds=time.perf_counter() - started,
+            learning_rate=self.learning_rate(), teacher_forcing=self.teacher_forcing(),
+            tokens_per_second=p.token_sum / max(train_seconds, 1e-9),
+            seconds=train_seconds + time.perf_counter() - started,
         )
-        history.append(record)
-        log("epoch " + " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                for k, v in asdict(record).items()))
-        on_epoch(record)
-        # best_loss holds the chosen metric, sign-flipped where higher is better.
-        value = getattr(record, config.best_metric) * (1 if config.best_metric == "valid_loss" else -1)
-        if value < best_loss:
-            best_loss, best_epoch = value, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        loss_sum, token_sum = 0.0, 0
-        save(epoch + 1, 0)
-        if config.patience and epoch - best_epoch >= config.patience:
-            log(f"train: early stop after epoch {epoch}: {config.best_metric} has not improved for "
-                f"{config.patience} epoch(s); keeping epoch {best_epoch}")
-            break
-    assert best_state is not None
-    model.load_state_dict(best_state)
-    model.eval()
-    return TrainResult(model, history, best_epoch, model.num_parameters())
+        p.history.append(asdict(record))
+        p.loss_sum, p.token_sum, p.train_seconds = 0.0, 0, 0.0
+        self.segment_start = time.perf_counter()
+        self.log("validation " + " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                          for k, v in asdict(record).items()))
+        self.on_validation(record)
+        if c.patience and index - p.best_index >= c.patience:
+            p.stopped = True
+            best = p.history[p.best_index]
+            self.log(f"train: early stop at step {p.step}: {c.best_metric} has not improved for {c.patience} "
+                     f"validation(s); keeping the weights of step {best['step']} (epoch {best['epoch']})")

@@ -1,7 +1,7 @@
 """clean: normalise, filter and split data/raw/corpus.tsv into data/clean/; report in metrics/clean.json."""
 from seq2seq.atomic import write_json
 from seq2seq.clean import clean_corpus
-from seq2seq.cli import run_guarded
+from seq2seq.guard import run_guarded
 from seq2seq.config import load_params
 
 

@@ -4,7 +4,7 @@ import json
 
 from seq2seq.atomic import atomic_dir
 from seq2seq.clean import read_split
-from seq2seq.cli import run_guarded
+from seq2seq.guard import run_guarded
 from seq2seq.config import load_params
 from seq2seq.translator import SearchSettings, Translator
 

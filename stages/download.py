@@ -1,5 +1,5 @@
 """download: fetch the corpus named by data.* into data/raw/ (corpus.tsv + provenance.json)."""
-from seq2seq.cli import run_guarded
+from seq2seq.guard import run_guarded
 from seq2seq.config import load_params
 from seq2seq.download import fetch_corpus
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from seq2seq.atomic import write_json
 from seq2seq.bundle import load_bundle_info
 from seq2seq.clean import read_split
-from seq2seq.cli import run_guarded
+from seq2seq.guard import run_guarded
 from seq2seq.config import load_params
 from seq2seq.scoring import score_corpus
 from seq2seq.tracking import log_metrics_safely

@@ -5,7 +5,7 @@ script would shadow the standard library's ``tokenize`` module.
 """
 from seq2seq.atomic import atomic_dir
 from seq2seq.clean import SPLITS, read_split
-from seq2seq.cli import run_guarded
+from seq2seq.guard import run_guarded
 from seq2seq.config import load_params
 from seq2seq.subwords import Tokenizer, save_encoded, train_sentencepiece
 

@@ -1,27 +1,28 @@
 """train: train the encoder-decoder on data/tokens/ and write the bundle data/model/.
 
-Also writes metrics/train.json (summary) and metrics/train_history.csv (per-epoch
-curves for ``dvc plots``), and records everything in one MLflow run whose id is
+Also writes metrics/train.json (summary) and metrics/train_history.csv (one row per
+validation, the curves for ``dvc plots``), and records everything in one MLflow run whose id is
 stored in the bundle, so decode and score log into the same run. An interrupted run
 (Ctrl-C, kill -9) resumes from data/checkpoints/train/ when the stage is rerun.
 """
 import csv
 import io
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from seq2seq.atomic import sha256_file, write_json, write_text
 from seq2seq.bundle import save_bundle
-from seq2seq.checkpoint import fingerprint, load_checkpoint, remove_checkpoint
+from seq2seq.checkpoint import remove_checkpoint
 from seq2seq.clean import read_split
-from seq2seq.cli import run_guarded
+from seq2seq.guard import run_guarded
 from seq2seq.config import load_params
 from seq2seq.devices import resolve_device
 from seq2seq.experiment import TrainingRun
 from seq2seq.subwords import Tokenizer, load_encoded
 from seq2seq.tracking import tracking_uri
-from seq2seq.training import train_model
+from seq2seq.training import find_checkpoint, train_model
 
 # Resumable checkpoints live outside the stage's outputs (DVC deletes outputs before a rerun).
 CHECKPOINTS = Path("data/checkpoints/train")
@@ -38,22 +39,28 @@ def main() -> None:
     valid = read_split("data/clean/valid.tsv")
     data_sha = sha256_file("data/tokens/train.npz")
     data_id = "+".join(sha256_file(f"data/tokens/{name}") for name in TOKEN_FILES)
-    previous, _ = load_checkpoint(CHECKPOINTS, fingerprint(params.model, params.train, data_id))
+    previous, why = find_checkpoint(CHECKPOINTS, params.model, params.train, data_id)
+    print(f"train: {why}", file=sys.stderr, flush=True)
     started = time.perf_counter()
     with TrainingRun(params, data_sha, resume_run_id=previous["meta"].get("mlflow_run_id") if previous else None) as run:
         result = train_model(params.model, params.train, train_split, valid_split, list(valid["target"]),
-                             src_tok.vocab_size, tgt_tok, device, on_epoch=run.log_epoch,
-                             checkpoint_dir=CHECKPOINTS, data_id=data_id,
+                             src_tok.vocab_size, tgt_tok, device, on_validation=run.log_validation,
+                             checkpoint_dir=CHECKPOINTS, resume=previous, data_id=data_id,
                              checkpoint_meta={"mlflow_run_id": run.run_id or ""})
-        best = result.history[result.best_epoch - 1]
+        best, last = result.best, result.history[-1]
+        train_seconds = sum(r.seconds for r in result.history)
         summary = {
-            "best_epoch": result.best_epoch,
+            "best_step": best.step,
+            "best_epoch": best.epoch,
             "best_valid_loss": round(best.valid_loss, 4),
             "best_valid_perplexity": round(best.valid_perplexity, 3),
             "best_valid_bleu": round(best.valid_bleu, 2),
-            "epochs": len(result.history),
+            "steps": last.step,
+            "epochs": last.epoch,
+            "validations": len(result.history),
             "parameters": result.parameters,
-            "train_tokens_per_second": round(sum(r.tokens_per_second for r in result.history) / len(result.history)),
+            "train_tokens_per_second": round(sum(r.tokens_per_second * r.seconds for r in result.history)
+                                             / max(train_seconds, 1e-9)),
             "wall_seconds": round(time.perf_counter() - started, 1),
         }
         save_bundle("data/model", result.model, src_tok, tgt_tok, {

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from seq2seq.config import TrainConfig
-from seq2seq.training import train_model
+from seq2seq.training import find_checkpoint, train_model
 from tests.conftest import synthetic_pairs
 from tests.helpers import TINY_MODEL, encode, tokenizers
 
@@ -18,11 +18,15 @@ def main() -> None:
     pairs = synthetic_pairs(300)
     src_tok, tgt_tok = tokenizers(pairs)
     split = encode(pairs, src_tok, tgt_tok)
+    # a valid split it cannot learn (shuffled targets), so the plateau schedule has cuts to restore
+    noise = encode(list(zip([a for a, _ in pairs], reversed([b for _, b in pairs]))), src_tok, tgt_tok)
     config = TrainConfig(epochs=3, batch_tokens=200, warmup_steps=5, valid_bleu_sentences=5, threads=1,
-                         checkpoint_every=15, seed=5)
-    result = train_model(TINY_MODEL, config, split, split, [b for _, b in pairs], src_tok.vocab_size, tgt_tok,
-                         torch.device("cpu"), checkpoint_dir=checkpoint_dir, data_id="tiny")
-    torch.save({"state": result.model.state_dict(), "curve": [r.train_loss for r in result.history]}, out)
+                         checkpoint_every=15, validate_every=12, lr_schedule="plateau", seed=5)
+    resume, why = find_checkpoint(checkpoint_dir, TINY_MODEL, config, "tiny")
+    print(f"train: {why}", file=sys.stderr)
+    result = train_model(TINY_MODEL, config, split, noise, [b for _, b in pairs], src_tok.vocab_size, tgt_tok,
+                         torch.device("cpu"), checkpoint_dir=checkpoint_dir, resume=resume, data_id="tiny")
+    torch.save({"state": result.model.state_dict(), "curve": [(r.step, r.train_loss, r.valid_loss, r.learning_rate) for r in result.history]}, out)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,10 @@ def kill_after_checkpoints(checkpoints: Path, out: Path, writes: int) -> None:
 def test_kill_9_at_several_points_then_resume_gives_identical_weights(tmp_path):
     straight = driver(tmp_path / "a", tmp_path / "a.pt")
     assert straight.wait(timeout=300) == 0, straight.stderr.read()
-    for writes in (1, 4, 8):  # mid-epoch, at the first epoch boundary, in epoch 2
+    # Checkpoints are written every 15 steps, at each validation (every 12) and epoch end (53 steps
+    # each); each run counts the one it found. Kills: in epoch 1, late in epoch 2, in epoch 3
+    # after the plateau schedule has cut the learning rate.
+    for writes in (1, 9, 13):
         kill_after_checkpoints(tmp_path / "b", tmp_path / "b.pt", writes)
     resumed = driver(tmp_path / "b", tmp_path / "b.pt")
     assert resumed.wait(timeout=300) == 0
@@ -47,6 +50,8 @@ def test_kill_9_at_several_points_then_resume_gives_identical_weights(tmp_path):
     assert "train: resuming from" in log, log
     a, b = torch.load(tmp_path / "a.pt"), torch.load(tmp_path / "b.pt")
     assert a["curve"] == b["curve"]
+    rates = [rate for *_, rate in a["curve"]]
+    assert rates[-1] < rates[0]  # the schedule's cuts were restored too
     for name, tensor in a["state"].items():
         assert torch.equal(tensor, b["state"][name]), name
 

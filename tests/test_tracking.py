@@ -13,21 +13,22 @@ def test_store_is_sqlite_at_the_dvc_root(monkeypatch, tmp_path):
     assert tracking_uri() == "http://127.0.0.1:5999"
 
 
-def test_run_logs_params_and_epoch_curves(monkeypatch, tmp_path):
+def test_run_logs_params_and_validation_curves(monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    from seq2seq.training import EpochRecord
+    from seq2seq.training import ValidationRecord
 
     with TrainingRun(Params(), "ab" * 32) as run:
         assert run.active
         for epoch in (1, 2):
-            run.log_epoch(EpochRecord(epoch, epoch * 10, 3.0 / epoch, 2.0 / epoch, 7.0, float("nan"), 20.0, 1e-3,
+            run.log_validation(ValidationRecord(epoch, epoch * 10, 3.0 / epoch, 2.0 / epoch, 7.0, float("nan"), 20.0, 1e-3,
                                       1.0, 1000.0, 5.0))
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     data = client.get_run(run.run_id).data
     assert data.params["model.cell"] == Params().model.cell
     assert "decode.beam_width" not in data.params  # decode settings are tags of the score stage
     assert data.tags["data.sha256"] == "ab" * 32
-    assert [m.value for m in client.get_metric_history(run.run_id, "valid_loss")] == [2.0, 1.0]
+    curve = client.get_metric_history(run.run_id, "valid_loss")
+    assert [(m.step, m.value) for m in curve] == [(10, 2.0), (20, 1.0)]  # x = training step
     assert "valid_bleu" not in data.metrics  # NaN (not computed) is not logged
 
 

@@ -9,7 +9,8 @@ from seq2seq.search import greedy_search, max_lengths
 from seq2seq.batching import source_tensor
 from seq2seq.subwords import EncodedSplit
 from seq2seq.batching import make_batch
-from seq2seq.training import decoder_features, lr_factor, teacher_forcing_ratio, train_model
+from seq2seq.schedules import LearningRateSchedule, lr_factor, teacher_forcing_ratio
+from seq2seq.training import decoder_features, train_model
 from tests.helpers import TINY_MODEL, encode, tokenizers
 from tests.conftest import synthetic_pairs
 
@@ -126,7 +127,63 @@ def test_early_stopping_keeps_the_best_epoch():
     result = train_model(TINY_MODEL, cfg, split, noise, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"),
                          log=lines.append)
     assert len(result.history) < 30
-    assert len(result.history) - result.best_epoch == 2
-    best = min(r.valid_loss for r in result.history)
-    assert result.history[result.best_epoch - 1].valid_loss == best
+    assert len(result.history) - 1 - result.best_index == 2
+    assert result.best.valid_loss == min(r.valid_loss for r in result.history)
     assert any("early stop" in line for line in lines)
+    # the returned model has the best validation's weights: its valid loss is that one
+    from seq2seq.training import validation_loss
+    assert validation_loss(result.model, noise, 200, torch.device("cpu"), "fp32") == pytest.approx(
+        result.best.valid_loss, rel=1e-6)
+
+
+def test_validation_every_n_steps_and_at_the_end():
+    pairs = synthetic_pairs(200)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    cfg = TrainConfig(epochs=2, batch_tokens=200, valid_bleu_sentences=0, threads=1, validate_every=7)
+    result = train_model(TINY_MODEL, cfg, split, split, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"),
+                         log=lambda line: None)
+    steps = [r.step for r in result.history]
+    total = steps[-1]
+    assert steps == list(range(7, total, 7)) + [total] and total % 7 != 0  # every 7 steps, plus the last step
+    assert [r.epoch for r in result.history] == sorted(r.epoch for r in result.history)
+    assert {r.epoch for r in result.history} == {1, 2}
+    per_epoch = train_model(TINY_MODEL, TrainConfig(epochs=2, batch_tokens=200, valid_bleu_sentences=0, threads=1),
+                            split, split, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"), log=lambda line: None)
+    assert [r.epoch for r in per_epoch.history] == [1, 2] and per_epoch.history[-1].step == total
+    # validating more often changes nothing in training itself: the last weights are the same
+    assert per_epoch.history[-1].valid_loss == pytest.approx(result.history[-1].valid_loss, rel=1e-6)
+
+
+def test_plateau_schedule_cuts_after_patience_down_to_the_floor():
+    schedule = LearningRateSchedule("plateau", warmup=2, total_steps=100, floor=0.2, cut=0.5, patience=2)
+    assert schedule.factor(0) == pytest.approx(0.5) and schedule.factor(50) == 1.0
+    assert [schedule.observe(v) for v in (3.0, 2.0, 2.5, 2.1)] == [False, False, False, True]
+    assert schedule.factor(50) == 0.5
+    assert [schedule.observe(v) for v in (1.0, 1.5, 1.5)] == [False, False, True]
+    assert schedule.factor(50) == 0.25
+    assert [schedule.observe(v) for v in (2.0, 2.0, 2.0, 2.0)] == [False, True, False, False]
+    assert schedule.factor(50) == 0.2  # never below the floor
+    restored = LearningRateSchedule("plateau", warmup=2, total_steps=100, floor=0.2)
+    restored.load_state_dict(schedule.state_dict())
+    assert restored.factor(50) == 0.2 and restored.best == 1.0
+    linear = LearningRateSchedule("linear", warmup=10, total_steps=100, floor=0.1)
+    assert not linear.observe(5.0) and linear.factor(100) == pytest.approx(0.1)
+    assert LearningRateSchedule("constant", warmup=0, total_steps=100, floor=0.1).factor(99) == 1.0
+
+
+def test_plateau_schedule_cuts_the_rate_when_validation_stalls():
+    pairs = synthetic_pairs(200)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    noise = encode(list(zip([a for a, _ in pairs], reversed([b for _, b in pairs]))), src_tok, tgt_tok)
+    cfg = TrainConfig(epochs=12, batch_tokens=200, valid_bleu_sentences=0, threads=1, lr_schedule="plateau",
+                      plateau_factor=0.5, plateau_patience=1, final_lr_fraction=0.1, learning_rate=0.01,
+                      warmup_steps=1)
+    lines = []
+    result = train_model(TINY_MODEL, cfg, split, noise, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"),
+                         log=lines.append)
+    rates = [r.learning_rate for r in result.history]
+    assert rates[0] == pytest.approx(0.01) and rates[-1] < 0.01 and min(rates) >= 0.001 - 1e-12
+    assert all(b in (a, pytest.approx(a / 2), pytest.approx(0.001)) for a, b in zip(rates, rates[1:]))
+    assert any("learning rate cut" in line for line in lines)

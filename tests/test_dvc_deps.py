@@ -1,0 +1,49 @@
+"""dvc.yaml lists, for every stage, each package module the stage's script imports (directly or not).
+
+A module left out would let DVC skip a stage whose code changed.
+"""
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Package modules (as ``seq2seq/NAME.py``) that one file imports."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:  # from .module import x
+                found.add(node.module.split(".")[0])
+            elif node.level == 1:  # from . import module
+                found.update(alias.name for alias in node.names)
+            elif node.module and node.module.startswith("seq2seq."):
+                found.add(node.module.split(".")[1])
+            elif node.module == "seq2seq":
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("seq2seq."))
+    return {f"seq2seq/{name}.py" for name in found if (ROOT / "seq2seq" / f"{name}.py").exists()}
+
+
+def closure(script: Path) -> set[str]:
+    todo, seen = [script], set()
+    while todo:
+        for module in imported_modules(todo.pop()) - seen:
+            seen.add(module)
+            todo.append(ROOT / module)
+    return seen
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_deps_list_every_imported_module(name):
+    stage = STAGES[name]
+    script = stage["cmd"].split("-m ")[1].split()[0].replace(".", "/") + ".py"
+    deps = set(stage["deps"])
+    assert script in deps
+    missing = closure(ROOT / script) - deps
+    assert not missing, f"dvc.yaml stage {name}: add {sorted(missing)} to its deps"
