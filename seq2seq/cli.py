@@ -12,7 +12,9 @@ def _translate(args: argparse.Namespace) -> None:
     from .translator import Translator
 
     translator = Translator.load(args.model, device=args.device, beam=args.beam, nbest=args.nbest,
-                                 batch_size=args.batch_size, length_penalty=args.length_penalty)
+                                 batch_size=args.batch_size, length_penalty=args.length_penalty,
+                                 sampling=args.sample, temperature=args.temperature, top_k=args.top_k,
+                                 top_p=args.top_p, seed=args.seed)
     source = open(args.input, encoding="utf-8") if args.input else sys.stdin
     out = sys.stdout
     # Someone typing at a terminal gets each line back at once; files and pipes go in batches.
@@ -38,9 +40,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     tr.add_argument("--model", default="data/model", help="bundle folder or MLflow model URI (runs:/..., models:/...)")
     tr.add_argument("--input", "-i", help="input file (default: stdin)")
     tr.add_argument("--beam", type=int, default=5)
-    tr.add_argument("--nbest", type=int, default=1, help="print this many translations per line, then a blank line")
+    tr.add_argument("--nbest", type=int, default=1, help="print this many translations per line (beam: the n best, <= --beam; --sample: n "
+                    "samples), then a blank line")
     tr.add_argument("--batch-size", type=int, default=32)
     tr.add_argument("--length-penalty", type=float, default=1.0)
+    tr.add_argument("--sample", action="store_true",
+                    help="draw each token from the model's distribution instead of beam search")
+    tr.add_argument("--temperature", type=float, default=1.0, help="sampling: softmax temperature")
+    tr.add_argument("--top-k", type=int, default=0, help="sampling: keep the k most likely tokens (0: all)")
+    tr.add_argument("--top-p", type=float, default=1.0, help="sampling: nucleus probability mass (1: all)")
+    tr.add_argument("--seed", type=int, default=1, help="sampling: random seed")
     tr.add_argument("--device", default="auto")
     tr.add_argument("--scores", action="store_true", help="append a TAB and the hypothesis score")
     args = parser.parse_args(argv)

@@ -207,10 +207,16 @@ class DecodeConfig:
     """Search settings (decode stage)."""
 
     beam_width: int = 5  # 1 = greedy
+    nbest: int = 1  # > 1: also write data/decode/nbest.tsv (beam: <= beam_width; sampling: samples each)
     length_penalty: float = 1.0  # GNMT alpha; 0 = raw log-probability
     max_length_ratio: float = 1.5  # longest output = ratio * source tokens + max_length_extra
     max_length_extra: int = 10
     batch_size: int = 64  # sentences per batch
+    sampling: bool = False  # draw tokens instead of beam search
+    temperature: float = 1.0  # sampling: softmax temperature
+    top_k: int = 0  # sampling: keep the k most likely tokens (0 = all)
+    top_p: float = 1.0  # sampling: keep the smallest set with this much probability (1 = all)
+    seed: int = 1  # sampling
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -225,6 +231,16 @@ class DecodeConfig:
         if self.max_length_extra < 0:
             raise ParamError("decode.max_length_extra", self.max_length_extra, "use an integer >= 0")
         _positive("decode.batch_size", self.batch_size)
+        _positive("decode.nbest", self.nbest)
+        if not self.sampling and self.nbest > self.beam_width:
+            raise ParamError("decode.nbest", self.nbest,
+                             f"beam search keeps {self.beam_width} hypotheses (decode.beam_width): use nbest <= that")
+        if not self.temperature > 0:
+            raise ParamError("decode.temperature", self.temperature, "use a number > 0")
+        if self.top_k < 0:
+            raise ParamError("decode.top_k", self.top_k, "use an integer >= 0 (0 = no cut)")
+        if not 0 < self.top_p <= 1:
+            raise ParamError("decode.top_p", self.top_p, "use a number in (0, 1]")
         validate_device_name("decode.device", self.device)
 
 

@@ -57,6 +57,10 @@ class Tokenizer:
     def decode(self, ids: Sequence[Sequence[int]]) -> list[str]:
         return [self._sp.decode([i for i in seq if i > EOS_ID]) for seq in ids]
 
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        """The subword pieces of ids, as SentencePiece writes them (``▁`` marks a word start)."""
+        return [self._sp.id_to_piece(int(i)) for i in ids]
+
 
 def train_sentencepiece(sentences: Iterable[str], config: TokenizeConfig, what: str) -> bytes:
     """Train one SentencePiece model and return its serialized proto."""

@@ -10,22 +10,71 @@ import torch
 
 from .batching import source_tensor
 from .bundle import CONFIG_FILE, Bundle, load_bundle
+from .config import DecodeConfig
 from .devices import resolve_device
-from .errors import ModelBundleError
+from .errors import ModelBundleError, Seq2SeqError
 from .model import Seq2Seq
-from .search import Hypothesis, beam_search, max_lengths
+from .search import Hypothesis, beam_search, max_lengths, sample_search
 
 MAX_SOURCE_TOKENS = 256
 
 
 @dataclass(frozen=True)
 class SearchSettings:
-    beam: int = 5
-    nbest: int = 1
-    length_penalty: float = 1.0
+    """How to search; each field is also a keyword of ``Translator.translate(...)``."""
+
+    beam: int = 5  # 1 = greedy
+    nbest: int = 1  # beam: the n best of the beam (<= beam); sampling: n samples per sentence
+    length_penalty: float = 1.0  # GNMT alpha; 0 = rank by raw log-probability
     max_length_ratio: float = 1.5
     max_length_extra: int = 10
     batch_size: int = 64
+    sampling: bool = False  # draw each token instead of searching (beam is then unused)
+    temperature: float = 1.0
+    top_k: int = 0  # sampling: only the k most likely tokens (0: all)
+    top_p: float = 1.0  # sampling: only the smallest set of tokens with this much probability
+    seed: int = 1  # sampling: the same seed, input and settings give the same samples
+    attention: bool = False  # return each hypothesis' attention weights
+
+    @classmethod
+    def from_config(cls, cfg: DecodeConfig) -> "SearchSettings":
+        """The settings of params.yaml's ``decode`` section."""
+        return cls(beam=cfg.beam_width, nbest=cfg.nbest, length_penalty=cfg.length_penalty,
+                   max_length_ratio=cfg.max_length_ratio, max_length_extra=cfg.max_length_extra,
+                   batch_size=cfg.batch_size, sampling=cfg.sampling, temperature=cfg.temperature,
+                   top_k=cfg.top_k, top_p=cfg.top_p, seed=cfg.seed)
+
+    def __post_init__(self) -> None:
+        for name in ("beam", "nbest", "batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise Seq2SeqError(f"{name}: got {getattr(self, name)!r}; use an integer >= 1")
+        if not self.sampling and self.nbest > self.beam:
+            raise Seq2SeqError(f"nbest: got {self.nbest} with beam {self.beam}; beam search returns at most "
+                               "beam hypotheses: raise beam or lower nbest")
+        if self.length_penalty < 0:
+            raise Seq2SeqError(f"length_penalty: got {self.length_penalty}; use a number >= 0")
+        if self.max_length_ratio <= 0 or self.max_length_extra < 0:
+            raise Seq2SeqError(f"max_length_ratio/max_length_extra: got {self.max_length_ratio}/"
+                               f"{self.max_length_extra}; use a ratio > 0 and an extra >= 0")
+        if not self.temperature > 0:
+            raise Seq2SeqError(f"temperature: got {self.temperature}; use a number > 0")
+        if self.top_k < 0:
+            raise Seq2SeqError(f"top_k: got {self.top_k}; use an integer >= 0 (0 = no cut)")
+        if not 0 < self.top_p <= 1:
+            raise Seq2SeqError(f"top_p: got {self.top_p}; use a number in (0, 1]")
+
+
+def search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, settings: SearchSettings,
+           generator: torch.Generator | None = None) -> list[list[Hypothesis]]:
+    """Search one padded batch (src: [B, S], on the model's device) as ``settings`` say."""
+    limit = max_lengths(src_lengths - 1, settings.max_length_ratio, settings.max_length_extra)
+    if settings.sampling:
+        if generator is None:
+            generator = torch.Generator(device=src.device).manual_seed(settings.seed)
+        return sample_search(model, src, src_lengths, limit, settings.nbest, settings.length_penalty,
+                             settings.temperature, settings.top_k, settings.top_p, generator, settings.attention)
+    return beam_search(model, src, src_lengths, limit, settings.beam, settings.length_penalty, settings.nbest,
+                       settings.attention)
 
 
 def translate_ids(
@@ -34,15 +83,34 @@ def translate_ids(
     """Search for every source (token ids without </s>), in length-sorted batches; results in input order."""
     results: list[list[Hypothesis]] = [[] for _ in sources]
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]), reverse=True)
+    generator = torch.Generator(device=device).manual_seed(settings.seed) if settings.sampling else None
     for start in range(0, len(order), settings.batch_size):
         chunk = order[start:start + settings.batch_size]
         src, lengths = source_tensor([sources[i] for i in chunk])
-        limit = max_lengths(lengths - 1, settings.max_length_ratio, settings.max_length_extra)
-        hyps = beam_search(model, src.to(device), lengths, limit, settings.beam, settings.length_penalty,
-                           settings.nbest)
+        hyps = search(model, src.to(device), lengths, settings, generator)
         for i, h in zip(chunk, hyps):
             results[i] = h
     return results
+
+
+@dataclass
+class Translation:
+    """One hypothesis for one sentence, with what it is made of."""
+
+    text: str
+    score: float  # what hypotheses are ranked by: log_prob / length penalty
+    log_prob: float
+    source_pieces: list[str]  # the subword pieces of the source, then </s>
+    target_pieces: list[str]  # the subword pieces of the translation, then </s> if it was emitted
+    attention: torch.Tensor | None  # [target pieces, source pieces], each row sums to 1; None unless asked
+
+
+def nbest_table(results: Sequence[Sequence[Translation]]) -> str:
+    """N-best lists as TSV: line (from 1), rank (from 1), score, log_prob, translation."""
+    rows = ["line\trank\tscore\tlog_prob\ttranslation\n"]
+    for line, hyps in enumerate(results, start=1):
+        rows += [f"{line}\t{rank}\t{t.score:.6f}\t{t.log_prob:.6f}\t{t.text}\n" for rank, t in enumerate(hyps, 1)]
+    return "".join(rows)
 
 
 class Translator:
@@ -66,9 +134,15 @@ class Translator:
 
     def translate_nbest(self, sentences: Sequence[str], **overrides: object) -> list[list[tuple[str, float]]]:
         """(translation, score) lists, best first, ``nbest`` long (one entry for an empty sentence)."""
+        return [[(t.text, t.score) for t in ts] for ts in self.translate_details(sentences, **overrides)]
+
+    def translate_details(self, sentences: Sequence[str], **overrides: object) -> list[list[Translation]]:
+        """Per sentence, its hypotheses best first, with scores, subword pieces and (when
+        ``attention=True``) attention weights. An empty sentence gives one empty translation."""
         settings = replace(self.settings, **overrides)  # type: ignore[arg-type]
         texts = [s.strip() for s in sentences]
-        ids = self.bundle.src_tokenizer.encode(texts)
+        src_tok, tgt_tok = self.bundle.src_tokenizer, self.bundle.tgt_tokenizer
+        ids = src_tok.encode(texts)
         for n, seq in enumerate(ids):
             if len(seq) > MAX_SOURCE_TOKENS:
                 print(f"warning: sentence {n + 1} has {len(seq)} subword tokens; only the first "
@@ -76,10 +150,14 @@ class Translator:
                 ids[n] = seq[:MAX_SOURCE_TOKENS]
         non_empty = [i for i, t in enumerate(texts) if t]
         hyps = translate_ids(self.bundle.model, [ids[i] for i in non_empty], settings, self.device)
-        out: list[list[tuple[str, float]]] = [[("", 0.0)] for _ in texts]
+        out = [[Translation("", 0.0, 0.0, [], [], None)] for _ in texts]
         for i, hs in zip(non_empty, hyps):
-            words = self.bundle.tgt_tokenizer.decode([h.tokens for h in hs])
-            out[i] = [(w, h.score) for w, h in zip(words, hs)]
+            words = tgt_tok.decode([h.tokens for h in hs])
+            source_pieces = src_tok.pieces(ids[i]) + ["</s>"]
+            out[i] = []
+            for word, h in zip(words, hs):
+                target_pieces = tgt_tok.pieces(h.tokens) + (["</s>"] if h.ended else [])
+                out[i].append(Translation(word, h.score, h.log_prob, source_pieces, target_pieces, h.attention))
         return out
 
     def stream(self, lines: Iterable[str], **overrides: object) -> Iterator[list[tuple[str, float]]]:

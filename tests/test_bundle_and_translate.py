@@ -95,3 +95,49 @@ def test_translate_command_bad_model_is_one_line(tmp_path):
                           input="x\n", capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "not a model bundle" in proc.stderr
+
+
+def test_details_give_pieces_scores_and_attention(bundle_dir):
+    translator = Translator.load(bundle_dir, device="cpu")
+    for settings in ({"beam": 1}, {"beam": 4, "nbest": 2}, {"sampling": True, "nbest": 3, "top_k": 5}):
+        results = translator.translate_details(["The red cat sees the dog.", ""], attention=True, **settings)
+        assert results[1][0].text == "" and results[1][0].attention is None
+        hyps = results[0]
+        assert len(hyps) == settings.get("nbest", 1)
+        for t in hyps:
+            assert t.source_pieces[-1] == "</s>" and "".join(t.source_pieces[:-1]).replace("▁", " ").strip() \
+                == "The red cat sees the dog."
+            assert t.attention.shape == (len(t.target_pieces), len(t.source_pieces))
+            assert torch.allclose(t.attention.sum(-1), torch.ones(len(t.target_pieces)), atol=1e-5)
+            assert t.text == "".join(p for p in t.target_pieces if p not in ("</s>", "<unk>")).replace("▁", " ").strip()
+        assert [t.score for t in hyps] == sorted((t.score for t in hyps), reverse=True)
+    assert translator.translate_details(["The red cat sees the dog."])[0][0].attention is None  # only when asked
+
+
+def test_bad_search_settings_name_the_setting(bundle_dir):
+    from seq2seq.errors import Seq2SeqError
+
+    translator = Translator.load(bundle_dir, device="cpu")
+    for bad, name in (({"beam": 2, "nbest": 3}, "nbest"), ({"sampling": True, "top_p": 0.0}, "top_p"),
+                      ({"temperature": 0.0}, "temperature"), ({"beam": 0}, "beam")):
+        with pytest.raises(Seq2SeqError, match=f"^{name}: "):
+            translator.translate(["The red cat."], **bad)
+
+
+def test_translate_command_samples_reproducibly_and_prints_nbest(bundle_dir):
+    def run(*args):
+        proc = subprocess.run([sys.executable, "-m", "seq2seq.cli", "translate", "--model", str(bundle_dir), *args],
+                              input="The red cat sees the dog.\nThe old horse has the book.\n", capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    first = run("--sample", "--nbest", "3", "--seed", "7", "--temperature", "1.5", "--scores")
+    assert first == run("--sample", "--nbest", "3", "--seed", "7", "--temperature", "1.5", "--scores")
+    blocks = first.rstrip("\n").split("\n\n")
+    assert len(blocks) == 2 and all(len(b.split("\n")) == 3 for b in blocks)
+    scores = [float(line.split("\t")[1]) for line in blocks[0].split("\n")]
+    assert scores == sorted(scores, reverse=True)
+    proc = subprocess.run([sys.executable, "-m", "seq2seq.cli", "translate", "--model", str(bundle_dir), "--beam",
+                           "2", "--nbest", "3"], input="x\n", capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "nbest" in proc.stderr

@@ -107,6 +107,7 @@ def test_status_clean_then_decode_param_reruns_decode_and_score_only(repo):
     assert json.loads(status.stdout) == {}
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["decode"]["beam_width"] = 3
+    params["decode"]["nbest"] = 2
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     changed = json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, env).stdout)
     assert set(changed) == {"decode"}  # score follows once decode's output changes
@@ -115,6 +116,10 @@ def test_status_clean_then_decode_param_reruns_decode_and_score_only(repo):
     assert ran == {"decode", "score"}
     scores = json.loads((repo / "metrics/scores.json").read_text())
     assert scores["decode"]["beam_width"] == 3
+    nbest = (repo / "data/decode/nbest.tsv").read_text(encoding="utf-8").splitlines()
+    best = (repo / "data/decode/hypotheses.txt").read_text(encoding="utf-8").splitlines()
+    assert nbest[0] == "line\trank\tscore\tlog_prob\ttranslation" and len(nbest) == 1 + 2 * len(best)
+    assert [row.split("\t")[4] for row in nbest[1::2]] == best  # rank 1 is the hypothesis scored
     assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, env).stdout) == {}
 
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from seq2seq.batching import source_tensor
-from seq2seq.search import batched_beam_search, beam_search, greedy_search, length_penalty, max_lengths
+from seq2seq.search import (batched_beam_search, beam_search, greedy_search, length_penalty, max_lengths,
+                            sample_search, sampler)
 from seq2seq.subwords import BOS_ID, EOS_ID
 from tests.test_model import tiny
 
@@ -82,3 +83,82 @@ def test_max_length_is_respected():
     limit = torch.tensor([2, 2, 2])
     for hyps in beam_search(model, src, lengths, limit, beam=3, alpha=1.0, nbest=3):
         assert all(len(h.tokens) <= 2 for h in hyps)
+
+
+def teacher_forced(model, source, tokens, ended):
+    """Log-probability and attention weights of one given output, by teacher forcing."""
+    src, lengths = source_tensor([source])
+    memory, state = model.encode(src, lengths)
+    prev = torch.tensor([[BOS_ID] + tokens[: len(tokens) if ended else len(tokens) - 1]])
+    with torch.no_grad():
+        features, _, weights = model.decoder(prev, state, memory)
+        logp = torch.log_softmax(model.generator(features), -1)[0]
+    gold = tokens + ([EOS_ID] if ended else [])
+    return sum(float(logp[i, t]) for i, t in enumerate(gold)), weights[0]
+
+
+@pytest.mark.parametrize("beam, nbest", [(1, 1), (4, 3)])
+@pytest.mark.parametrize("attention, feeding", [("luong", False), ("bahdanau", True)])
+def test_reported_scores_and_attention_are_those_of_the_hypothesis(beam, nbest, attention, feeding):
+    model = tiny("lstm", attention=attention, input_feeding=feeding)
+    alpha = 0.7
+    src, lengths = source_tensor(SOURCES)  # padded: the shorter sources must not see padding
+    results = beam_search(model, src, lengths, max_lengths(lengths - 1, 1.5, 3), beam, alpha, nbest,
+                          attention=True)
+    for source, hyps in zip(SOURCES, results):
+        assert len(hyps) == nbest
+        assert [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
+        for h in hyps:
+            log_prob, weights = teacher_forced(model, source, h.tokens, h.ended)
+            steps = len(h.tokens) + (1 if h.ended else 0)
+            assert h.log_prob == pytest.approx(log_prob, abs=1e-4)
+            assert h.score == pytest.approx(log_prob / length_penalty(steps, alpha), abs=1e-4)
+            assert h.attention.shape == (steps, len(source) + 1)
+            assert torch.allclose(h.attention.sum(-1), torch.ones(steps), atol=1e-5)
+            assert torch.allclose(h.attention, weights[:steps], atol=1e-5)
+
+
+def test_no_attention_model_returns_no_weights():
+    model = tiny(attention="none")
+    src, lengths = source_tensor(SOURCES)
+    for hyps in beam_search(model, src, lengths, max_lengths(lengths - 1, 1.5, 3), 3, 1.0, attention=True):
+        assert hyps[0].attention is None
+
+
+def test_sampler_keeps_to_top_k_and_top_p():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(4000, 1)
+    generator = torch.Generator().manual_seed(0)
+    drawn = sampler(1.0, 2, 1.0, generator)(logits)
+    assert set(drawn.tolist()) == {0, 1}
+    assert (drawn == 0).float().mean() == pytest.approx(0.5 / 0.8, abs=0.03)
+    drawn = sampler(1.0, 0, 0.8, generator)(logits)  # 0.5 + 0.3 reaches 0.8: the nucleus is {0, 1}
+    assert set(drawn.tolist()) == {0, 1}
+    drawn = sampler(1.0, 0, 0.81, generator)(logits)
+    assert set(drawn.tolist()) == {0, 1, 2}
+    drawn = sampler(1.0, 0, 1.0, generator)(logits)
+    assert (drawn == 3).float().mean() == pytest.approx(0.05, abs=0.015)
+    cold = sampler(0.05, 0, 1.0, generator)(logits)
+    assert set(cold.tolist()) == {0}
+
+
+def test_sampling_is_seeded_ranked_and_degenerates_to_greedy():
+    model = tiny()
+    src, lengths = source_tensor(SOURCES)
+    limit = max_lengths(lengths - 1, 1.5, 3)
+
+    def draw(seed, **kw):
+        settings = dict(temperature=1.0, top_k=0, top_p=1.0) | kw
+        return sample_search(model, src, lengths, limit, 5, 1.0, generator=torch.Generator().manual_seed(seed),
+                             **settings)
+
+    a, b, c = draw(1), draw(1), draw(2)
+    assert [[h.tokens for h in hs] for hs in a] == [[h.tokens for h in hs] for hs in b]
+    assert [[h.tokens for h in hs] for hs in a] != [[h.tokens for h in hs] for hs in c]
+    for source, hyps in zip(SOURCES, a):
+        assert len(hyps) == 5 and [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
+        for h in hyps:
+            log_prob, _ = teacher_forced(model, source, h.tokens, h.ended)
+            assert h.log_prob == pytest.approx(log_prob, abs=1e-4)  # under the model, not the tempered draw
+    greedy = greedy_search(model, src, lengths, limit)
+    for hyps in (draw(3, top_k=1), draw(4, top_p=1e-6)):
+        assert [h.tokens for hs in hyps for h in hs] == [g.tokens for g in greedy for _ in range(5)]
