@@ -78,6 +78,7 @@ class TokenizeConfig:
     """SentencePiece subword models (tokenize stage)."""
 
     vocab_size: int = 4000  # per side, or of the joint model
+    hard_vocab_limit: bool = True  # false: vocab_size is an upper bound, smaller text gets fewer pieces
     joint: bool = False  # one model shared by both sides
     model_type: Literal["unigram", "bpe"] = "unigram"
     character_coverage: float = 1.0
@@ -101,6 +102,7 @@ class ModelConfig:
     cell: Literal["lstm", "gru"] = "gru"
     embedding_size: int = 256
     hidden_size: int = 256
+    encoder_hidden_size: int = 0  # the encoder's output size, split between directions (0 = hidden_size)
     layers: int = 1
     bidirectional: bool = True
     attention: Literal["none", "luong", "bahdanau"] = "luong"
@@ -112,15 +114,27 @@ class ModelConfig:
     def __post_init__(self) -> None:
         self.validate()
 
+    @property
+    def encoder_size(self) -> int:
+        """The encoder's output size D (both directions together)."""
+        return self.encoder_hidden_size or self.hidden_size
+
     def validate(self) -> None:
         _positive("model.embedding_size", self.embedding_size)
         _positive("model.hidden_size", self.hidden_size)
         _positive("model.layers", self.layers)
-        if self.bidirectional and self.hidden_size % 2:
-            raise ParamError("model.hidden_size", self.hidden_size,
+        if self.encoder_hidden_size < 0:
+            raise ParamError("model.encoder_hidden_size", self.encoder_hidden_size,
+                             "use an integer >= 0 (0 = model.hidden_size)")
+        if self.bidirectional and self.encoder_size % 2:
+            key = "model.encoder_hidden_size" if self.encoder_hidden_size else "model.hidden_size"
+            raise ParamError(key, self.encoder_size,
                              "a bidirectional encoder splits it between two directions: use an even number")
         if not 0.0 <= self.dropout < 1.0:
             raise ParamError("model.dropout", self.dropout, "use a number in [0, 1)")
+        if self.attention == "luong" and self.luong_score == "dot" and self.encoder_size != self.hidden_size:
+            raise ParamError("model.luong_score", "dot", "dot scores need model.encoder_hidden_size equal to "
+                             "model.hidden_size (or 0): use general")
         if self.input_feeding and self.attention == "none":
             raise ParamError("model.input_feeding", True, "input feeding needs model.attention luong or bahdanau")
         if self.tie_embeddings and self.embedding_size != self.hidden_size:

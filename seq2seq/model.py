@@ -9,7 +9,8 @@ all the decoder knows of the source (the seed's model). With ``luong`` (Luong et
 back at every encoder state and builds a per-step context.
 
 Shapes use B = batch, S = source length, T = target length, H = hidden size,
-E = embedding size, V = vocabulary size, L = layers, D = encoder output size (= H).
+E = embedding size, V = vocabulary size, L = layers, D = encoder output size
+(``model.encoder_hidden_size``, H unless set; a bidirectional encoder gives D/2 to each direction).
 """
 from __future__ import annotations
 
@@ -80,16 +81,16 @@ class Encoder(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(config.dropout)
-        # A bidirectional encoder splits H between its two directions (H/2 each), so its
-        # outputs and final states have size H either way.
+        # A bidirectional encoder splits D between its two directions (D/2 each), so its
+        # outputs have size D either way.
         directions = 2 if config.bidirectional else 1
-        self.rnn = _rnn(config.cell, config.embedding_size, config.hidden_size // directions, config.layers,
+        self.rnn = _rnn(config.cell, config.embedding_size, config.encoder_size // directions, config.layers,
                         config.dropout, config.bidirectional)
-        self.output_size = config.hidden_size
+        self.output_size = config.encoder_size
 
     def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, State]:
         """src: [B, S] ids; lengths: [B] (on CPU). Returns outputs [B, S, D] (zeros at padding)
-        and the final state, h (and c) each [L * directions, B, H / directions]."""
+        and the final state, h (and c) each [L * directions, B, D / directions]."""
         embedded = self.dropout(self.embed(src))
         lengths = lengths.cpu()
         if bool((lengths == src.size(1)).all()):
@@ -105,27 +106,29 @@ class Encoder(nn.Module):
 class Bridge(nn.Module):
     """Turns the encoder's final state into the decoder's initial state (h0_dec = f(h_T)).
 
-    Unidirectional encoders pass the state through unchanged, as in the seed; a
-    bidirectional one has its two directions (H/2 each) concatenated and projected.
+    A unidirectional encoder of the decoder's size passes its state through unchanged,
+    as in the seed; otherwise the directions (D/2 each) are concatenated and projected
+    to H: h0 = tanh(W [h_fwd; h_bwd] + b).
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.layers = config.layers
-        self.bidirectional = config.bidirectional
+        self.directions = 2 if config.bidirectional else 1
         self.is_lstm = config.cell == "lstm"
-        if self.bidirectional:
-            self.h_proj = nn.Linear(config.hidden_size, config.hidden_size)
-            self.c_proj = nn.Linear(config.hidden_size, config.hidden_size) if self.is_lstm else None
+        self.identity = not config.bidirectional and config.encoder_size == config.hidden_size
+        if not self.identity:
+            self.h_proj = nn.Linear(config.encoder_size, config.hidden_size)
+            self.c_proj = nn.Linear(config.encoder_size, config.hidden_size) if self.is_lstm else None
 
     def _merge(self, x: Tensor, proj: nn.Linear) -> Tensor:
-        """x: [L * 2, B, H/2] -> [L, B, H]."""
-        _, batch, half = x.shape
-        both = x.view(self.layers, 2, batch, half).transpose(1, 2).reshape(self.layers, batch, 2 * half)
-        return torch.tanh(proj(both))
+        """x: [L * directions, B, D / directions] -> [L, B, H]."""
+        _, batch, part = x.shape
+        both = x.view(self.layers, self.directions, batch, part).transpose(1, 2)
+        return torch.tanh(proj(both.reshape(self.layers, batch, self.directions * part)))
 
     def forward(self, final: State) -> State:
-        if not self.bidirectional:
+        if self.identity:
             return final
         if self.is_lstm:
             h, c = final  # type: ignore[misc]

@@ -79,38 +79,45 @@ def token_by_token(model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tens
                    alpha: float = 0.0, attention: bool = False) -> list[Hypothesis]:
     """One hypothesis per sentence, each token chosen by ``choose`` from the step's logits.
 
-    src: [B, S]; src_lengths: [B]; limit: [B] max output tokens.
+    src: [B, S]; src_lengths: [B]; limit: [B] max output tokens. A sentence leaves the
+    batch as soon as it ends, so the rest run on fewer rows.
     """
     batch, device = src.size(0), src.device
     memory, state = model.encode(src, src_lengths)
-    tokens = torch.full((batch, 1), BOS_ID, dtype=torch.long, device=device)
-    limit = limit.to(device)
-    outputs, step_weights = [], []
+    steps_max = int(limit.max())
+    out = torch.full((batch, steps_max), EOS_ID, dtype=torch.long, device=device)
+    weights_all = torch.zeros(batch, steps_max, src.size(1)) if attention else None
     log_prob = torch.zeros(batch, dtype=torch.float32, device=device)
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    length = torch.zeros(batch, dtype=torch.long, device=device)  # tokens chosen, </s> included
     ended = torch.zeros(batch, dtype=torch.bool, device=device)  # emitted </s> (not cut off by the limit)
-    for step in range(int(limit.max())):
+    rows = torch.arange(batch, device=device)  # the sentence of each row still decoding
+    row_limit = limit.to(device)
+    tokens = torch.full((batch, 1), BOS_ID, dtype=torch.long, device=device)
+    for step in range(steps_max):
         features, state, weights = model.decoder(tokens, state, memory)
-        logits = model.generator(features[:, -1]).float()  # [B, V]
-        chosen = choose(logits).masked_fill(finished, EOS_ID)
-        logp = torch.log_softmax(logits, dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1)
-        log_prob += logp.masked_fill(finished, 0.0)
-        outputs.append(chosen)
-        if attention and weights is not None:
-            step_weights.append(weights[:, -1])
-        ended |= ~finished & (chosen == EOS_ID)
-        finished |= (chosen == EOS_ID) | (step + 1 >= limit)
-        tokens = chosen.unsqueeze(1)
-        if bool(finished.all()):
+        logits = model.generator(features[:, -1]).float()  # [rows, V]
+        chosen = choose(logits)
+        log_prob[rows] += torch.log_softmax(logits, dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1)
+        out[rows, step] = chosen
+        length[rows] = step + 1
+        if weights_all is not None and weights is not None:
+            weights_all[rows.cpu(), step] = weights[:, -1].float().cpu()
+        is_eos = chosen == EOS_ID
+        ended[rows] = is_eos
+        going = ~is_eos & (step + 1 < row_limit)
+        if not bool(going.any()):
             break
-    ids = torch.stack(outputs, dim=1).tolist() if outputs else [[] for _ in range(batch)]
-    weights_all = torch.stack(step_weights, dim=1).cpu() if step_weights else None  # [B, T, S]
+        if not bool(going.all()):
+            keep = going.nonzero().squeeze(1)
+            rows, row_limit, chosen = rows[keep], row_limit[keep], chosen[keep]
+            state, memory = state.select(keep), memory.select(keep)
+        tokens = chosen.unsqueeze(1)
     hyps = []
-    for b, (row, lp, eos) in enumerate(zip(ids, log_prob.tolist(), ended.tolist())):
-        length = row.index(EOS_ID) if EOS_ID in row else len(row)
-        steps = length + 1 if eos else length
-        attn = None if weights_all is None else weights_all[b, :steps, : int(src_lengths[b])]
-        hyps.append(Hypothesis(row[:length], lp / length_penalty(steps, alpha), lp, attn, eos))
+    for b, (row, lp, n, eos) in enumerate(zip(out.tolist(), log_prob.tolist(), length.tolist(), ended.tolist())):
+        attn = None
+        if weights_all is not None and model.decoder.attention is not None:
+            attn = weights_all[b, :n, : int(src_lengths[b])]
+        hyps.append(Hypothesis(row[: n - 1 if eos else n], lp / length_penalty(n, alpha), lp, attn, eos))
     return hyps
 
 
@@ -147,75 +154,78 @@ def batched_beam_search(
     model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tensor, beam: int, alpha: float, nbest: int = 1,
     attention: bool = False,
 ) -> list[list[Hypothesis]]:
-    """Beam search over the whole batch as one (B * K) tensor."""
+    """Beam search over the whole batch as one (B * K) tensor.
+
+    A sentence is done when ``beam`` hypotheses have ended (or its length limit is
+    reached); done sentences leave the batch, so the rest run on fewer rows.
+    """
     nbest = min(nbest, beam)
     device = src.device
     batch = src.size(0)
     memory, state = model.encode(src, src_lengths)
-    rows = torch.arange(batch, device=device).repeat_interleave(beam)  # [B*K]: sentence of each beam
-    memory, state = memory.select(rows), state.select(rows)
-    # scores[b, k]: log-probability of beam k of sentence b; only beam 0 is alive at the start.
+    beams = torch.arange(beam, device=device)
+    expand = torch.arange(batch, device=device).repeat_interleave(beam)  # [B*K]: sentence of each beam
+    memory, state = memory.select(expand), state.select(expand)
+    # scores[i, k]: log-probability of beam k of active sentence i; only beam 0 is alive at the start.
     scores = torch.full((batch, beam), float("-inf"), device=device)
     scores[:, 0] = 0.0
     history = torch.full((batch * beam, 0), BOS_ID, dtype=torch.long, device=device)
-    attn_history: Tensor | None = None  # [B*K, t, S] when attention is asked for
+    attn_history: Tensor | None = None  # [rows, t, S] when attention is asked for
     src_len = src_lengths.tolist()
     tokens = torch.full((batch * beam, 1), BOS_ID, dtype=torch.long, device=device)
     limits = limit.tolist()
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    done = [False] * batch
-    offsets = (torch.arange(batch, device=device) * beam).unsqueeze(1)  # [B, 1]
+    active = list(range(batch))  # the sentence of each block of K rows
     for step in range(max(limits)):
+        n = len(active)
+        offsets = (torch.arange(n, device=device) * beam).unsqueeze(1)  # [n, 1]
         features, state, weights = model.decoder(tokens, state, memory)
-        logp = torch.log_softmax(model.generator(features[:, -1]).float(), dim=-1)  # [B*K, V]
-        if attention and weights is not None:  # this step's weights appended to each beam's so far
+        logp = torch.log_softmax(model.generator(features[:, -1]).float(), dim=-1)  # [n*K, V]
+        so_far = None  # each row's attention, this step's included
+        if attention and weights is not None:
             so_far = weights if attn_history is None else torch.cat([attn_history, weights], dim=1)
-        else:
-            so_far = None
-
-        def attn_of(row: int, b: int) -> Tensor | None:
-            return None if so_far is None else so_far[row, :, : src_len[b]].cpu()
-
         vocab = logp.size(-1)
-        candidates = (scores.unsqueeze(-1) + logp.view(batch, beam, vocab)).view(batch, beam * vocab)
-        top_scores, top_index = candidates.topk(2 * beam, dim=-1)  # [B, 2K]
+        candidates = (scores.unsqueeze(-1) + logp.view(n, beam, vocab)).view(n, beam * vocab)
+        top_scores, top_index = candidates.topk(2 * beam, dim=-1)  # [n, 2K]
         top_beam = torch.div(top_index, vocab, rounding_mode="floor")
         top_token = top_index % vocab
         is_eos = top_token == EOS_ID
         # Record hypotheses ending here: an </s> among a sentence's top K candidates,
         # and every live beam of a sentence whose length limit is reached.
         eos_rows, eos_cols = torch.nonzero(is_eos[:, :beam] & torch.isfinite(top_scores[:, :beam]), as_tuple=True)
-        at_limit = [b for b in range(batch) if not done[b] and step + 1 >= limits[b]]
+        at_limit = [i for i in range(n) if step + 1 >= limits[active[i]]]
         if len(eos_rows) or at_limit:
-            hist = history.tolist()
-            src_beam = (offsets + top_beam).tolist()
-            ts = top_scores.tolist()
-            for b, c in zip(eos_rows.tolist(), eos_cols.tolist()):
-                if not done[b]:
-                    seq = hist[src_beam[b][c]]
-                    finished[b].append(Hypothesis(seq, ts[b][c] / length_penalty(len(seq) + 1, alpha), ts[b][c],
-                                                  attn_of(src_beam[b][c], b)))
-            tt = top_token.tolist()
-            for b in at_limit:  # the limit cuts these off: the top K candidates end here, </s> or not
-                for c in range(beam):
-                    if math.isfinite(ts[b][c]) and tt[b][c] != EOS_ID:
-                        seq = hist[src_beam[b][c]] + [tt[b][c]]
-                        finished[b].append(Hypothesis(seq, ts[b][c] / length_penalty(len(seq), alpha), ts[b][c],
-                                                      attn_of(src_beam[b][c], b), ended=False))
-                done[b] = True
-        for b in range(batch):
-            if not done[b] and len(finished[b]) >= beam:
-                done[b] = True
-        if all(done):
+            src_row = (offsets + top_beam).tolist()
+            ts, tt = top_scores.tolist(), top_token.tolist()
+
+            def ending(i: int, c: int, extra: list[int], eos: bool) -> Hypothesis:
+                row, b = src_row[i][c], active[i]
+                seq = history[row].tolist() + extra
+                attn = None if so_far is None else so_far[row, :, : src_len[b]].float().cpu()
+                steps = len(seq) + (1 if eos else 0)
+                return Hypothesis(seq, ts[i][c] / length_penalty(steps, alpha), ts[i][c], attn, eos)
+
+            for i, c in zip(eos_rows.tolist(), eos_cols.tolist()):
+                finished[active[i]].append(ending(i, c, [], True))
+            for i in at_limit:  # the limit cuts these off: the top K candidates end here, </s> or not
+                finished[active[i]] += [ending(i, c, [tt[i][c]], False) for c in range(beam)
+                                        if math.isfinite(ts[i][c]) and tt[i][c] != EOS_ID]
+        cut = set(at_limit)
+        going = [i for i in range(n) if i not in cut and len(finished[active[i]]) < beam]
+        if not going:
             break
         # The K best candidates that do not end in </s> carry on.
         alive_scores = top_scores.masked_fill(is_eos, float("-inf"))
-        keep_scores, keep = alive_scores.topk(beam, dim=-1)  # [B, K]
-        keep_beam = top_beam.gather(1, keep)
+        keep_scores, keep = alive_scores.topk(beam, dim=-1)  # [n, K]
+        order = offsets + top_beam.gather(1, keep)  # [n, K]: which old row each new beam extends
         keep_token = top_token.gather(1, keep)
-        order = (offsets + keep_beam).view(-1)  # which old beam each new beam extends
-        done_mask = torch.tensor(done, device=device).unsqueeze(1)
-        scores = keep_scores.masked_fill(done_mask, float("-inf"))
+        if len(going) < n:  # drop the sentences that are done
+            index = torch.tensor(going, device=device)
+            order, keep_scores, keep_token = order[index], keep_scores[index], keep_token[index]
+            memory = memory.select((index.unsqueeze(1) * beam + beams).view(-1))
+            active = [active[i] for i in going]
+        order = order.view(-1)
+        scores = keep_scores
         history = torch.cat([history.index_select(0, order), keep_token.view(-1, 1)], dim=1)
         if so_far is not None:
             attn_history = so_far.index_select(0, order)

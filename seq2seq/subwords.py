@@ -72,6 +72,7 @@ def train_sentencepiece(sentences: Iterable[str], config: TokenizeConfig, what: 
             vocab_size=config.vocab_size,
             model_type=config.model_type,
             character_coverage=config.character_coverage,
+            hard_vocab_limit=config.hard_vocab_limit,
             input_sentence_size=config.max_training_sentences,
             shuffle_input_sentence=False,  # deterministic: the first max_training_sentences
             pad_id=PAD_ID,
@@ -89,7 +90,7 @@ def train_sentencepiece(sentences: Iterable[str], config: TokenizeConfig, what: 
         if match and "too high" in message:
             raise DataError(
                 f"tokenize.vocab_size: {config.vocab_size} is larger than the {what} text supports; "
-                f"set it to {match.group(2)} or less"
+                f"set it to {match.group(2)} or less, or set tokenize.hard_vocab_limit: false"
             ) from None
         if match:
             raise DataError(

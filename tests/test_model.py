@@ -27,8 +27,11 @@ def tiny(cell="gru", attention="luong", bidirectional=True, layers=1, **kw) -> S
 @pytest.mark.parametrize("variant", ATTENTION_VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
 @pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("layers", [1, 2])
-def test_shapes(cell, variant, bidirectional, layers):
-    model = tiny(cell, bidirectional=bidirectional, layers=layers, **variant)
+@pytest.mark.parametrize("encoder_hidden", [0, 32])
+def test_shapes(cell, variant, bidirectional, layers, encoder_hidden):
+    if encoder_hidden and variant.get("luong_score") == "dot":
+        pytest.skip("dot scores need equal sizes (refused by ModelConfig)")
+    model = tiny(cell, bidirectional=bidirectional, layers=layers, encoder_hidden_size=encoder_hidden, **variant)
     src = torch.tensor([[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]])
     lengths = torch.tensor([4, 2])
     prev = torch.tensor([[BOS_ID, 9, 10], [BOS_ID, 11, PAD_ID]])
@@ -38,7 +41,7 @@ def test_shapes(cell, variant, bidirectional, layers):
     memory, state = model.encode(src, lengths)
     h = state.rnn[0] if cell == "lstm" else state.rnn
     assert h.shape == (layers, 2, 16)
-    assert memory.states.shape == (2, 4, 16)
+    assert memory.states.shape == (2, 4, encoder_hidden or 16)
     _, _, weights = model.decoder(prev, state, memory)
     if variant["attention"] == "none":
         assert weights is None

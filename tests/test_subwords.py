@@ -25,6 +25,12 @@ def test_specials_and_roundtrip(tokenizer):
 def test_vocab_too_large_is_translated(tmp_path):
     with pytest.raises(DataError, match=r"tokenize.vocab_size: 5000 is larger than the source text supports; set it to \d+"):
         train_sentencepiece(["a b c", "b c d"] * 10, TokenizeConfig(vocab_size=5000), "source")
+    from tests.conftest import synthetic_pairs
+
+    # as an upper bound it gives what the text supports instead
+    text = [en for en, _ in synthetic_pairs(400)]
+    tokenizer = Tokenizer(train_sentencepiece(text, TokenizeConfig(vocab_size=5000, hard_vocab_limit=False), "src"))
+    assert 4 < tokenizer.vocab_size < 5000
 
 
 def test_invalid_model_is_refused():

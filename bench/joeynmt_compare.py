@@ -1,0 +1,265 @@
+"""Side by side with Joey NMT 2.3.0 on Multi30k en->de: training speed, memory, BLEU, decoding speed.
+
+    python bench/joeynmt_compare.py [--epochs 3] [--repeats 3] [--work bench/work] [--phases ...]
+
+Both tools get the configuration of ../shared/peers/joeynmt/m30k_en_de_rnn.yaml: SentencePiece
+unigram 8,000 per side, a bidirectional LSTM encoder of 256 per direction, an LSTM decoder of
+256 with Bahdanau attention and input feeding, embeddings 256, dropout 0.2, Adam at a
+constant 1e-3, batches of about 2,000 target tokens, seed 42, CPU. Joey runs in its own
+virtual environment (WORK/joey-venv, made here with the fixes its peer notes list).
+
+Phases (each skips work whose results are already in WORK, so a rerun only redoes what is
+missing; delete a file under WORK to redo its phase):
+  data    unpack Multi30k (train, val, test_2016_flickr) into WORK/data
+  setup   Joey's venv and SentencePiece models
+  train   Joey, then this project, the same number of epochs; tokens/s, peak RSS, valid BLEU
+  decode  test_2016_flickr greedy and beam 5 with both models, the two tools alternating,
+          ``--repeats`` times each; decode-only and whole-process sentences/s (medians); BLEU/chrF
+  report  WORK/results.json and a Markdown table on stdout
+
+Ratios are this project over Joey NMT, measured in the same invocation on the same machine.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MULTI30K = SHARED / "data" / "multi30k"
+PEER = SHARED / "peers" / "joeynmt"
+SPLITS = ("train", "val", "test_2016_flickr")
+BEAMS = (1, 5)
+
+
+def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    print("+", " ".join(map(str, cmd)), file=sys.stderr, flush=True)
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def timed(cmd: list[str], time_file: Path, **kw) -> float:
+    """Run under /usr/bin/time -v; return wall seconds."""
+    start = time.perf_counter()
+    sh(["/usr/bin/time", "-v", "-o", str(time_file), *cmd], **kw)
+    return time.perf_counter() - start
+
+
+def peak_rss_gib(time_file: Path) -> float:
+    kib = re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_file.read_text())
+    return int(kib.group(1)) / 2**20 if kib else float("nan")
+
+
+def phase_data(work: Path) -> None:
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        for lang in ("en", "de"):
+            out = data / f"{split}.{lang}"
+            if not out.exists():
+                with gzip.open(MULTI30K / f"{split}.{lang}.gz", "rt", encoding="utf-8") as f:
+                    out.write_text(f.read(), encoding="utf-8")
+
+
+def joey_python(work: Path) -> Path:
+    return work / "joey-venv" / "bin" / "python"
+
+
+def phase_setup(work: Path) -> None:
+    venv = work / "joey-venv"
+    if not (venv / ".installed").exists():
+        sh([sys.executable, "-m", "venv", "--clear", str(venv)])
+        sh([str(joey_python(work)), "-m", "pip", "install", "-q", "torch==2.13.0", "joeynmt==2.3.0",
+            "importlib-metadata", "sentencepiece==0.2.0"])
+        (venv / ".installed").write_text("ok\n")
+    joey = work / "joey"
+    (joey / "spm").mkdir(parents=True, exist_ok=True)
+    if not (joey / "spm" / "spm.de.model").exists():
+        for split in SPLITS:
+            for lang in ("en", "de"):
+                target = joey / "data" / f"{split}.{lang}"
+                target.parent.mkdir(exist_ok=True)
+                if not target.exists():
+                    shutil.copy(work / "data" / f"{split}.{lang}", target)
+        sh([str(joey_python(work)), str(PEER / "train_spm.py")], cwd=joey)
+    venv_dir = str(venv)
+    for name in ("m30k_en_de_rnn.yaml", "decode_beam1.yaml", "decode_beam5.yaml"):
+        text = (PEER / name).read_text().replace("JOEY_WORK", str(joey)).replace("JOEY_VENV", venv_dir)
+        (joey / name).write_text(text)
+
+
+def joey_epochs(config: Path, epochs: int) -> Path:
+    text = re.sub(r"(?m)^(\s*epochs:\s*)\d+", rf"\g<1>{epochs}", config.read_text())
+    out = config.with_name(f"m30k_en_de_rnn.e{epochs}.yaml")
+    out.write_text(text.replace("models/m30k_en_de_rnn", f"models/m30k_en_de_rnn_e{epochs}"))
+    return out
+
+
+def parse_joey_training(log: str) -> dict:
+    """Joey's per-epoch lines: tokens, cumulative training seconds (which include the driver's
+    end-of-epoch validations, subtracted here) and the greedy valid BLEU after each epoch."""
+    epochs = re.findall(r"Epoch\s+(\d+), total training loss: [\d.]+, num\. of seqs: \d+, "
+                        r"num\. of tokens: (\d+), ([\d.]+)\[sec\]", log)
+    validation = [float(x) for x in re.findall(r"END-OF-EPOCH \d+ validation took ([\d.]+)\[sec\]", log)]
+    bleus = [float(x) for x in re.findall(r"Evaluation result \(greedy\): bleu:\s*([\d.]+)", log)]
+    tokens = sum(int(t) for _, t, _ in epochs)
+    seconds = (float(epochs[-1][2]) if epochs else 0.0) - sum(validation)
+    return {"target_tokens": tokens, "train_seconds": seconds, "valid_bleu": bleus,
+            "validation_seconds": validation, "epochs": len(epochs)}
+
+
+def phase_train(work: Path, epochs: int) -> None:
+    results = work / "results"
+    results.mkdir(exist_ok=True)
+    joey = work / "joey"
+    joey_out = results / f"joey_train_e{epochs}.json"
+    if not joey_out.exists():
+        config = joey_epochs(joey / "m30k_en_de_rnn.yaml", epochs)
+        model_dir = joey / "models" / f"m30k_en_de_rnn_e{epochs}"
+        shutil.rmtree(model_dir, ignore_errors=True)
+        log = results / f"joey_train_e{epochs}.log"
+        with open(log, "w") as f:
+            wall = timed([str(joey_python(work)), str(PEER / "run_joey_train.py"), str(config)],
+                         results / f"joey_train_e{epochs}.time", cwd=joey, stdout=f, stderr=subprocess.STDOUT)
+        parsed = parse_joey_training(log.read_text())
+        params = re.findall(r"Total params: ([\d,]+)", log.read_text())
+        joey_out.write_text(json.dumps(parsed | {
+            "wall_seconds": wall, "tokens_per_second": parsed["target_tokens"] / parsed["train_seconds"],
+            "peak_rss_gib": peak_rss_gib(results / f"joey_train_e{epochs}.time"),
+            "parameters": params[-1] if params else "n/a", "model_dir": str(model_dir),
+        }, indent=2))
+    ours_out = results / f"ours_train_e{epochs}.json"
+    if not ours_out.exists():
+        bundle = work / "ours" / f"model_e{epochs}"
+        timed([sys.executable, str(ROOT / "bench" / "ours_multi30k.py"), "train", str(work), str(epochs),
+               str(bundle), str(ours_out)], results / f"ours_train_e{epochs}.time", cwd=ROOT)
+        record = json.loads(ours_out.read_text())
+        record["peak_rss_gib"] = peak_rss_gib(results / f"ours_train_e{epochs}.time")
+        ours_out.write_text(json.dumps(record, indent=2))
+
+
+def joey_decode(work: Path, epochs: int, beam: int, out: Path) -> dict:
+    joey = work / "joey"
+    config = joey / f"decode_beam{beam}.e{epochs}.yaml"
+    text = (joey / f"decode_beam{beam}.yaml").read_text()
+    config.write_text(text.replace("models/m30k_en_de_rnn", f"models/m30k_en_de_rnn_e{epochs}"))
+    log = out.with_suffix(".log")
+    with open(work / "data" / "test_2016_flickr.en") as src, open(out, "w") as hyp, open(log, "w") as err:
+        wall = timed([str(joey_python(work)), "-m", "joeynmt", "translate", str(config)], out.with_suffix(".time"),
+                     cwd=joey, stdin=src, stdout=hyp, stderr=err)
+    took = re.findall(r"Generation took ([\d.]+)\[sec\]", log.read_text())
+    return {"wall_seconds": wall, "decode_seconds": float(took[-1]) if took else None}
+
+
+def ours_decode(work: Path, epochs: int, beam: int, out: Path) -> dict:
+    bundle = work / "ours" / f"model_e{epochs}"
+    record = out.with_suffix(".json")
+    wall = timed([sys.executable, str(ROOT / "bench" / "ours_multi30k.py"), "decode", str(work), str(bundle),
+                  str(beam), str(out), str(record)], out.with_suffix(".time"), cwd=ROOT)
+    return {"wall_seconds": wall, "decode_seconds": json.loads(record.read_text())["decode_seconds"]}
+
+
+def bleu_chrf(hyp: Path, ref: Path) -> tuple[float, float]:
+    import sacrebleu
+
+    hyps = hyp.read_text(encoding="utf-8").splitlines()
+    refs = ref.read_text(encoding="utf-8").splitlines()
+    return (round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2), round(sacrebleu.corpus_chrf(hyps, [refs]).score, 2))
+
+
+def phase_decode(work: Path, epochs: int, repeats: int) -> None:
+    results = work / "results"
+    out_file = results / f"decode_e{epochs}.json"
+    if out_file.exists():
+        return
+    sentences = len((work / "data" / "test_2016_flickr.en").read_text().splitlines())
+    runs: dict[str, list[dict]] = {}
+    for repeat in range(repeats):
+        for beam in BEAMS:
+            for tool, fn in (("joey", joey_decode), ("ours", ours_decode)):
+                hyp = results / f"{tool}_beam{beam}_e{epochs}.hyp"
+                runs.setdefault(f"{tool}_beam{beam}", []).append(fn(work, epochs, beam, hyp))
+    summary = {}
+    ref = work / "data" / "test_2016_flickr.de"
+    for key, rs in runs.items():
+        tool, beam = key.split("_beam")
+        bleu, chrf = bleu_chrf(results / f"{tool}_beam{beam}_e{epochs}.hyp", ref)
+        summary[key] = {
+            "decode_sentences_per_second": sentences / statistics.median(r["decode_seconds"] for r in rs),
+            "process_sentences_per_second": sentences / statistics.median(r["wall_seconds"] for r in rs),
+            "bleu": bleu, "chrf": chrf, "runs": rs,
+        }
+    out_file.write_text(json.dumps(summary, indent=2))
+
+
+def phase_report(work: Path, epochs: int) -> str:
+    results = work / "results"
+    joey_t = json.loads((results / f"joey_train_e{epochs}.json").read_text())
+    ours_t = json.loads((results / f"ours_train_e{epochs}.json").read_text())
+    dec = json.loads((results / f"decode_e{epochs}.json").read_text())
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}x" if a and b else "n/a"
+
+    lines = [
+        f"| Multi30k en→de, {epochs} epochs, 2-core CPU | Joey NMT 2.3.0 | seq2seq | ratio |",
+        "|---|---|---|---|",
+        f"| parameters | {joey_t.get('parameters', 'n/a')} | {ours_t['parameters']:,} | |",
+        f"| training, target tokens/s | {joey_t['tokens_per_second']:,.0f} | {ours_t['tokens_per_second']:,.0f} | "
+        f"{ratio(ours_t['tokens_per_second'], joey_t['tokens_per_second'])} |",
+        f"| training peak RSS, GiB | {joey_t['peak_rss_gib']:.2f} | {ours_t['peak_rss_gib']:.2f} | |",
+        f"| valid BLEU (greedy) after each epoch | {' / '.join(f'{b:.2f}' for b in joey_t['valid_bleu'])} | "
+        f"{' / '.join(f'{b:.2f}' for b in ours_t['valid_bleu'])} | |",
+    ]
+    for beam in BEAMS:
+        j, o = dec[f"joey_beam{beam}"], dec[f"ours_beam{beam}"]
+        name = "greedy" if beam == 1 else f"beam {beam}"
+        lines += [
+            f"| test BLEU / chrF, {name} | {j['bleu']} / {j['chrf']} | {o['bleu']} / {o['chrf']} | |",
+            f"| decoding {name}, sentences/s, decode only | {j['decode_sentences_per_second']:.1f} | "
+            f"{o['decode_sentences_per_second']:.1f} | "
+            f"{ratio(o['decode_sentences_per_second'], j['decode_sentences_per_second'])} |",
+            f"| decoding {name}, sentences/s, whole process | {j['process_sentences_per_second']:.1f} | "
+            f"{o['process_sentences_per_second']:.1f} | "
+            f"{ratio(o['process_sentences_per_second'], j['process_sentences_per_second'])} |",
+        ]
+    table = "\n".join(lines)
+    (results / f"report_e{epochs}.md").write_text(table + "\n")
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=ROOT / "bench" / "work")
+    parser.add_argument("--phases", nargs="+", default=["data", "setup", "train", "decode", "report"],
+                        choices=["data", "setup", "train", "decode", "report"])
+    args = parser.parse_args()
+    if not MULTI30K.is_dir():
+        sys.exit(f"error: {MULTI30K} not found: this benchmark needs ../shared/data/multi30k beside the checkout")
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    if "data" in args.phases:
+        phase_data(work)
+    if "setup" in args.phases:
+        phase_setup(work)
+    if "train" in args.phases:
+        phase_train(work, args.epochs)
+    if "decode" in args.phases:
+        phase_decode(work, args.epochs, args.repeats)
+    if "report" in args.phases:
+        print(phase_report(work, args.epochs))
+
+
+if __name__ == "__main__":
+    main()

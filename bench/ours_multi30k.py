@@ -1,0 +1,100 @@
+"""This project's side of bench/joeynmt_compare.py, run as its own process (for peak RSS and wall time).
+
+    python bench/ours_multi30k.py train WORK EPOCHS BUNDLE_DIR OUT_JSON
+    python bench/ours_multi30k.py decode WORK BUNDLE_DIR BEAM HYP_FILE OUT_JSON
+
+The model and training settings mirror ../shared/peers/joeynmt/m30k_en_de_rnn.yaml
+(see ``PEER_MODEL`` and ``peer_training``); the data is WORK/data from the compare script.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from seq2seq.bundle import save_bundle  # noqa: E402
+from seq2seq.config import ModelConfig, TokenizeConfig, TrainConfig  # noqa: E402
+from seq2seq.subwords import EncodedSplit, Tokenizer, train_sentencepiece  # noqa: E402
+from seq2seq.training import train_model  # noqa: E402
+from seq2seq.translator import Translator  # noqa: E402
+
+# Joey's "bidirectional LSTM of 256" has 256 per direction: an encoder output of 512.
+PEER_MODEL = ModelConfig(cell="lstm", embedding_size=256, hidden_size=256, encoder_hidden_size=512, layers=1,
+                         bidirectional=True, attention="bahdanau", input_feeding=True, dropout=0.2,
+                         tie_embeddings=False)
+MAX_TOKENS = 50  # Joey's data.{src,trg}.max_length: longer training pairs are dropped
+
+
+def peer_training(epochs: int, valid_sentences: int) -> TrainConfig:
+    """Adam at a constant 1e-3, ~2,000 target tokens a batch, no label smoothing or clipping, seed 42."""
+    return TrainConfig(device="cpu", seed=42, epochs=epochs, batch_tokens=2000, learning_rate=1e-3,
+                       lr_schedule="constant", warmup_steps=0, clip_norm=0.0, label_smoothing=0.0,
+                       valid_bleu_sentences=valid_sentences, checkpoint_every=0, log_every=100)
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def encode(src_tok: Tokenizer, tgt_tok: Tokenizer, src: list[str], tgt: list[str], limit: int | None) -> EncodedSplit:
+    pairs = zip(src_tok.encode(src), tgt_tok.encode(tgt))
+    kept = [(s, t) for s, t in pairs if limit is None or (0 < len(s) <= limit and 0 < len(t) <= limit)]
+    return EncodedSplit([np.array(s, dtype=np.int32) for s, _ in kept], [np.array(t, dtype=np.int32) for _, t in kept])
+
+
+def train(work: Path, epochs: int, bundle: Path, out: Path) -> None:
+    data = work / "data"
+    spm_config = TokenizeConfig(vocab_size=8000, hard_vocab_limit=False, model_type="unigram",
+                                character_coverage=1.0)
+    src_tok = Tokenizer(train_sentencepiece(lines(data / "train.en"), spm_config, "en"), "en")
+    tgt_tok = Tokenizer(train_sentencepiece(lines(data / "train.de"), spm_config, "de"), "de")
+    train_split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
+    valid_refs = lines(data / "val.de")
+    valid_split = encode(src_tok, tgt_tok, lines(data / "val.en"), valid_refs, None)
+    started = time.perf_counter()
+    result = train_model(PEER_MODEL, peer_training(epochs, len(valid_split)), train_split, valid_split, valid_refs,
+                         src_tok.vocab_size, tgt_tok, torch.device("cpu"))
+    wall = time.perf_counter() - started
+    save_bundle(bundle, result.model, src_tok, tgt_tok, {"src_lang": "en", "tgt_lang": "de"})
+    history = result.history
+    # tokens/s over the whole run, validation excluded (one record per epoch; </s> counted, as Joey does)
+    epoch_tokens = sum(int(len(t) + 1) for t in train_split.tgt)
+    seconds = sum(epoch_tokens / r.tokens_per_second for r in history)
+    out.write_text(json.dumps({
+        "parameters": result.parameters, "epochs": epochs, "target_tokens_per_epoch": epoch_tokens,
+        "train_seconds": seconds, "tokens_per_second": epoch_tokens * len(history) / seconds,
+        "wall_seconds": wall, "valid_bleu": [round(r.valid_bleu, 2) for r in history],
+        "valid_loss": [r.valid_loss for r in history],
+        "vocab": [src_tok.vocab_size, tgt_tok.vocab_size],
+    }, indent=2))
+
+
+def decode(work: Path, bundle: Path, beam: int, hyp: Path, out: Path) -> None:
+    translator = Translator.load(bundle, device="cpu", beam=beam, batch_size=64, length_penalty=1.0)
+    source = lines(work / "data" / "test_2016_flickr.en")
+    started = time.perf_counter()
+    hypotheses = translator.translate(source)
+    seconds = time.perf_counter() - started
+    hyp.write_text("".join(h + "\n" for h in hypotheses), encoding="utf-8")
+    out.write_text(json.dumps({"decode_seconds": seconds, "sentences": len(source)}))
+
+
+def main() -> None:
+    command, args = sys.argv[1], sys.argv[2:]
+    if command == "train":
+        train(Path(args[0]), int(args[1]), Path(args[2]), Path(args[3]))
+    elif command == "decode":
+        decode(Path(args[0]), Path(args[1]), int(args[2]), Path(args[3]), Path(args[4]))
+    else:
+        sys.exit(f"error: unknown command {command!r}: use train or decode")
+
+
+if __name__ == "__main__":
+    main()
