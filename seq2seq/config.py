@@ -231,6 +231,7 @@ class DecodeConfig:
     top_k: int = 0  # sampling: keep the k most likely tokens (0 = all)
     top_p: float = 1.0  # sampling: keep the smallest set with this much probability (1 = all)
     seed: int = 1  # sampling
+    attention_examples: int = 4  # attention heatmaps (PNG) of the first N test sentences (0 = none)
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -255,6 +256,8 @@ class DecodeConfig:
             raise ParamError("decode.top_k", self.top_k, "use an integer >= 0 (0 = no cut)")
         if not 0 < self.top_p <= 1:
             raise ParamError("decode.top_p", self.top_p, "use a number in (0, 1]")
+        if self.attention_examples < 0:
+            raise ParamError("decode.attention_examples", self.attention_examples, "use an integer >= 0")
         validate_device_name("decode.device", self.device)
 
 
@@ -264,12 +267,20 @@ class ScoreConfig:
 
     bleu_tokenize: Literal["13a", "intl", "char", "none", "zh", "ja-mecab", "ko-mecab", "flores101", "flores200"] = "13a"
     lowercase: bool = False
+    length_bucket_width: int = 5  # BLEU/chrF by source length: buckets of this many words ...
+    length_bucket_last: int = 30  # ... up to this length, then one bucket for everything longer
+    samples: int = 20  # sample translations logged to MLflow as a table
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        pass
+        _positive("score.length_bucket_width", self.length_bucket_width)
+        if self.length_bucket_last < self.length_bucket_width:
+            raise ParamError("score.length_bucket_last", self.length_bucket_last,
+                             "use a number >= score.length_bucket_width")
+        if self.samples < 0:
+            raise ParamError("score.samples", self.samples, "use an integer >= 0")
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,20 @@ class TrainingRun:
         except Exception as err:
             self._fail("cannot log validation metrics", err)
 
+    def log_dataset(self, frame: Any, path: Path, sha256: str, context: str, targets: str = "target") -> None:
+        """Record a split (a DataFrame read from ``path``) as an MLflow dataset input, its
+        digest the start of the file's sha256."""
+        if not self.active:
+            return
+        try:
+            dataset = self._mlflow.data.from_pandas(
+                frame, source=str(Path(path).resolve()), targets=targets,
+                name=f"{self.params.data.src_lang}-{self.params.data.tgt_lang} {Path(path).stem}",
+                digest=sha256[:32])
+            self._mlflow.log_input(dataset, context=context)
+        except Exception as err:
+            self._fail(f"cannot log the dataset {path}", err)
+
     def log_summary(self, summary: dict[str, float]) -> None:
         if not self.active:
             return
@@ -107,7 +121,7 @@ class TrainingRun:
         if not self.active:
             return
         try:
-            from .mlflow_model import BUNDLE_ARTIFACT, TranslatorModel
+            from .mlflow_model import BUNDLE_ARTIFACT, PREDICT_PARAMS, TranslatorModel
 
             package_dir = Path(__file__).resolve().parent
             self._mlflow.pyfunc.log_model(
@@ -115,7 +129,8 @@ class TrainingRun:
                 python_model=TranslatorModel(),
                 artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
                 code_paths=[str(package_dir)],
-                input_example=example,
+                # the signature comes from predict's type hints; params from this example
+                input_example=(example, PREDICT_PARAMS),
                 pip_requirements=_requirements(),
             )
         except Exception as err:

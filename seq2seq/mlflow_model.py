@@ -7,6 +7,9 @@ from typing import Any
 import mlflow.pyfunc
 
 BUNDLE_ARTIFACT = "bundle"
+# Search settings a caller may pass as ``params`` (e.g. {"beam": 1} over HTTP), with their defaults.
+PREDICT_PARAMS = {"beam": 5, "length_penalty": 1.0, "batch_size": 64, "sampling": False, "temperature": 1.0,
+                  "top_k": 0, "top_p": 1.0, "seed": 1}
 
 
 class TranslatorModel(mlflow.pyfunc.PythonModel):
@@ -18,5 +21,5 @@ class TranslatorModel(mlflow.pyfunc.PythonModel):
         self.translator = Translator.load(Path(context.artifacts[BUNDLE_ARTIFACT]), device="cpu")
 
     def predict(self, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
-        settings = {k: v for k, v in (params or {}).items() if k in ("beam", "length_penalty", "batch_size")}
+        settings = {k: v for k, v in (params or {}).items() if k in PREDICT_PARAMS}
         return self.translator.translate(list(model_input), **settings)

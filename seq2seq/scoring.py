@@ -37,3 +37,37 @@ def bleu_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[flo
     """Quick BLEU and chrF (default settings), for validation during training."""
     refs = [list(references)]
     return float(BLEU().corpus_score(hypotheses, refs).score), float(CHRF().corpus_score(hypotheses, refs).score)
+
+
+def length_buckets(width: int, last: int) -> list[tuple[int, int | None]]:
+    """Source-length buckets in words: 1..width, width+1..2*width, ..., then last+1 and up."""
+    edges = list(range(width, last + 1, width))
+    buckets: list[tuple[int, int | None]] = []
+    low = 1
+    for high in edges:
+        buckets.append((low, high))
+        low = high + 1
+    buckets.append((low, None))
+    return buckets
+
+
+def scores_by_length(sources: Sequence[str], hypotheses: Sequence[str], references: Sequence[str],
+                     width: int = 5, last: int = 30) -> list[dict]:
+    """BLEU and chrF of the sentences in each source-length bucket (empty buckets left out).
+
+    Shows where a model loses quality as inputs grow: the plain encoder-decoder's single
+    context vector is expected to fall off on long sentences, attention much less.
+    """
+    if not len(sources) == len(hypotheses) == len(references):
+        raise DataError(f"{len(sources)} sources, {len(hypotheses)} hypotheses and {len(references)} references: "
+                        "rerun the decode stage")
+    rows = []
+    for low, high in length_buckets(width, last):
+        picked = [i for i, s in enumerate(sources) if low <= len(s.split()) and (high is None or len(s.split()) <= high)]
+        if not picked:
+            continue
+        bleu, chrf = bleu_chrf([hypotheses[i] for i in picked], [references[i] for i in picked])
+        rows.append({"bucket": f"{low}-{high}" if high else f"{low}+", "min_words": low,
+                     "max_words": high if high else max(len(sources[i].split()) for i in picked),
+                     "sentences": len(picked), "bleu": round(bleu, 2), "chrf": round(chrf, 2)})
+    return rows

@@ -40,25 +40,45 @@ def warn(message: str) -> None:
     print(f"warning: MLflow: {message}", file=sys.stderr)
 
 
-def log_metrics_safely(run_id: str | None, metrics: dict[str, float], tags: dict[str, Any] | None = None,
-                       artifacts: list[Path] | None = None, step: int | None = None) -> bool:
-    """Log into an existing run; on any tracking failure print one warning and carry on."""
-    if not run_id:
-        warn("the model bundle names no MLflow run; scores are in metrics/ only")
-        return False
-    try:
-        import mlflow
+class RunLog:
+    """Logging into an existing run (the one that made the model) that never breaks a stage:
+    the first failure prints one warning, and later calls do nothing."""
 
-        configure_tracking()
-        client = mlflow.MlflowClient()
-        for key, value in metrics.items():
-            client.log_metric(run_id, key, float(value), step=step or 0)
-        for key, value in (tags or {}).items():
-            client.set_tag(run_id, key, str(value))
-        for path in artifacts or []:
-            client.log_artifact(run_id, str(path))
-        return True
-    except Exception as err:  # tracking must never break the pipeline
-        warn(f"could not log to run {run_id} at {tracking_uri()} ({str(err).splitlines()[0][:200]}); "
-             "scores are in metrics/ only")
-        return False
+    def __init__(self, run_id: str | None) -> None:
+        self.run_id = run_id
+        self._client: Any = None
+        self.failed = False
+        if not run_id:
+            warn("the model bundle names no MLflow run; results are in metrics/ only")
+            self.failed = True
+
+    def _do(self, what: str, action: Any) -> bool:
+        if self.failed:
+            return False
+        try:
+            if self._client is None:
+                import mlflow
+
+                configure_tracking()
+                self._client = mlflow.MlflowClient()
+            action(self._client)
+            return True
+        except Exception as err:  # tracking must never break the pipeline
+            warn(f"could not log {what} to run {self.run_id} at {tracking_uri()} "
+                 f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__}); "
+                 "results are in metrics/ only")
+            self.failed = True
+            return False
+
+    def metrics(self, values: dict[str, float], step: int = 0) -> bool:
+        return self._do("metrics", lambda c: [c.log_metric(self.run_id, k, float(v), step=step)
+                                              for k, v in values.items()])
+
+    def tags(self, values: dict[str, Any]) -> bool:
+        return self._do("tags", lambda c: [c.set_tag(self.run_id, k, str(v)) for k, v in values.items()])
+
+    def artifacts(self, paths: list[Path], folder: str | None = None) -> bool:
+        return self._do("artifacts", lambda c: [c.log_artifact(self.run_id, str(p), folder) for p in paths])
+
+    def table(self, data: dict[str, list], artifact_file: str) -> bool:
+        return self._do("a table", lambda c: c.log_table(self.run_id, data, artifact_file))

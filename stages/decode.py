@@ -1,8 +1,10 @@
 """decode: translate data/clean/test.tsv with data/model into data/decode/.
 
 Writes hypotheses.txt (the best translation of each test sentence, one per line),
-settings.json (the decode params used) and, when decode.nbest > 1, nbest.tsv
-(line, rank, score, log_prob, translation; line counts test sentences from 1).
+settings.json (the decode params used), when decode.nbest > 1 nbest.tsv (line, rank,
+score, log_prob, translation; line counts test sentences from 1), and attention/NN.png,
+attention heatmaps of the first decode.attention_examples test sentences (attention
+models only).
 """
 import dataclasses
 import json
@@ -10,6 +12,7 @@ import json
 from seq2seq.atomic import atomic_dir
 from seq2seq.clean import read_split
 from seq2seq.config import load_params
+from seq2seq.figures import attention_heatmap
 from seq2seq.guard import run_guarded
 from seq2seq.translator import SearchSettings, Translator, nbest_table
 
@@ -19,11 +22,19 @@ def main() -> None:
     settings = SearchSettings.from_config(cfg)
     translator = Translator.load("data/model", device=cfg.device, **dataclasses.asdict(settings))
     test = read_split("data/clean/test.tsv")
-    results = translator.translate_details(list(test["source"]))
+    sources = list(test["source"])
+    results = translator.translate_details(sources)
+    examples = translator.translate_details(sources[: cfg.attention_examples], attention=True)
     with atomic_dir("data/decode") as out:
         (out / "hypotheses.txt").write_text("".join(hyps[0].text + "\n" for hyps in results), encoding="utf-8")
         if cfg.nbest > 1:
             (out / "nbest.tsv").write_text(nbest_table(results), encoding="utf-8")
+        for n, hyps in enumerate(examples, start=1):
+            best = hyps[0]
+            if best.attention is not None:
+                (out / "attention").mkdir(exist_ok=True)
+                attention_heatmap(out / "attention" / f"{n:02d}.png", best.source_pieces, best.target_pieces,
+                                  best.attention.numpy(), title=f"test sentence {n}: {best.text}"[:120])
         (out / "settings.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n", encoding="utf-8")
     how = (f"sampling (temperature {cfg.temperature}, top-k {cfg.top_k}, top-p {cfg.top_p}, seed {cfg.seed})"
            if cfg.sampling else f"beam {cfg.beam_width}")

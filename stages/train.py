@@ -37,12 +37,15 @@ def main() -> None:
     train_split = load_encoded("data/tokens/train.npz")
     valid_split = load_encoded("data/tokens/valid.npz")
     valid = read_split("data/clean/valid.tsv")
+    train = read_split("data/clean/train.tsv")
     data_sha = sha256_file("data/tokens/train.npz")
     data_id = "+".join(sha256_file(f"data/tokens/{name}") for name in TOKEN_FILES)
     previous, why = find_checkpoint(CHECKPOINTS, params.model, params.train, data_id)
     print(f"train: {why}", file=sys.stderr, flush=True)
     started = time.perf_counter()
     with TrainingRun(params, data_sha, resume_run_id=previous["meta"].get("mlflow_run_id") if previous else None) as run:
+        run.log_dataset(train, Path("data/clean/train.tsv"), sha256_file("data/clean/train.tsv"), "training")
+        run.log_dataset(valid, Path("data/clean/valid.tsv"), sha256_file("data/clean/valid.tsv"), "validation")
         result = train_model(params.model, params.train, train_split, valid_split, list(valid["target"]),
                              src_tok.vocab_size, tgt_tok, device, on_validation=run.log_validation,
                              checkpoint_dir=CHECKPOINTS, resume=previous, data_id=data_id,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from seq2seq.translator import Translator
 from tests.conftest import synthetic_pairs, write_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +72,11 @@ def test_every_stage_writes_well_formed_outputs(repo):
     for key in ("bleu", "chrf", "ter"):
         assert isinstance(scores[key], float) and scores["signatures"][key]
     assert scores["decode"]["beam_width"] == 2
+    by_length = (repo / "metrics/scores_by_length.csv").read_text().splitlines()
+    assert by_length[0] == "bucket,min_words,max_words,sentences,bleu,chrf"
+    assert sum(int(row.split(",")[3]) for row in by_length[1:]) == report["test"]
+    for png in ("data/score/scores_by_length.png", "data/decode/attention/01.png", "data/decode/attention/04.png"):
+        assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     history = (repo / "metrics/train_history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,") and len(history) == 3
     summary = json.loads((repo / "metrics/train.json").read_text())
@@ -99,6 +105,19 @@ def test_mlflow_holds_one_run_with_params_metrics_and_model(repo, monkeypatch):
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     out = model.predict(["The red cat sees the dog."])
     assert isinstance(out, list) and len(out) == 1 and isinstance(out[0], str)
+    assert model.predict(["The red cat sees the dog."], params={"beam": 1})[0] == \
+        Translator.load(repo / "data/model", device="cpu").translate(["The red cat sees the dog."], beam=1)[0]
+    signature = model.metadata.signature
+    assert signature is not None and signature.inputs.to_dict()[0]["type"] == "string"
+    assert "beam" in {p.name for p in signature.params.params}
+    artifacts = {f.path for f in client.list_artifacts(run.info.run_id, "test")}
+    assert {"test/hypotheses.txt", "test/scores.json", "test/scores_by_length.csv", "test/scores_by_length.png",
+            "test/samples.json", "test/attention"} <= artifacts, artifacts
+    assert len(client.list_artifacts(run.info.run_id, "test/attention")) == 4
+    datasets = {tag.value: d.dataset for d in run.inputs.dataset_inputs for tag in d.tags if tag.key == "mlflow.data.context"}
+    assert set(datasets) == {"training", "validation"}
+    import hashlib
+    assert datasets["training"].digest == hashlib.sha256((repo / "data/clean/train.tsv").read_bytes()).hexdigest()[:32]
 
 
 def test_status_clean_then_decode_param_reruns_decode_and_score_only(repo):
