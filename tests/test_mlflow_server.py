@@ -125,9 +125,10 @@ def test_dvc_exp_run_temp_makes_a_tagged_run_in_the_repository_store(tmp_path):
     run(["git", "add", "-A"], repo, env)
     run(["git", "commit", "-qm", "baseline"], repo, env)
     params = read_params(repo)
+    hidden = params["model"]["hidden_size"]
     run([sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", "small", "-S", "model.hidden_size=16",
          "-S", "model.embedding_size=16"], repo, env)
-    assert read_params(repo)["model"]["hidden_size"] == params["model"]["hidden_size"]  # workspace untouched
+    assert read_params(repo)["model"]["hidden_size"] == hidden  # the workspace is untouched
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("seq2seq").experiment_id])
     by_size = {r.data.params["model.hidden_size"]: r for r in runs}
@@ -137,4 +138,11 @@ def test_dvc_exp_run_temp_makes_a_tagged_run_in_the_repository_store(tmp_path):
     assert "test_bleu" in small.data.metrics  # decode and score found the experiment's run
     shown = json.loads(run([sys.executable, "-m", "dvc", "exp", "show", "--json"], repo, env).stdout)
     assert "small" in json.dumps(shown)
+    # The same params in the workspace: DVC restores train from its run cache, and no new
+    # MLflow run appears; the restored bundle names the experiment's run.
+    params["model"].update(hidden_size=16, embedding_size=16)
     write_params(repo, params)
+    again = run([sys.executable, "-m", "dvc", "repro"], repo, env)
+    assert "Running stage 'train'" not in again.stdout, again.stdout
+    assert len(client.search_runs([client.get_experiment_by_name("seq2seq").experiment_id])) == 2
+    assert json.loads((repo / "data/model/config.json").read_text())["mlflow"]["run_id"] == small.info.run_id

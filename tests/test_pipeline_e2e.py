@@ -85,6 +85,17 @@ def test_mlflow_holds_one_run_with_params_metrics_and_model(repo, monkeypatch):
     assert datasets["training"].digest == hashlib.sha256((repo / "data/clean/train.tsv").read_bytes()).hexdigest()[:32]
 
 
+def test_dvc_metrics_and_plots_render(repo):
+    repo, env, _ = repo
+    metrics = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], repo, env).stdout)
+    text = json.dumps(metrics)
+    for key in ("best_valid_loss", "bleu", "input_pairs"):
+        assert key in text, key
+    plots = run([sys.executable, "-m", "dvc", "plots", "show", "--json"], repo, env).stdout
+    for name in ("loss", "valid_scores", "scores_by_length", "data/decode/attention"):
+        assert name in plots, name
+
+
 def test_status_clean_then_decode_param_reruns_decode_and_score_only(repo):
     repo, env, _ = repo
     status = run([sys.executable, "-m", "dvc", "status", "--json"], repo, env)
