@@ -223,6 +223,8 @@ def _extract_tsv(archive: Path, name: str, member: str, dest: Path, url: str, ma
     """
     lower = name.lower()
     try:
+        if lower.endswith(".zip") and not zipfile.is_zipfile(archive):
+            raise zipfile.BadZipFile("no zip directory found")
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 names = [i.filename for i in zf.infolist() if not i.is_dir()]
@@ -247,6 +249,8 @@ def _extract_tsv(archive: Path, name: str, member: str, dest: Path, url: str, ma
             return
         with open(archive, "rb") as fh:
             gz = fh.read(2) == b"\x1f\x8b"
+        if lower.endswith(".gz") and not gz:
+            raise gzip.BadGzipFile("not a gzip file")
         opener = gzip.open if gz else open
         with opener(archive, "rb") as src, open(dest, "wb") as out:
             _copy_limited(src, out, max_bytes, url)

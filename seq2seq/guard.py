@@ -15,7 +15,8 @@ def debug_enabled(argv: Sequence[str] | None = None) -> bool:
 
 
 def run_guarded(main: Callable[[], None], name: str) -> None:
-    """Run ``main``; a user error (or Ctrl-C) becomes one line on stderr and exit status 1 (130).
+    """Run ``main``; a user error, a failed write (disk full, read-only folder) or Ctrl-C
+    becomes one line on stderr and exit status 1 (130 for Ctrl-C).
 
     ``--debug`` or ``SEQ2SEQ_DEBUG=1`` shows the traceback as well.
     """
@@ -29,3 +30,10 @@ def run_guarded(main: Callable[[], None], name: str) -> None:
     except KeyboardInterrupt:
         print(f"error: {name}: interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as err:  # disk full, read-only folder, permissions: say which file and what to do
+        if debug_enabled():
+            traceback.print_exc()
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {name}: {where}{err.strerror or err}; check free disk space and write permissions "
+              "(outputs written before are unchanged)", file=sys.stderr)
+        sys.exit(1)

@@ -131,3 +131,28 @@ def test_bad_param_fails_with_one_line_and_keeps_outputs(repo):
     assert (repo / "data/decode/hypotheses.txt").read_bytes() == before
     params["decode"]["beam_width"] = 3
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+
+def test_disk_full_is_one_line_and_keeps_outputs(repo):
+    """Writes beyond a file-size limit fail as on a full disk (EFBIG instead of ENOSPC)."""
+    import resource
+    import signal
+
+    repo, env, _ = repo
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get the error, not the signal
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+
+    for stage, output in (("decode", "data/decode/hypotheses.txt"), ("tokenize", "data/tokens/train.npz")):
+        before = (repo / output).read_bytes()
+        proc = subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=repo, env=env, capture_output=True,
+                              text=True, timeout=300, preexec_fn=small_files)
+        assert proc.returncode == 1, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert lines[-1].startswith(f"error: {stage}: ") and "File too large" in lines[-1], proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert (repo / output).read_bytes() == before
+        leftovers = [p for p in (repo / "data").rglob("*.tmp")] + [p for p in (repo / "data").glob(".*tmp*")]
+        assert not leftovers, leftovers
+    assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, env).stdout) == {}
