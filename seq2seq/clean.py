@@ -141,12 +141,19 @@ def split_pairs(frame: pd.DataFrame, config: CleanConfig) -> dict[str, pd.DataFr
             f"only {len(frame)} pairs are left after cleaning, but clean.test_size + clean.valid_size = {needed} "
             "and train needs at least one; lower those sizes or use a bigger corpus"
         )
-    cumulative = sizes.cumsum()
-    test_groups = cumulative.index[cumulative.shift(fill_value=0) < config.test_size]
-    valid_groups = cumulative.index[
-        (cumulative.shift(fill_value=0) >= config.test_size)
-        & (cumulative.shift(fill_value=0) < config.test_size + config.valid_size)
-    ]
+    # Test takes groups until it has test_size pairs, then valid until valid_size, train the rest.
+    test_groups: list[str] = []
+    valid_groups: list[str] = []
+    test_count = valid_count = 0
+    for group, count in sizes.items():
+        if test_count < config.test_size:
+            test_groups.append(group)
+            test_count += int(count)
+        elif valid_count < config.valid_size:
+            valid_groups.append(group)
+            valid_count += int(count)
+        else:
+            break
     assignment = pd.Series("train", index=frame.index)
     assignment[order.isin(set(test_groups))] = "test"
     assignment[order.isin(set(valid_groups))] = "valid"

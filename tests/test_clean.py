@@ -107,3 +107,27 @@ def test_cleaning_clean_data_changes_nothing(pairs):
     twice, counts = clean_pairs(once, cfg)
     assert once.equals(twice)
     assert sum(counts.values()) == 0
+
+
+words = st.sampled_from(["the cat", "The Cat", "a dog", "el perro", "el gato", "Hola", "hola", "sí", "¿qué?", "x"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(words, words), min_size=5, max_size=60), st.integers(1, 4), st.integers(1, 4),
+       st.integers(0, 10_000))
+def test_no_source_group_crosses_splits(pairs, valid_size, test_size, seed):
+    frame = _frame(pairs)
+    cfg = CleanConfig(valid_size=valid_size, test_size=test_size, seed=seed)
+    if len(frame) < valid_size + test_size + 1:
+        return
+    try:
+        splits = split_pairs(frame, cfg)
+    except DataError as err:  # every group went to valid/test: refused, not silently empty
+        assert "no training pairs" in str(err)
+        return
+    seen: dict[str, str] = {}
+    for name, part in splits.items():
+        for key in part["source"].map(group_key):
+            assert seen.setdefault(key, name) == name, f"{key!r} is in {seen[key]} and {name}"
+    assert sum(len(p) for p in splits.values()) == len(frame)
+    assert len(splits["test"]) >= test_size and len(splits["valid"]) >= valid_size

@@ -1,4 +1,6 @@
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import pytest
 
 from seq2seq.config import TokenizeConfig
@@ -51,3 +53,23 @@ def test_broken_encoded_file(tmp_path):
     (tmp_path / "x.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="rerun the tokenize stage"):
         load_encoded(tmp_path / "x.npz")
+
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZáéíóúñüÁÉÍÓÚÑ¿¡.,;:!?'-0123456789 "
+
+
+@pytest.fixture(scope="module")
+def alphabet_tokenizer():
+    from tests.conftest import synthetic_pairs
+
+    text = [a for pair in synthetic_pairs(300) for a in pair] + [ALPHABET.strip()] * 3
+    return Tokenizer(train_sentencepiece(text, TokenizeConfig(vocab_size=120), "text"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=ALPHABET, max_size=60))
+def test_decode_encode_gives_back_the_normalised_text(alphabet_tokenizer, text):
+    from seq2seq.clean import normalize_text
+
+    normal = normalize_text(text)
+    assert alphabet_tokenizer.decode(alphabet_tokenizer.encode([normal]))[0] == normal
