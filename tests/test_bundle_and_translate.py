@@ -141,3 +141,20 @@ def test_translate_command_samples_reproducibly_and_prints_nbest(bundle_dir):
     proc = subprocess.run([sys.executable, "-m", "seq2seq.cli", "translate", "--model", str(bundle_dir), "--beam",
                            "2", "--nbest", "3"], input="x\n", capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "nbest" in proc.stderr
+
+
+def test_tokenizer_that_does_not_match_the_model_is_refused(bundle_dir, tmp_path):
+    from seq2seq.config import TokenizeConfig
+    from seq2seq.subwords import train_sentencepiece
+    from tests.conftest import synthetic_pairs
+
+    broken = _copy(bundle_dir, tmp_path)
+    other = train_sentencepiece([b for _, b in synthetic_pairs(200)], TokenizeConfig(vocab_size=40), "target")
+    (broken / "tgt.spm.model").write_bytes(other)
+    with pytest.raises(ModelBundleError, match="checksum does not match"):
+        load_bundle(broken)
+    info = json.loads((broken / CONFIG_FILE).read_text())
+    del info["sha256"]  # a hand-assembled bundle without checksums is still checked
+    (broken / CONFIG_FILE).write_text(json.dumps(info))
+    with pytest.raises(ModelBundleError, match="tokenizer vocabularies .* do not match the model"):
+        load_bundle(broken)

@@ -44,3 +44,13 @@ def test_unreachable_server_warns_once_and_carries_on(monkeypatch, capsys):
     assert log.tags({"x": 1}) is False and log.artifacts([]) is False  # after one failure: quiet no-ops
     err = capsys.readouterr().err
     assert err.count("warning: MLflow:") == 2 and "127.0.0.1:9" in err
+
+
+def test_invalid_tracking_uri_warns_once_and_carries_on(monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nonsense-scheme://somewhere")
+    with TrainingRun(Params(), "0" * 64) as run:
+        assert not run.active
+        run.log_summary({"x": 1.0})
+    err = capsys.readouterr().err
+    assert err.count("warning: MLflow:") == 1 and "nonsense-scheme://somewhere" in err
+    assert "training goes on" in err
