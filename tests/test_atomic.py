@@ -41,3 +41,16 @@ def test_sha256_file(tmp_path):
     path = tmp_path / "x"
     path.write_bytes(b"abc")
     assert sha256_file(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_leftovers_of_a_killed_write_are_removed_by_the_next(tmp_path):
+    from seq2seq.atomic import atomic_dir, write_text
+
+    (tmp_path / ".out.abc123.tmp").mkdir()
+    (tmp_path / ".out.abc123.tmp" / "half.bin").write_bytes(b"x")
+    (tmp_path / ".f.txt.xyz.tmp").write_text("half")
+    (tmp_path / ".other.q.tmp").write_text("not ours")
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "done.txt").write_text("ok")
+    write_text(tmp_path / "f.txt", "whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.q.tmp", "f.txt", "out"]
