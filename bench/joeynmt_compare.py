@@ -159,12 +159,16 @@ def joey_decode(work: Path, epochs: int, beam: int, out: Path) -> dict:
     return {"wall_seconds": wall, "decode_seconds": float(took[-1]) if took else None}
 
 
-def ours_decode(work: Path, epochs: int, beam: int, out: Path) -> dict:
+def ours_decode(work: Path, epochs: int, beam: int, out: Path, quantize: str = "none") -> dict:
     bundle = work / "ours" / f"model_e{epochs}"
     record = out.with_suffix(".json")
     wall = timed([sys.executable, str(ROOT / "bench" / "ours_multi30k.py"), "decode", str(work), str(bundle),
-                  str(beam), str(out), str(record)], out.with_suffix(".time"), cwd=ROOT)
+                  str(beam), str(out), str(record), quantize], out.with_suffix(".time"), cwd=ROOT)
     return {"wall_seconds": wall, "decode_seconds": json.loads(record.read_text())["decode_seconds"]}
+
+
+def ours_int8_decode(work: Path, epochs: int, beam: int, out: Path) -> dict:
+    return ours_decode(work, epochs, beam, out, "int8")
 
 
 def bleu_chrf(hyp: Path, ref: Path) -> tuple[float, float]:
@@ -184,7 +188,7 @@ def phase_decode(work: Path, epochs: int, repeats: int) -> None:
     runs: dict[str, list[dict]] = {}
     for repeat in range(repeats):
         for beam in BEAMS:
-            for tool, fn in (("joey", joey_decode), ("ours", ours_decode)):
+            for tool, fn in (("joey", joey_decode), ("ours", ours_decode), ("oursint8", ours_int8_decode)):
                 hyp = results / f"{tool}_beam{beam}_e{epochs}.hyp"
                 runs.setdefault(f"{tool}_beam{beam}", []).append(fn(work, epochs, beam, hyp))
     summary = {}
@@ -220,17 +224,19 @@ def phase_report(work: Path, epochs: int) -> str:
         f"{' / '.join(f'{b:.2f}' for b in ours_t['valid_bleu'])} | |",
     ]
     for beam in BEAMS:
-        j, o = dec[f"joey_beam{beam}"], dec[f"ours_beam{beam}"]
+        j = dec[f"joey_beam{beam}"]
         name = "greedy" if beam == 1 else f"beam {beam}"
-        lines += [
-            f"| test BLEU / chrF, {name} | {j['bleu']} / {j['chrf']} | {o['bleu']} / {o['chrf']} | |",
-            f"| decoding {name}, sentences/s, decode only | {j['decode_sentences_per_second']:.1f} | "
-            f"{o['decode_sentences_per_second']:.1f} | "
-            f"{ratio(o['decode_sentences_per_second'], j['decode_sentences_per_second'])} |",
-            f"| decoding {name}, sentences/s, whole process | {j['process_sentences_per_second']:.1f} | "
-            f"{o['process_sentences_per_second']:.1f} | "
-            f"{ratio(o['process_sentences_per_second'], j['process_sentences_per_second'])} |",
-        ]
+        for tool, label in (("ours", ""), ("oursint8", ", seq2seq `quantize: int8`")):
+            o = dec[f"{tool}_beam{beam}"]
+            lines += [
+                f"| test BLEU / chrF, {name}{label} | {j['bleu']} / {j['chrf']} | {o['bleu']} / {o['chrf']} | |",
+                f"| decoding {name}{label}, sentences/s, decode only | {j['decode_sentences_per_second']:.1f} | "
+                f"{o['decode_sentences_per_second']:.1f} | "
+                f"{ratio(o['decode_sentences_per_second'], j['decode_sentences_per_second'])} |",
+                f"| decoding {name}{label}, sentences/s, whole process | {j['process_sentences_per_second']:.1f} | "
+                f"{o['process_sentences_per_second']:.1f} | "
+                f"{ratio(o['process_sentences_per_second'], j['process_sentences_per_second'])} |",
+            ]
     table = "\n".join(lines)
     (results / f"report_e{epochs}.md").write_text(table + "\n")
     return table

@@ -1,7 +1,7 @@
 """This project's side of bench/joeynmt_compare.py, run as its own process (for peak RSS and wall time).
 
     python bench/ours_multi30k.py train WORK EPOCHS BUNDLE_DIR OUT_JSON
-    python bench/ours_multi30k.py decode WORK BUNDLE_DIR BEAM HYP_FILE OUT_JSON
+    python bench/ours_multi30k.py decode WORK BUNDLE_DIR BEAM HYP_FILE OUT_JSON [QUANTIZE]
 
 The model and training settings mirror ../shared/peers/joeynmt/m30k_en_de_rnn.yaml
 (see ``PEER_MODEL`` and ``peer_training``); the data is WORK/data from the compare script.
@@ -76,8 +76,9 @@ def train(work: Path, epochs: int, bundle: Path, out: Path) -> None:
     }, indent=2))
 
 
-def decode(work: Path, bundle: Path, beam: int, hyp: Path, out: Path) -> None:
-    translator = Translator.load(bundle, device="cpu", beam=beam, batch_size=64, length_penalty=1.0)
+def decode(work: Path, bundle: Path, beam: int, hyp: Path, out: Path, quantize: str = "none") -> None:
+    translator = Translator.load(bundle, device="cpu", quantize=quantize, beam=beam, batch_size=64,
+                                 length_penalty=1.0)
     source = lines(work / "data" / "test_2016_flickr.en")
     started = time.perf_counter()
     hypotheses = translator.translate(source)
@@ -91,7 +92,7 @@ def main() -> None:
     if command == "train":
         train(Path(args[0]), int(args[1]), Path(args[2]), Path(args[3]))
     elif command == "decode":
-        decode(Path(args[0]), Path(args[1]), int(args[2]), Path(args[3]), Path(args[4]))
+        decode(Path(args[0]), Path(args[1]), int(args[2]), Path(args[3]), Path(args[4]), *args[5:])
     else:
         sys.exit(f"error: unknown command {command!r}: use train or decode")
 

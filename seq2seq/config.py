@@ -232,6 +232,7 @@ class DecodeConfig:
     top_p: float = 1.0  # sampling: keep the smallest set with this much probability (1 = all)
     seed: int = 1  # sampling
     attention_examples: int = 4  # attention heatmaps (PNG) of the first N test sentences (0 = none)
+    quantize: Literal["none", "int8"] = "none"  # int8: dynamic quantization for faster CPU decoding
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -256,6 +257,8 @@ class DecodeConfig:
             raise ParamError("decode.top_k", self.top_k, "use an integer >= 0 (0 = no cut)")
         if not 0 < self.top_p <= 1:
             raise ParamError("decode.top_p", self.top_p, "use a number in (0, 1]")
+        if self.quantize == "int8" and self.device.startswith(("cuda", "mps")):
+            raise ParamError("decode.quantize", "int8", "int8 quantization runs on the CPU: set decode.device: cpu")
         if self.attention_examples < 0:
             raise ParamError("decode.attention_examples", self.attention_examples, "use an integer >= 0")
         validate_device_name("decode.device", self.device)

@@ -20,7 +20,8 @@ from seq2seq.translator import SearchSettings, Translator, nbest_table
 def main() -> None:
     cfg = load_params().decode
     settings = SearchSettings.from_config(cfg)
-    translator = Translator.load("data/model", device=cfg.device, **dataclasses.asdict(settings))
+    translator = Translator.load("data/model", device=cfg.device, quantize=cfg.quantize,
+                                 **dataclasses.asdict(settings))
     test = read_split("data/clean/test.tsv")
     sources = list(test["source"])
     results = translator.translate_details(sources)

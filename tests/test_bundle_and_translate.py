@@ -1,4 +1,5 @@
 import json
+import math
 import subprocess
 import sys
 
@@ -158,3 +159,18 @@ def test_tokenizer_that_does_not_match_the_model_is_refused(bundle_dir, tmp_path
     (broken / CONFIG_FILE).write_text(json.dumps(info))
     with pytest.raises(ModelBundleError, match="tokenizer vocabularies .* do not match the model"):
         load_bundle(broken)
+
+
+def test_int8_quantized_model_translates_close_to_the_float_one(bundle_dir):
+    from seq2seq.errors import Seq2SeqError
+
+    sentences = ["The red cat sees the dog.", "The old horse has the book.", ""]
+    plain = Translator.load(bundle_dir, device="cpu").translate_nbest(sentences, beam=3)
+    quantized = Translator.load(bundle_dir, device="cpu", quantize="int8")
+    assert any(".quantized." in type(m).__module__ for m in quantized.bundle.model.modules())
+    fast = quantized.translate_nbest(sentences, beam=3)
+    assert fast[2] == [("", 0.0)] and all(isinstance(t, str) for t, _ in fast[0] + fast[1])
+    assert all(math.isfinite(score) for hyps in fast for _, score in hyps)
+    assert sum(p[0][0] == f[0][0] for p, f in zip(plain, fast)) >= 2  # mostly the same output
+    with pytest.raises(Seq2SeqError, match="quantize"):
+        Translator.load(bundle_dir, device="cpu", quantize="int4")
