@@ -131,3 +131,13 @@ def test_no_source_group_crosses_splits(pairs, valid_size, test_size, seed):
             assert seen.setdefault(key, name) == name, f"{key!r} is in {seen[key]} and {name}"
     assert sum(len(p) for p in splits.values()) == len(frame)
     assert len(splits["test"]) >= test_size and len(splits["valid"]) >= valid_size
+
+
+def test_extremely_long_lines_are_read_and_filtered(tmp_path):
+    path = tmp_path / "c.tsv"
+    long_text = "palabra " * 200_000  # ~1.6 MB on one line
+    path.write_text(f"Hi.\tHola.\n{long_text}\tok\nBye.\tAdiós.\n", encoding="utf-8")
+    frame = read_corpus(path)
+    assert len(frame) == 3
+    kept, counts = clean_pairs(frame, CleanConfig())
+    assert len(kept) == 2 and counts["dropped_too_long"] == 1

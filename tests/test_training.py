@@ -187,3 +187,30 @@ def test_plateau_schedule_cuts_the_rate_when_validation_stalls():
     assert rates[0] == pytest.approx(0.01) and rates[-1] < 0.01 and min(rates) >= 0.001 - 1e-12
     assert all(b in (a, pytest.approx(a / 2), pytest.approx(0.001)) for a, b in zip(rates, rates[1:]))
     assert any("learning rate cut" in line for line in lines)
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import seq2seq.training as training
+    from seq2seq.checkpoint import CHECKPOINT_FILE
+    from seq2seq.errors import Seq2SeqError
+
+    pairs = synthetic_pairs(200)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    real, calls = training.batch_loss, []
+
+    def breaks_at_the_fourth_step(*args, **kwargs):
+        calls.append(1)
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if len(calls) == 4 else loss
+
+    monkeypatch.setattr(training, "batch_loss", breaks_at_the_fourth_step)
+    cfg = TrainConfig(epochs=1, batch_tokens=200, valid_bleu_sentences=0, threads=1, checkpoint_every=2)
+    with pytest.raises(Seq2SeqError) as info:
+        train_model(TINY_MODEL, cfg, split, split, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"),
+                    log=lambda line: None, checkpoint_dir=tmp_path, data_id="x")
+    message = str(info.value)
+    assert "the loss became nan at step 4" in message and "lower train.learning_rate" in message
+    saved = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    assert saved["progress"]["step"] == 3  # the last good state, not the broken step
+    assert all(torch.isfinite(v).all() for v in saved["model"].values())
