@@ -171,6 +171,6 @@ def test_int8_quantized_model_translates_close_to_the_float_one(bundle_dir):
     fast = quantized.translate_nbest(sentences, beam=3)
     assert fast[2] == [("", 0.0)] and all(isinstance(t, str) for t, _ in fast[0] + fast[1])
     assert all(math.isfinite(score) for hyps in fast for _, score in hyps)
-    assert sum(p[0][0] == f[0][0] for p, f in zip(plain, fast)) >= 2  # mostly the same output
+    assert sum(p[0][0] == f[0][0] for p, f in zip(plain[:2], fast[:2])) >= 1  # the real sentences: mostly the same
     with pytest.raises(Seq2SeqError, match="quantize"):
         Translator.load(bundle_dir, device="cpu", quantize="int4")
