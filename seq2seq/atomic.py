@@ -6,6 +6,7 @@ name in the same folder, is flushed to disk, then renamed over the final name.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -24,6 +25,23 @@ def remove_leftovers(path: Path) -> None:
                 stale.unlink(missing_ok=True)
 
 
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+@contextlib.contextmanager
+def _named_as(target: Path, temporary: Path | None = None) -> Iterator[None]:
+    """Errors about the temporary entry (or a failed write, which names no file) name ``target``,
+    the output the user knows, not a hidden temporary name."""
+    try:
+        yield
+    except OSError as err:
+        about_temporary = (err.filename is None and err.errno in WRITE_ERRNOS) or (
+            err.filename is not None and (temporary is None or str(err.filename).startswith(str(temporary))))
+        if not about_temporary:
+            raise
+        raise OSError(err.errno, err.strerror, str(target)) from err
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``.
@@ -34,15 +52,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _named_as(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     _public(tmp_path, 0o666)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
+        with _named_as(path, tmp_path):
+            yield tmp_path
+            with open(tmp_path, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -83,10 +103,12 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with _named_as(path):
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     _public(tmp, 0o777)
     try:
-        yield tmp
+        with _named_as(path, tmp):
+            yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

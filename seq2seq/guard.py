@@ -1,12 +1,24 @@
 """One-line errors: how every stage and command turns a user error into a clear exit."""
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
 from typing import Callable, Sequence
 
 from .errors import Seq2SeqError
+
+
+WHAT_TO_DO = {
+    errno.ENOSPC: "free some disk space and rerun",
+    errno.EDQUOT: "free some disk space (or raise the quota) and rerun",
+    errno.EFBIG: "the file is over a size limit (ulimit -f): raise it and rerun",
+    errno.EROFS: "the file system is read-only: run from a writable checkout",
+    errno.EACCES: "check the write permissions of that path",
+    errno.EPERM: "check the write permissions of that path",
+    None: "check free disk space and write permissions",
+}
 
 
 def debug_enabled(argv: Sequence[str] | None = None) -> bool:
@@ -34,6 +46,6 @@ def run_guarded(main: Callable[[], None], name: str) -> None:
         if debug_enabled():
             traceback.print_exc()
         where = f"{err.filename}: " if err.filename else ""
-        print(f"error: {name}: {where}{err.strerror or err}; check free disk space and write permissions "
+        print(f"error: {name}: {where}{err.strerror or err}; {WHAT_TO_DO.get(err.errno, WHAT_TO_DO[None])} "
               "(outputs written before are unchanged)", file=sys.stderr)
         sys.exit(1)

@@ -1,3 +1,4 @@
+import errno
 import os
 
 import pytest
@@ -54,3 +55,24 @@ def test_leftovers_of_a_killed_write_are_removed_by_the_next(tmp_path):
         (tmp / "done.txt").write_text("ok")
     write_text(tmp_path / "f.txt", "whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.q.tmp", "f.txt", "out"]
+
+
+def test_a_failed_write_names_the_output_not_the_temporary(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(OSError) as info:
+        with atomic_path(target):
+            raise OSError(errno.ENOSPC, "No space left on device")  # what a full disk's write() raises
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+    with pytest.raises(OSError) as info:
+        with atomic_path(target) as tmp:
+            raise OSError(errno.EFBIG, "File too large", str(tmp))
+    assert info.value.filename == str(target)
+    with pytest.raises(FileNotFoundError) as info:  # an input's error keeps the input's name
+        with atomic_path(target):
+            open(tmp_path / "missing.tsv", encoding="utf-8")
+    assert info.value.filename == str(tmp_path / "missing.tsv")
+    with pytest.raises(OSError) as info:
+        with atomic_dir(tmp_path / "folder") as tmp:
+            raise OSError(errno.EROFS, "Read-only file system", str(tmp / "a.bin"))
+    assert info.value.filename == str(tmp_path / "folder")
+    assert not list(tmp_path.glob(".*"))

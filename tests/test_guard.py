@@ -17,11 +17,11 @@ def fail_with(error):
     (ParamError("decode.beam_width", 0, "use an integer >= 1"),
      "error: decode: params.yaml: decode.beam_width: got 0; use an integer >= 1"),
     (OSError(errno.EROFS, "Read-only file system", "data/decode/hypotheses.txt"),
-     "error: decode: data/decode/hypotheses.txt: Read-only file system; check free disk space and write "
-     "permissions (outputs written before are unchanged)"),
+     "error: decode: data/decode/hypotheses.txt: Read-only file system; the file system is read-only: run from a "
+     "writable checkout (outputs written before are unchanged)"),
     (OSError(errno.ENOSPC, "No space left on device", "data/model/weights.pt"),
-     "error: decode: data/model/weights.pt: No space left on device; check free disk space and write "
-     "permissions (outputs written before are unchanged)"),
+     "error: decode: data/model/weights.pt: No space left on device; free some disk space and "
+     "rerun (outputs written before are unchanged)"),
 ])
 def test_failures_are_one_line_and_exit_1(error, expected, capsys, monkeypatch):
     monkeypatch.delenv("SEQ2SEQ_DEBUG", raising=False)

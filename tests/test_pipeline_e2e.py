@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -156,3 +159,41 @@ def test_disk_full_is_one_line_and_keeps_outputs(repo):
         leftovers = [p for p in (repo / "data").rglob("*.tmp")] + [p for p in (repo / "data").glob(".*tmp*")]
         assert not leftovers, leftovers
     assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, env).stdout) == {}
+
+
+
+def read_only_command(folder: Path, command: list[str]) -> list[str] | None:
+    """``command`` run with ``folder`` read-only: a read-only bind mount in a private mount
+    namespace (root ignores permissions), or plain permissions for other users."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return command
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-m", "sh", "-c", f"mount --bind '{folder}' '{folder}'"], capture_output=True).returncode:
+        return None
+    script = f"mount --bind '{folder}' '{folder}' && mount -o remount,bind,ro '{folder}' && exec \"$@\""
+    return ["unshare", "-m", "sh", "-c", script, "sh", *command]
+
+
+def test_read_only_output_folder_is_one_line_and_keeps_outputs(tmp_path):
+    """A stage whose output folder cannot be written: one line naming it, old outputs unchanged."""
+    (tmp_path / "repo").mkdir()
+    repo, env = make_repo(tmp_path / "repo")
+    run([sys.executable, "-m", "dvc", "repro", "tokenize"], repo, env)
+    before = {p: p.read_bytes() for p in (repo / "data/tokens").iterdir()}
+    command = read_only_command(repo / "data", [sys.executable, "-m", "stages.tokenize"])
+    if command is None:
+        pytest.skip("as root a read-only folder needs a bind mount, and `unshare -m` is not permitted here")
+    try:
+        proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        (repo / "data").chmod(0o755)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("error: tokenize: data/tokens: ") and lines[0].endswith(
+        ("Read-only file system; the file system is read-only: run from a writable checkout "
+         "(outputs written before are unchanged)",
+         "Permission denied; check the write permissions of that path (outputs written before are unchanged)")), lines[0]
+    assert {p: p.read_bytes() for p in (repo / "data/tokens").iterdir()} == before
+    assert not list((repo / "data").glob(".*.tmp"))
