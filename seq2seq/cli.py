@@ -13,6 +13,7 @@ def _translate(args: argparse.Namespace) -> None:
 
     translator = Translator.load(args.model, device=args.device, beam=args.beam, nbest=args.nbest,
                                  batch_size=args.batch_size, length_penalty=args.length_penalty,
+                                 early_stop=not args.full_beam,
                                  sampling=args.sample, temperature=args.temperature, top_k=args.top_k,
                                  top_p=args.top_p, seed=args.seed, quantize=args.quantize)
     source = open(args.input, encoding="utf-8") if args.input else sys.stdin
@@ -44,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     "samples), then a blank line")
     tr.add_argument("--batch-size", type=int, default=32)
     tr.add_argument("--length-penalty", type=float, default=1.0)
+    tr.add_argument("--full-beam", action="store_true",
+                    help="beam: search each sentence until --beam hypotheses have ended, not only until its "
+                         "best one has (slower)")
     tr.add_argument("--sample", action="store_true",
                     help="draw each token from the model's distribution instead of beam search")
     tr.add_argument("--temperature", type=float, default=1.0, help="sampling: softmax temperature")

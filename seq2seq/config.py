@@ -223,6 +223,7 @@ class DecodeConfig:
     beam_width: int = 5  # 1 = greedy
     nbest: int = 1  # > 1: also write data/decode/nbest.tsv (beam: <= beam_width; sampling: samples each)
     length_penalty: float = 1.0  # GNMT alpha; 0 = raw log-probability
+    early_stop: bool = True  # beam: a sentence ends once its best candidate ends (false: once beam_width have)
     max_length_ratio: float = 1.5  # longest output = ratio * source tokens + max_length_extra
     max_length_extra: int = 10
     batch_size: int = 64  # sentences per batch

@@ -51,8 +51,35 @@ def length_penalty(length: int, alpha: float) -> float:
 Chooser = Callable[[Tensor], Tensor]  # logits [N, V] -> chosen token ids [N]
 
 
+def row_top(logits: Tensor, k: int, chunk: int = 64) -> tuple[Tensor, Tensor]:
+    """``logits.topk(k)`` along the last axis, best first, computed faster on CPU.
+
+    PyTorch's index-returning reductions (topk, max, argmax) are several times slower on CPU
+    than a plain ``amax``, so over a large vocabulary the row is cut into chunks: the k
+    best values lie in the k chunks with the highest maxima, and only those k * chunk
+    values go through topk. Same values and indices (up to ties).
+    """
+    rows, vocab = logits.shape
+    if vocab < 4 * chunk or k * chunk >= vocab:
+        return logits.topk(k, dim=-1)
+    pad = (-vocab) % chunk
+    padded = torch.nn.functional.pad(logits, (0, pad), value=float("-inf")) if pad else logits
+    chunks = padded.view(rows, -1, chunk)
+    best_chunks = chunks.amax(dim=-1).topk(k, dim=-1).indices  # [rows, k]
+    values = chunks.gather(1, best_chunks.unsqueeze(-1).expand(rows, k, chunk)).view(rows, k * chunk)
+    top_values, where = values.topk(k, dim=-1)
+    tokens = best_chunks.gather(1, torch.div(where, chunk, rounding_mode="floor")) * chunk + where % chunk
+    return top_values, tokens
+
+
+def log_normalizer(logits: Tensor) -> Tensor:
+    """log(sum(exp(logits))) per row, [N, 1]: a token's log-probability is its logit minus this."""
+    peak = logits.amax(dim=-1, keepdim=True)
+    return (logits - peak).exp_().sum(dim=-1, keepdim=True).log_().add_(peak)
+
+
 def most_likely(logits: Tensor) -> Tensor:
-    return logits.argmax(dim=-1)
+    return row_top(logits, 1)[1].squeeze(1)
 
 
 def sampler(temperature: float, top_k: int, top_p: float, generator: torch.Generator) -> Chooser:
@@ -97,7 +124,7 @@ def token_by_token(model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tens
         features, state, weights = model.decoder(tokens, state, memory)
         logits = model.generator(features[:, -1]).float()  # [rows, V]
         chosen = choose(logits)
-        log_prob[rows] += torch.log_softmax(logits, dim=-1).gather(1, chosen.unsqueeze(1)).squeeze(1)
+        log_prob[rows] += (logits.gather(1, chosen.unsqueeze(1)) - log_normalizer(logits)).squeeze(1)
         out[rows, step] = chosen
         length[rows] = step + 1
         if weights_all is not None and weights is not None:
@@ -141,23 +168,46 @@ def sample_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tenso
 @torch.inference_mode()
 def beam_search(
     model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tensor, beam: int, alpha: float, nbest: int = 1,
-    attention: bool = False,
+    attention: bool = False, early_stop: bool = True,
 ) -> list[list[Hypothesis]]:
     """Per sentence, its ``nbest`` best hypotheses, best first (greedy search when beam = nbest = 1)."""
     if beam == 1 and nbest == 1:
         return [[h] for h in greedy_search(model, src, src_lengths, limit, alpha, attention)]
-    return batched_beam_search(model, src, src_lengths, limit, beam, alpha, nbest, attention)
+    return batched_beam_search(model, src, src_lengths, limit, beam, alpha, nbest, attention, early_stop)
+
+
+def top_candidates(scores: Tensor, logits: Tensor, beam: int, count: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The ``count`` best one-token extensions of each sentence's beams.
+
+    scores: [n, K] beam log-probabilities; logits: [n * K, V]. Returns their scores
+    (log-probabilities), beams and tokens, each [n, count], best first. Each beam's own top
+    K + 1 tokens are enough (``count`` <= 2K): a beam has one </s>, so its j-th best token
+    other than </s> is among its top j + 1. Scoring only those avoids building the
+    [n, K * V] table of every extension.
+    """
+    n, vocab = scores.size(0), logits.size(-1)
+    per_beam = min(beam + 1, vocab)
+    row_scores, row_tokens = row_top(logits, per_beam)  # [n*K, k']
+    row_logp = row_scores - log_normalizer(logits)
+    candidates = (scores.reshape(-1, 1) + row_logp).view(n, beam * per_beam)
+    top_scores, top_index = candidates.topk(count, dim=-1)
+    top_beam = torch.div(top_index, per_beam, rounding_mode="floor")
+    top_token = row_tokens.view(n, beam * per_beam).gather(1, top_index)
+    return top_scores, top_beam, top_token
 
 
 @torch.inference_mode()
 def batched_beam_search(
     model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tensor, beam: int, alpha: float, nbest: int = 1,
-    attention: bool = False,
+    attention: bool = False, early_stop: bool = True,
 ) -> list[list[Hypothesis]]:
     """Beam search over the whole batch as one (B * K) tensor.
 
-    A sentence is done when ``beam`` hypotheses have ended (or its length limit is
-    reached); done sentences leave the batch, so the rest run on fewer rows.
+    A sentence is done when its length limit is reached, when ``beam`` hypotheses have
+    ended, or (``early_stop``) as soon as its best candidate ends in </s> and ``nbest``
+    hypotheses have ended: then no live beam has a higher log-probability, so with
+    ``alpha`` = 0 nothing better can come (Joey NMT's and OpenNMT's rule). Done sentences
+    leave the batch, so the rest run on fewer rows.
     """
     nbest = min(nbest, beam)
     device = src.device
@@ -180,15 +230,11 @@ def batched_beam_search(
         n = len(active)
         offsets = (torch.arange(n, device=device) * beam).unsqueeze(1)  # [n, 1]
         features, state, weights = model.decoder(tokens, state, memory)
-        logp = torch.log_softmax(model.generator(features[:, -1]).float(), dim=-1)  # [n*K, V]
+        logits = model.generator(features[:, -1]).float()  # [n*K, V]
         so_far = None  # each row's attention, this step's included
         if attention and weights is not None:
             so_far = weights if attn_history is None else torch.cat([attn_history, weights], dim=1)
-        vocab = logp.size(-1)
-        candidates = (scores.unsqueeze(-1) + logp.view(n, beam, vocab)).view(n, beam * vocab)
-        top_scores, top_index = candidates.topk(2 * beam, dim=-1)  # [n, 2K]
-        top_beam = torch.div(top_index, vocab, rounding_mode="floor")
-        top_token = top_index % vocab
+        top_scores, top_beam, top_token = top_candidates(scores, logits, beam, 2 * beam)  # [n, 2K]
         is_eos = top_token == EOS_ID
         # Record hypotheses ending here: an </s> among a sentence's top K candidates,
         # and every live beam of a sentence whose length limit is reached.
@@ -211,7 +257,9 @@ def batched_beam_search(
                 finished[active[i]] += [ending(i, c, [tt[i][c]], False) for c in range(beam)
                                         if math.isfinite(ts[i][c]) and tt[i][c] != EOS_ID]
         cut = set(at_limit)
-        going = [i for i in range(n) if i not in cut and len(finished[active[i]]) < beam]
+        best_ended = is_eos[:, 0].tolist() if early_stop else [False] * n
+        going = [i for i in range(n) if i not in cut and len(finished[active[i]]) < beam
+                 and not (best_ended[i] and len(finished[active[i]]) >= nbest)]
         if not going:
             break
         # The K best candidates that do not end in </s> carry on.

@@ -26,6 +26,7 @@ class SearchSettings:
     beam: int = 5  # 1 = greedy
     nbest: int = 1  # beam: the n best of the beam (<= beam); sampling: n samples per sentence
     length_penalty: float = 1.0  # GNMT alpha; 0 = rank by raw log-probability
+    early_stop: bool = True  # beam: stop a sentence once its best candidate ends (False: once `beam` have)
     max_length_ratio: float = 1.5
     max_length_extra: int = 10
     batch_size: int = 64
@@ -39,7 +40,7 @@ class SearchSettings:
     @classmethod
     def from_config(cls, cfg: DecodeConfig) -> "SearchSettings":
         """The settings of params.yaml's ``decode`` section."""
-        return cls(beam=cfg.beam_width, nbest=cfg.nbest, length_penalty=cfg.length_penalty,
+        return cls(beam=cfg.beam_width, nbest=cfg.nbest, length_penalty=cfg.length_penalty, early_stop=cfg.early_stop,
                    max_length_ratio=cfg.max_length_ratio, max_length_extra=cfg.max_length_extra,
                    batch_size=cfg.batch_size, sampling=cfg.sampling, temperature=cfg.temperature,
                    top_k=cfg.top_k, top_p=cfg.top_p, seed=cfg.seed)
@@ -74,7 +75,7 @@ def search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, setting
         return sample_search(model, src, src_lengths, limit, settings.nbest, settings.length_penalty,
                              settings.temperature, settings.top_k, settings.top_p, generator, settings.attention)
     return beam_search(model, src, src_lengths, limit, settings.beam, settings.length_penalty, settings.nbest,
-                       settings.attention)
+                       settings.attention, settings.early_stop)
 
 
 def translate_ids(
@@ -186,13 +187,19 @@ class Translator:
 
 def quantize_int8(model: Seq2Seq) -> Seq2Seq:
     """Dynamic int8 quantization (weights int8, activations quantized on the fly) of every
-    nn.Linear, nn.LSTM and nn.GRU; embeddings stay float."""
+    nn.Linear, nn.LSTM and nn.GRU; embeddings stay float, and so does Bahdanau attention's
+    energy vector (a matrix-vector product over every source position, where quantizing the
+    activations costs more than it saves)."""
     import warnings
 
+    from torch.ao.quantization import default_dynamic_qconfig
+
+    kinds = (torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU)
+    spec = {name: default_dynamic_qconfig for name, module in model.named_modules()
+            if isinstance(module, kinds) and not name.endswith("attention.energy")}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
-        quantized = torch.ao.quantization.quantize_dynamic(
-            model, {torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU}, dtype=torch.qint8)
+        quantized = torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
     return quantized.eval()
 
 

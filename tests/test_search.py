@@ -50,8 +50,10 @@ def sequence_log_prob(model, source, tokens, with_eos):
     return sum(float(logp[i, t]) for i, t in enumerate(gold))
 
 
-@pytest.mark.parametrize("alpha", [0.0, 1.0])
-def test_wide_beam_finds_the_exhaustive_best(alpha):
+@pytest.mark.parametrize("alpha, early_stop", [(0.0, True), (0.0, False), (1.0, False)])
+def test_wide_beam_finds_the_exhaustive_best(alpha, early_stop):
+    """Exact for every alpha when the beam runs until ``beam`` hypotheses end; with early
+    stopping (the best candidate ends) exact for raw log-probability, alpha = 0."""
     torch.manual_seed(1)
     from seq2seq.config import ModelConfig
     from seq2seq.model import Seq2Seq
@@ -71,10 +73,25 @@ def test_wide_beam_finds_the_exhaustive_best(alpha):
             if best is None or score > best[0]:
                 best = (score, tokens)
     src, lengths = source_tensor([source])
-    result = beam_search(model, src, lengths, torch.tensor([limit]), beam=200, alpha=alpha, nbest=3)[0]
+    result = beam_search(model, src, lengths, torch.tensor([limit]), beam=200, alpha=alpha, nbest=3,
+                         early_stop=early_stop)[0]
     assert result[0].tokens == best[1]
     assert result[0].score == pytest.approx(best[0], abs=1e-4)
     assert [h.score for h in result] == sorted((h.score for h in result), reverse=True)
+
+
+@pytest.mark.parametrize("attention", ["luong", "bahdanau"])
+def test_early_stop_keeps_the_best_of_the_full_beam_at_alpha_zero(attention):
+    """Early stopping ends a sentence when its best candidate ends: with alpha = 0 no live beam
+    can beat it, so the best hypothesis is the full beam's; with n-best it waits for n ended."""
+    model = tiny("gru", attention=attention)
+    src, lengths = source_tensor(SOURCES)
+    limit = max_lengths(lengths - 1, 1.5, 3)
+    early = batched_beam_search(model, src, lengths, limit, beam=4, alpha=0.0, nbest=2, early_stop=True)
+    full = batched_beam_search(model, src, lengths, limit, beam=4, alpha=0.0, nbest=2, early_stop=False)
+    for e, f in zip(early, full):
+        assert e[0].tokens == f[0].tokens and e[0].score == pytest.approx(f[0].score, abs=1e-5)
+        assert len(e) == 2 and e[0].score >= e[1].score
 
 
 def test_max_length_is_respected():
