@@ -167,7 +167,8 @@ class TrainConfig:
     patience: int = 0  # stop after this many validations without a better best_metric (0: never)
     validate_every: int = 0  # steps between validations (0: at the end of each epoch)
     precision: Literal["fp32", "bf16"] = "fp32"
-    threads: int = 0  # CPU threads for PyTorch; 0 = all cores
+    threads: int = 0  # CPU threads for PyTorch; 0 = all cores (shared among the ranks with nproc > 1)
+    nproc: int = 1  # > 1: data-parallel training in this many processes (torchrun, DDP; gloo on CPU)
     valid_bleu_sentences: int = 500  # greedy BLEU/chrF on this many valid sentences at each validation
     log_every: int = 100  # steps between progress lines
     checkpoint_every: int = 500  # steps between resumable checkpoints (0: only at epoch ends)
@@ -177,6 +178,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         _positive("train.epochs", self.epochs)
+        _positive("train.nproc", self.nproc)
         _positive("train.batch_tokens", self.batch_tokens)
         if not self.learning_rate > 0:
             raise ParamError("train.learning_rate", self.learning_rate, "use a number > 0")

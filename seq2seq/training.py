@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .batching import Batch, make_batch, token_batches
+from .distributed import ProcessGroup
 from .checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .errors import Seq2SeqError
@@ -80,8 +81,20 @@ class Progress:
     stopped: bool = False  # early stopping has ended the run
 
 
-def set_threads(threads: int) -> None:
-    torch.set_num_threads(threads or os.cpu_count() or 1)
+def set_threads(threads: int, processes: int = 1) -> None:
+    """``threads`` (0: the machine's cores, shared among ``processes`` ranks)."""
+    torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // processes))
+
+
+class BatchLoss(torch.nn.Module):
+    """The summed loss of a batch as a module, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: Seq2Seq, label_smoothing: float) -> None:
+        super().__init__()
+        self.model, self.label_smoothing = model, label_smoothing
+
+    def forward(self, batch: Batch, teacher_forcing: float) -> torch.Tensor:
+        return batch_loss(self.model, batch, self.label_smoothing, teacher_forcing)
 
 
 def decoder_features(model: Seq2Seq, batch: Batch, ratio: float) -> torch.Tensor:
@@ -168,6 +181,7 @@ def train_model(
     resume: dict[str, Any] | None = None,
     data_id: str = "",
     checkpoint_meta: dict[str, str] | None = None,
+    group: ProcessGroup = ProcessGroup(),
 ) -> TrainResult:
     """Train a model, or go on with the run in ``resume`` (from :func:`find_checkpoint`), and
     return it with the weights of its best validation (by ``config.best_metric``).
@@ -176,10 +190,14 @@ def train_model(
     after every validation and at the end of every epoch; resuming from it ends with the
     same weights, bit for bit on CPU, as an uninterrupted run. ``checkpoint_meta`` is
     stored with it (e.g. the MLflow run id).
+
+    Under torchrun (``group`` from :func:`seq2seq.distributed.join`) every rank calls this:
+    each takes its slice of every batch, DDP averages the gradients, and only rank 0 writes
+    checkpoints.
     """
     trainer = Trainer(model_config, config, train_split, valid_split, valid_references, src_vocab_size,
                       tgt_tokenizer, device, on_validation, log,
-                      checkpoint_dir, fingerprint(model_config, config, data_id), checkpoint_meta or {})
+                      checkpoint_dir, fingerprint(model_config, config, data_id), checkpoint_meta or {}, group)
     if resume is not None:
         trainer.restore(resume)
     return trainer.run()
@@ -192,15 +210,22 @@ class Trainer:
                  valid_split: EncodedSplit, valid_references: Sequence[str], src_vocab_size: int,
                  tgt_tokenizer: Tokenizer, device: torch.device, on_validation: Callable[[ValidationRecord], None],
                  log: Callable[[str], None], checkpoint_dir: Path | None, fingerprint: str,
-                 checkpoint_meta: dict[str, str]) -> None:
-        set_threads(config.threads)
+                 checkpoint_meta: dict[str, str], group: ProcessGroup = ProcessGroup()) -> None:
+        set_threads(config.threads, group.world)
         torch.manual_seed(config.seed)
+        self.group = group
         self.config, self.device, self.log = config, device, log
         self.train_split, self.valid_split = train_split, valid_split
         self.valid_references, self.tgt_tokenizer = valid_references, tgt_tokenizer
         self.on_validation = on_validation
         self.checkpoint_dir, self.fingerprint, self.checkpoint_meta = checkpoint_dir, fingerprint, checkpoint_meta
         self.model = Seq2Seq(model_config, src_vocab_size, tgt_tokenizer.vocab_size).to(device)
+        self.loss: torch.nn.Module = BatchLoss(self.model, config.label_smoothing)
+        if group.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            torch.manual_seed(config.seed + group.rank)  # the same initial weights, each rank its own dropout
+            self.loss = DistributedDataParallel(self.loss)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate,
                                           weight_decay=config.weight_decay)
         self.src_lengths = [len(s) for s in train_split.src]
@@ -215,7 +240,9 @@ class Trainer:
         self.segment_start = time.perf_counter()  # training time = progress.train_seconds + now - this
 
     def _order(self, epoch: int) -> list[list[int]]:
-        return token_batches(self.src_lengths, self.tgt_lengths, self.config.batch_tokens, self.config.seed, epoch)
+        batches = token_batches(self.src_lengths, self.tgt_lengths, self.config.batch_tokens, self.config.seed, epoch)
+        # Every rank needs a share of every batch (all ranks build the same list from the seed).
+        return [b for b in batches if len(b) >= self.group.world]
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
         if checkpoint.get("fingerprint") != self.fingerprint:
@@ -230,7 +257,7 @@ class Trainer:
         self.best_state = checkpoint["best_state"]
 
     def save(self) -> None:
-        if self.checkpoint_dir is None:
+        if self.checkpoint_dir is None or not self.group.is_main:
             return
         now = time.perf_counter()
         self.progress.train_seconds += now - self.segment_start
@@ -290,11 +317,12 @@ class Trainer:
     def train_step(self, indices: list[int]) -> tuple[int, float]:
         """One optimizer step on one batch; returns its target tokens and summed loss."""
         c, p = self.config, self.progress
-        batch = make_batch([self.train_split.src[i] for i in indices],
-                           [self.train_split.tgt[i] for i in indices]).to(self.device)
+        mine = self.group.shard(indices)
+        batch = make_batch([self.train_split.src[i] for i in mine],
+                           [self.train_split.tgt[i] for i in mine]).to(self.device)
         with autocast(self.device, c.precision):
-            loss = batch_loss(self.model, batch, c.label_smoothing, self.teacher_forcing())
-        value = float(loss.detach())
+            loss = self.loss(batch, self.teacher_forcing())
+        value, n_tokens = self.group.total(float(loss.detach())), int(self.group.total(batch.n_tokens))
         if not math.isfinite(value):
             self.save()  # the last good state, not the broken one
             raise Seq2SeqError(
@@ -304,14 +332,15 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
-        (loss / batch.n_tokens).backward()
+        # Per token of the whole batch: DDP averages over ranks, so each rank scales by world.
+        (loss / (n_tokens / self.group.world)).backward()
         if c.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_norm)
         self.optimizer.step()
         p.step += 1
         p.loss_sum += value
-        p.token_sum += batch.n_tokens
-        return batch.n_tokens, value
+        p.token_sum += n_tokens
+        return n_tokens, value
 
     def validate(self) -> None:
         """Score the model on the valid split; keep it if best; cut the rate or stop early if stuck."""

@@ -4,6 +4,9 @@ Also writes metrics/train.json (summary) and metrics/train_history.csv (one row 
 validation, the curves for ``dvc plots``), and records everything in one MLflow run whose id is
 stored in the bundle, so decode and score log into the same run. An interrupted run
 (Ctrl-C, kill -9) resumes from data/checkpoints/train/ when the stage is rerun.
+
+With ``train.nproc`` > 1 the stage starts itself again under torchrun, one process per rank
+(seq2seq.distributed); rank 0 does all the writing and logging.
 """
 import csv
 import io
@@ -12,13 +15,17 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from seq2seq.atomic import sha256_file, write_json, write_text
 from seq2seq.bundle import save_bundle
 from seq2seq.checkpoint import remove_checkpoint
 from seq2seq.clean import read_split
 from seq2seq.guard import run_guarded
-from seq2seq.config import load_params
+from seq2seq.config import Params, load_params
 from seq2seq.devices import resolve_device
+from seq2seq.distributed import ProcessGroup, join, launched_by_torchrun, leave, run_under_torchrun
+from seq2seq.errors import Seq2SeqError
 from seq2seq.experiment import TrainingRun
 from seq2seq.subwords import Tokenizer, load_encoded
 from seq2seq.tracking import tracking_uri
@@ -31,17 +38,40 @@ TOKEN_FILES = ("train.npz", "valid.npz", "src.spm.model", "tgt.spm.model")
 
 def main() -> None:
     params = load_params()
+    if params.train.nproc > 1 and not launched_by_torchrun():
+        status = run_under_torchrun(params.train.nproc, "stages.train")
+        if status:
+            raise Seq2SeqError(f"train: a training process of the {params.train.nproc} (train.nproc) failed; "
+                               "its error is above")
+        return
     device = resolve_device(params.train.device, "train.device")
+    group = join(device)
+    try:
+        train(params, device, group)
+    finally:
+        leave()
+
+
+def train(params: Params, device: torch.device, group: ProcessGroup) -> None:
     src_tok = Tokenizer.load("data/tokens/src.spm.model")
     tgt_tok = Tokenizer.load("data/tokens/tgt.spm.model")
     train_split = load_encoded("data/tokens/train.npz")
     valid_split = load_encoded("data/tokens/valid.npz")
     valid = read_split("data/clean/valid.tsv")
     train = read_split("data/clean/train.tsv")
-    data_sha = sha256_file("data/tokens/train.npz")
-    data_id = "+".join(sha256_file(f"data/tokens/{name}") for name in TOKEN_FILES)
+    token_sha = {name: sha256_file(f"data/tokens/{name}") for name in TOKEN_FILES}
+    data_sha = token_sha["train.npz"]
+    data_id = "+".join(token_sha[name] for name in TOKEN_FILES)
     previous, why = find_checkpoint(CHECKPOINTS, params.model, params.train, data_id)
+    if not group.is_main:  # the other ranks train their shares; rank 0 logs and writes everything
+        train_model(params.model, params.train, train_split, valid_split, list(valid["target"]), src_tok.vocab_size,
+                    tgt_tok, device, log=lambda line: None, checkpoint_dir=CHECKPOINTS, resume=previous,
+                    data_id=data_id, group=group)
+        return
     print(f"train: {why}", file=sys.stderr, flush=True)
+    if group.distributed:
+        print(f"train: data parallel over {group.world} processes (torchrun, DDP, "
+              f"{torch.distributed.get_backend()})", file=sys.stderr, flush=True)
     started = time.perf_counter()
     with TrainingRun(params, data_sha, resume_run_id=previous["meta"].get("mlflow_run_id") if previous else None) as run:
         run.log_dataset(train, Path("data/clean/train.tsv"), sha256_file("data/clean/train.tsv"), "training")
@@ -49,7 +79,7 @@ def main() -> None:
         result = train_model(params.model, params.train, train_split, valid_split, list(valid["target"]),
                              src_tok.vocab_size, tgt_tok, device, on_validation=run.log_validation,
                              checkpoint_dir=CHECKPOINTS, resume=previous, data_id=data_id,
-                             checkpoint_meta={"mlflow_run_id": run.run_id or ""})
+                             checkpoint_meta={"mlflow_run_id": run.run_id or ""}, group=group)
         best, last = result.best, result.history[-1]
         train_seconds = sum(r.seconds for r in result.history)
         summary = {
