@@ -61,13 +61,14 @@ def scores_by_length(sources: Sequence[str], hypotheses: Sequence[str], referenc
     if not len(sources) == len(hypotheses) == len(references):
         raise DataError(f"{len(sources)} sources, {len(hypotheses)} hypotheses and {len(references)} references: "
                         "rerun the decode stage")
+    words = [len(s.split()) for s in sources]
     rows = []
     for low, high in length_buckets(width, last):
-        picked = [i for i, s in enumerate(sources) if low <= len(s.split()) and (high is None or len(s.split()) <= high)]
+        picked = [i for i, n in enumerate(words) if low <= n and (high is None or n <= high)]
         if not picked:
             continue
         bleu, chrf = bleu_chrf([hypotheses[i] for i in picked], [references[i] for i in picked])
         rows.append({"bucket": f"{low}-{high}" if high else f"{low}+", "min_words": low,
-                     "max_words": high if high else max(len(sources[i].split()) for i in picked),
+                     "max_words": high if high else max(words[i] for i in picked),
                      "sentences": len(picked), "bleu": round(bleu, 2), "chrf": round(chrf, 2)})
     return rows
