@@ -33,6 +33,10 @@ def test_defaults_validate_and_repo_params_load():
         ({"data": {"source": "url", "url": "ftp://x/y.tsv", "sha256": "0" * 64}}, "data.url", "http"),
         ({"data": {"source": "url", "url": "https://x/y.tsv"}}, "data.sha256", "sha256"),
         ({"data": {"source": "local"}}, "data.path", "local source"),
+        ({"model": {"attention": "luong", "luong_score": "dot", "encoder_hidden_size": 32, "hidden_size": 16}},
+         "model.luong_score", "encoder_hidden_size"),
+        ({"train": {"nproc": 0}}, "train.nproc", ">= 1"),
+        ({"decode": {"early_stop": "yes"}}, "decode.early_stop", "true or false"),
     ],
 )
 def test_bad_params_name_the_key(raw, key, fragment):
