@@ -204,6 +204,16 @@ def phase_decode(work: Path, epochs: int, repeats: int) -> None:
     out_file.write_text(json.dumps(summary, indent=2))
 
 
+def published_joey_training_speed() -> float | None:
+    """The peer's own training tokens/s on this kind of machine (its README's table), if readable."""
+    try:
+        text = (PEER / "README.md").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found = re.search(r"training, target tokens/s[^|]*\|\s*([\d,]+)", text)
+    return float(found.group(1).replace(",", "")) if found else None
+
+
 def phase_report(work: Path, epochs: int) -> str:
     results = work / "results"
     joey_t = json.loads((results / f"joey_train_e{epochs}.json").read_text())
@@ -237,6 +247,12 @@ def phase_report(work: Path, epochs: int) -> str:
                 f"{o['process_sentences_per_second']:.1f} | "
                 f"{ratio(o['process_sentences_per_second'], j['process_sentences_per_second'])} |",
             ]
+    published = published_joey_training_speed()
+    if published and joey_t["tokens_per_second"] < 0.8 * published:
+        lines += ["", f"Warning: Joey NMT trained at {joey_t['tokens_per_second']:,.0f} tokens/s here, well below the "
+                      f"{published:,.0f} published in {PEER / 'README.md'} for this kind of machine: the CPU was "
+                      "probably shared during its training, so its training ratio is not a fair one. Rerun the "
+                      "train phase on a quiet machine (delete WORK/results/joey_train_*)."]
     table = "\n".join(lines)
     (results / f"report_e{epochs}.md").write_text(table + "\n")
     return table
