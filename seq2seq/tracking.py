@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 def tracking_uri() -> str:
@@ -40,35 +40,54 @@ def warn(message: str) -> None:
     print(f"warning: MLflow: {message}", file=sys.stderr)
 
 
-class RunLog:
-    """Logging into an existing run (the one that made the model) that never breaks a stage:
-    the first failure prints one warning, and later calls do nothing."""
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
 
-    def __init__(self, run_id: str | None) -> None:
-        self.run_id = run_id
-        self._client: Any = None
+
+class NeverBreaks:
+    """Tracking that never breaks a stage: the first failure prints one warning saying
+    ``consequence``, and every later call does nothing."""
+
+    consequence = "results are in metrics/ only"
+
+    def __init__(self) -> None:
         self.failed = False
-        if not run_id:
-            warn("the model bundle names no MLflow run; results are in metrics/ only")
-            self.failed = True
 
-    def _do(self, what: str, action: Any) -> bool:
+    def _attempt(self, what: str, action: Callable[[], Any]) -> bool:
+        """Run ``action``; on any error warn ``what`` failed (once) and stop tracking."""
         if self.failed:
             return False
         try:
-            if self._client is None:
-                import mlflow
-
-                configure_tracking()
-                self._client = mlflow.MlflowClient()
-            action(self._client)
+            action()
             return True
         except Exception as err:  # tracking must never break the pipeline
-            warn(f"could not log {what} to run {self.run_id} at {tracking_uri()} "
-                 f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__}); "
-                 "results are in metrics/ only")
+            warn(f"{what} ({_first_line(err)}); {self.consequence}")
             self.failed = True
             return False
+
+
+class RunLog(NeverBreaks):
+    """Logging into an existing run (the one that made the model), by its id."""
+
+    def __init__(self, run_id: str | None) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self._client: Any = None
+        if not run_id:
+            warn(f"the model bundle names no MLflow run; {self.consequence}")
+            self.failed = True
+
+    def _do(self, what: str, action: Any) -> bool:
+        return self._attempt(f"could not log {what} to run {self.run_id} at {tracking_uri()}",
+                             lambda: action(self._connected()))
+
+    def _connected(self) -> Any:
+        if self._client is None:
+            import mlflow
+
+            configure_tracking()
+            self._client = mlflow.MlflowClient()
+        return self._client
 
     def metrics(self, values: dict[str, float], step: int = 0) -> bool:
         return self._do("metrics", lambda c: [c.log_metric(self.run_id, k, float(v), step=step)
