@@ -24,8 +24,9 @@ def main() -> None:
                                  **dataclasses.asdict(settings))
     test = read_split("data/clean/test.tsv")
     sources = list(test["source"])
-    results = translator.translate_details(sources)
+    # The first sentences are searched with attention kept (for the heatmaps), the rest without.
     examples = translator.translate_details(sources[: cfg.attention_examples], attention=True)
+    results = examples + translator.translate_details(sources[cfg.attention_examples:])
     with atomic_dir("data/decode") as out:
         (out / "hypotheses.txt").write_text("".join(hyps[0].text + "\n" for hyps in results), encoding="utf-8")
         if cfg.nbest > 1:
