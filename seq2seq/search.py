@@ -62,13 +62,15 @@ def row_top(logits: Tensor, k: int, chunk: int = 64) -> tuple[Tensor, Tensor]:
     rows, vocab = logits.shape
     if vocab < 4 * chunk or k * chunk >= vocab:
         return logits.topk(k, dim=-1)
-    pad = (-vocab) % chunk
-    padded = torch.nn.functional.pad(logits, (0, pad), value=float("-inf")) if pad else logits
-    chunks = padded.view(rows, -1, chunk)
+    whole = vocab - vocab % chunk  # the last vocab % chunk columns join the candidates as they are
+    chunks = logits[:, :whole].view(rows, -1, chunk)  # a view: no copy
     best_chunks = chunks.amax(dim=-1).topk(k, dim=-1).indices  # [rows, k]
-    values = chunks.gather(1, best_chunks.unsqueeze(-1).expand(rows, k, chunk)).view(rows, k * chunk)
-    top_values, where = values.topk(k, dim=-1)
-    tokens = best_chunks.gather(1, torch.div(where, chunk, rounding_mode="floor")) * chunk + where % chunk
+    picked = chunks.gather(1, best_chunks.unsqueeze(-1).expand(rows, k, chunk)).view(rows, k * chunk)
+    candidates = torch.cat([picked, logits[:, whole:]], dim=1)
+    top_values, where = candidates.topk(k, dim=-1)
+    in_chunks = where < k * chunk
+    chunk_of = best_chunks.gather(1, torch.div(where, chunk, rounding_mode="floor").clamp(max=k - 1))
+    tokens = torch.where(in_chunks, chunk_of * chunk + where % chunk, whole + where - k * chunk)
     return top_values, tokens
 
 

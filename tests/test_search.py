@@ -179,3 +179,18 @@ def test_sampling_is_seeded_ranked_and_degenerates_to_greedy():
     greedy = greedy_search(model, src, lengths, limit)
     for hyps in (draw(3, top_k=1), draw(4, top_p=1e-6)):
         assert [h.tokens for hs in hyps for h in hs] == [g.tokens for g in greedy for _ in range(5)]
+
+
+@pytest.mark.parametrize("vocab", [300, 4000, 8000, 8037])
+def test_row_top_equals_topk(vocab):
+    """The chunked top-k (used over the vocabulary at every step) gives topk's values and tokens,
+    also when the vocabulary is not a multiple of the chunk and the best token is in the tail."""
+    from seq2seq.search import row_top
+
+    torch.manual_seed(vocab)
+    logits = torch.randn(50, vocab)
+    logits[0, -1] = 100.0  # the best token in the last columns
+    for k in (1, 6):
+        values, tokens = row_top(logits, k)
+        expected = logits.topk(k, dim=-1)
+        assert torch.equal(values, expected.values) and torch.equal(tokens, expected.indices)
