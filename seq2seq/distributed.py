@@ -40,13 +40,13 @@ class ProcessGroup:
         """This rank's share of one batch: every world-th item, starting at its rank."""
         return list(items[self.rank::self.world])
 
-    def total(self, value: float) -> float:
-        """The sum of ``value`` over all ranks (every rank gets it)."""
+    def totals(self, *values: float) -> list[float]:
+        """The sums of ``values`` over all ranks, in one exchange (every rank gets them)."""
         if not self.distributed:
-            return value
-        summed = torch.tensor([value], dtype=torch.float64)
+            return list(values)
+        summed = torch.tensor(values, dtype=torch.float64)
         dist.all_reduce(summed, op=dist.ReduceOp.SUM)
-        return float(summed[0])
+        return summed.tolist()
 
 
 def launched_by_torchrun() -> bool:

@@ -246,7 +246,7 @@ class Trainer:
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
         if checkpoint.get("fingerprint") != self.fingerprint:
-            raise Seq2SeqError("train: the checkpoint to resume from was made with other params, data or code")
+            raise Seq2SeqError("the checkpoint to resume from was made with other params, data or code")
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.schedule.load_state_dict(checkpoint["schedule"])
@@ -305,7 +305,7 @@ class Trainer:
                 if p.stopped or epoch_end:
                     break
         if self.best_state is None:
-            raise Seq2SeqError("train: the run ended before its first validation")
+            raise Seq2SeqError("the run ended before its first validation")
         self.model.load_state_dict(self.best_state)
         self.model.eval()
         history = [ValidationRecord(**r) for r in p.history]
@@ -322,11 +322,12 @@ class Trainer:
                            [self.train_split.tgt[i] for i in mine]).to(self.device)
         with autocast(self.device, c.precision):
             loss = self.loss(batch, self.teacher_forcing())
-        value, n_tokens = self.group.total(float(loss.detach())), int(self.group.total(batch.n_tokens))
+        value, n_tokens = self.group.totals(float(loss.detach()), batch.n_tokens)
+        n_tokens = int(n_tokens)
         if not math.isfinite(value):
             self.save()  # the last good state, not the broken one
             raise Seq2SeqError(
-                f"train: the loss became {value} at step {p.step + 1} (epoch {p.epoch}); the last good state is "
+                f"the loss became {value} at step {p.step + 1} (epoch {p.epoch}); the last good state is "
                 "checkpointed; lower train.learning_rate or train.clip_norm"
             )
         for group in self.optimizer.param_groups:

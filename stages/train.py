@@ -41,24 +41,23 @@ def main() -> None:
     if params.train.nproc > 1 and not launched_by_torchrun():
         status = run_under_torchrun(params.train.nproc, "stages.train")
         if status:
-            raise Seq2SeqError(f"train: a training process of the {params.train.nproc} (train.nproc) failed; "
+            raise Seq2SeqError(f"one of the {params.train.nproc} training processes (train.nproc) failed; "
                                "its error is above")
         return
     device = resolve_device(params.train.device, "train.device")
     group = join(device)
     try:
-        train(params, device, group)
+        train_this_rank(params, device, group)
     finally:
         leave()
 
 
-def train(params: Params, device: torch.device, group: ProcessGroup) -> None:
+def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -> None:
     src_tok = Tokenizer.load("data/tokens/src.spm.model")
     tgt_tok = Tokenizer.load("data/tokens/tgt.spm.model")
     train_split = load_encoded("data/tokens/train.npz")
     valid_split = load_encoded("data/tokens/valid.npz")
     valid = read_split("data/clean/valid.tsv")
-    train = read_split("data/clean/train.tsv")
     token_sha = {name: sha256_file(f"data/tokens/{name}") for name in TOKEN_FILES}
     data_sha = token_sha["train.npz"]
     data_id = "+".join(token_sha[name] for name in TOKEN_FILES)
@@ -74,7 +73,7 @@ def train(params: Params, device: torch.device, group: ProcessGroup) -> None:
               f"{torch.distributed.get_backend()})", file=sys.stderr, flush=True)
     started = time.perf_counter()
     with TrainingRun(params, data_sha, resume_run_id=previous["meta"].get("mlflow_run_id") if previous else None) as run:
-        run.log_dataset(train, Path("data/clean/train.tsv"), sha256_file("data/clean/train.tsv"), "training")
+        run.log_dataset(read_split("data/clean/train.tsv"), Path("data/clean/train.tsv"), sha256_file("data/clean/train.tsv"), "training")
         run.log_dataset(valid, Path("data/clean/valid.tsv"), sha256_file("data/clean/valid.tsv"), "validation")
         result = train_model(params.model, params.train, train_split, valid_split, list(valid["target"]),
                              src_tok.vocab_size, tgt_tok, device, on_validation=run.log_validation,
