@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from tests.pipeline_repo import make_repo, read_params, run, write_params
+from tests.test_mlflow_server import seq2seq_runs
 
 pytest.importorskip("torch.distributed", reason="needs torch.distributed")
 
@@ -30,15 +31,12 @@ def history(repo) -> list[dict[str, str]]:
 
 
 def test_two_ranks_train_like_one_process_with_the_same_global_batch(tmp_path):
-    import mlflow
-
     two, _, result = train_repo(tmp_path / "two", nproc=2)
     assert "train: data parallel over 2 processes (torchrun, DDP, gloo)" in result.stderr, result.stderr[-3000:]
     one, _, _ = train_repo(tmp_path / "one", nproc=1)
     # One bundle, one metrics file, one MLflow run, written by rank 0 only.
     assert (two / "data/model/weights.pt").is_file() and (two / "metrics/train.json").is_file()
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{two / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("seq2seq").experiment_id])
+    runs = seq2seq_runs(f"sqlite:///{two / 'mlflow.db'}")
     assert len(runs) == 1 and runs[0].data.params["train.nproc"] == "2"
     assert not (two / "data/checkpoints/train/last.pt").exists()
     # The same global batches split across ranks give the same curve as one process.

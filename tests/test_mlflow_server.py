@@ -1,12 +1,15 @@
 """MLflow the way teams run it: a real ``mlflow server``, ``mlflow models serve``, and ``dvc exp run --temp``."""
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -42,15 +45,13 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A tracking server on 127.0.0.1 (SQLite backend, artifacts in a temporary folder)."""
-    folder = tmp_path_factory.mktemp("mlflow-server")
+@contextlib.contextmanager
+def mlflow_server(backend_store_uri: str, artifacts: Path) -> Iterator[str]:
+    """``mlflow server`` on a free port of 127.0.0.1; yields its URL, stops it afterwards."""
     port = free_port()
     proc = subprocess.Popen(
         MLFLOW + ["server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                  "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-                  "--artifacts-destination", str(folder / "artifacts")],
+                  "--backend-store-uri", backend_store_uri, "--artifacts-destination", str(artifacts)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -58,6 +59,22 @@ def server(tmp_path_factory):
         yield url
     finally:
         stop(proc)
+
+
+def seq2seq_runs(tracking_uri: str) -> list:
+    """The runs of the pipeline's MLflow experiment at ``tracking_uri``."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    return client.search_runs([client.get_experiment_by_name("seq2seq").experiment_id])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A tracking server on 127.0.0.1 (SQLite backend, artifacts in a temporary folder)."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    with mlflow_server(f"sqlite:///{folder / 'mlflow.db'}", folder / "artifacts") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +90,7 @@ def test_pipeline_logs_to_a_real_tracking_server(server, tracked_repo):
     repo, _ = tracked_repo
     assert not (repo / "mlflow.db").exists()  # MLFLOW_TRACKING_URI wins over the default store
     client = mlflow.MlflowClient(tracking_uri=server)
-    runs = client.search_runs([client.get_experiment_by_name("seq2seq").experiment_id])
+    runs = seq2seq_runs(server)
     assert len(runs) == 1
     run_ = runs[0]
     assert run_.data.params["model.hidden_size"] == "32"
@@ -116,8 +133,6 @@ def test_logged_model_serves_over_http(server, tracked_repo):
 
 def test_dvc_exp_run_temp_makes_a_tagged_run_in_the_repository_store(tmp_path):
     """Default store (SQLite at the repository root), an experiment run in a temporary copy."""
-    import mlflow
-
     (tmp_path / "repo").mkdir()
     repo, env = make_repo(tmp_path / "repo")
     run([sys.executable, "-m", "dvc", "repro"], repo, env)
@@ -128,8 +143,8 @@ def test_dvc_exp_run_temp_makes_a_tagged_run_in_the_repository_store(tmp_path):
     run([sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", "small", "-S", "model.hidden_size=16",
          "-S", "model.embedding_size=16"], repo, env)
     assert read_params(repo)["model"]["hidden_size"] == hidden  # the workspace is untouched
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("seq2seq").experiment_id])
+    store = f"sqlite:///{repo / 'mlflow.db'}"
+    runs = seq2seq_runs(store)
     by_size = {r.data.params["model.hidden_size"]: r for r in runs}
     assert set(by_size) == {"32", "16"} and len(runs) == 2
     small = by_size["16"]
@@ -143,5 +158,5 @@ def test_dvc_exp_run_temp_makes_a_tagged_run_in_the_repository_store(tmp_path):
     write_params(repo, params)
     again = run([sys.executable, "-m", "dvc", "repro"], repo, env)
     assert "Running stage 'train'" not in again.stdout, again.stdout
-    assert len(client.search_runs([client.get_experiment_by_name("seq2seq").experiment_id])) == 2
+    assert len(seq2seq_runs(store)) == 2
     assert json.loads((repo / "data/model/config.json").read_text())["mlflow"]["run_id"] == small.info.run_id

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.pipeline_repo import make_repo, run
-from tests.test_mlflow_server import MLFLOW, free_port, stop, wait_until_up
+from tests.test_mlflow_server import free_port, mlflow_server, seq2seq_runs, stop
 
 DVC = [sys.executable, "-m", "dvc"]
 
@@ -109,21 +109,14 @@ def test_pipeline_logs_to_an_mlflow_server_backed_by_postgresql(postgres, tmp_pa
     import mlflow
     import psycopg2
 
-    port = free_port()
-    proc = subprocess.Popen(
-        MLFLOW + ["server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                  "--backend-store-uri", postgres, "--artifacts-destination", str(tmp_path / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/health", proc)
-        (tmp_path / "repo").mkdir()
+    (tmp_path / "repo").mkdir()
+    with mlflow_server(postgres, tmp_path / "artifacts") as url:
         repo, env = make_repo(tmp_path / "repo", {"MLFLOW_TRACKING_URI": url})
         run(DVC + ["repro"], repo, env)
-        client = mlflow.MlflowClient(tracking_uri=url)
-        runs = client.search_runs([client.get_experiment_by_name("seq2seq").experiment_id])
+        runs = seq2seq_runs(url)
         assert len(runs) == 1
         record = runs[0]
+        client = mlflow.MlflowClient(tracking_uri=url)
         assert record.data.params["model.cell"] == "gru"
         assert {"test_bleu", "test_chrf", "test_ter", "valid_loss"} <= set(record.data.metrics)
         assert [m.step for m in client.get_metric_history(record.info.run_id, "valid_loss")]
@@ -137,5 +130,3 @@ def test_pipeline_logs_to_an_mlflow_server_backed_by_postgresql(postgres, tmp_pa
             cursor.execute("SELECT run_uuid, status FROM runs")
             assert cursor.fetchall() == [(record.info.run_id, "FINISHED")]
         assert not (repo / "mlflow.db").exists()
-    finally:
-        stop(proc)
