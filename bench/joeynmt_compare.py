@@ -12,7 +12,9 @@ Phases (each skips work whose results are already in WORK, so a rerun only redoe
 missing; delete a file under WORK to redo its phase):
   data    unpack Multi30k (train, val, test_2016_flickr) into WORK/data
   setup   Joey's venv and SentencePiece models
-  train   Joey, then this project, the same number of epochs; tokens/s, peak RSS, valid BLEU
+  train   Joey, then this project, the same number of epochs; tokens/s, peak RSS, valid BLEU; the
+          model's FLOP per target token (torch.utils.flop_counter) and this CPU's matrix-product
+          peak (2048x2048, fp32 and bf16), for achieved GFLOP/s against the roof
   decode  test_2016_flickr greedy and beam 5 with both models, the two tools alternating,
           ``--repeats`` times each; decode-only and whole-process sentences/s (medians); BLEU/chrF
   report  WORK/results.json and a Markdown table on stdout
@@ -144,6 +146,12 @@ def phase_train(work: Path, epochs: int) -> None:
         record = json.loads(ours_out.read_text())
         record["peak_rss_gib"] = peak_rss_gib(results / f"ours_train_e{epochs}.time")
         ours_out.write_text(json.dumps(record, indent=2))
+    flops_out = results / "flops.json"
+    if not flops_out.exists():
+        sh([sys.executable, str(ROOT / "bench" / "ours_multi30k.py"), "flops", str(work), str(flops_out)], cwd=ROOT)
+    peak_out = results / "matmul_peak.json"
+    if not peak_out.exists():
+        sh([sys.executable, str(ROOT / "bench" / "ours_multi30k.py"), "peak", str(peak_out)], cwd=ROOT)
 
 
 def joey_decode(work: Path, epochs: int, beam: int, out: Path) -> dict:
@@ -214,6 +222,28 @@ def published_joey_training_speed() -> float | None:
     return float(found.group(1).replace(",", "")) if found else None
 
 
+def flop_rows(results: Path, joey_speed: float, ours_speed: float) -> list[str]:
+    """Achieved training GFLOP/s (FLOP per target token x tokens/s) against the measured fp32 roof.
+
+    The FLOP count is this project's model (Joey's differs only in a smaller bridge), so both
+    tools are scored by the same work per token."""
+    try:
+        per_token = json.loads((results / "flops.json").read_text())["flop_per_target_token"]
+        peak = json.loads((results / "matmul_peak.json").read_text())
+    except (OSError, KeyError, ValueError):
+        return []
+    fp32 = peak["fp32_gflops"]
+    joey_g, ours_g = per_token * joey_speed / 1e9, per_token * ours_speed / 1e9
+    return [
+        f"| training work, MFLOP per target token (forward + backward) | {per_token / 1e6:.1f} | "
+        f"{per_token / 1e6:.1f} | |",
+        f"| training, GFLOP/s achieved (% of this CPU's fp32 matrix-product peak, {fp32:.0f} GFLOP/s; "
+        f"bf16 {peak['bf16_gflops']:.1f}) | {joey_g:.0f} ({joey_g / fp32:.0%}) | {ours_g:.0f} ({ours_g / fp32:.0%}) | |",
+        f"| training, target tokens/s at 100% of the fp32 peak | {fp32 * 1e9 / per_token:,.0f} | "
+        f"{fp32 * 1e9 / per_token:,.0f} | |",
+    ]
+
+
 def phase_report(work: Path, epochs: int) -> str:
     results = work / "results"
     joey_t = json.loads((results / f"joey_train_e{epochs}.json").read_text())
@@ -233,6 +263,7 @@ def phase_report(work: Path, epochs: int) -> str:
         f"| valid BLEU (greedy) after each epoch | {' / '.join(f'{b:.2f}' for b in joey_t['valid_bleu'])} | "
         f"{' / '.join(f'{b:.2f}' for b in ours_t['valid_bleu'])} | |",
     ]
+    lines += flop_rows(results, joey_t["tokens_per_second"], ours_t["tokens_per_second"])
     for beam in BEAMS:
         j = dec[f"joey_beam{beam}"]
         name = "greedy" if beam == 1 else f"beam {beam}"

@@ -2,6 +2,8 @@
 
     python bench/ours_multi30k.py train WORK EPOCHS BUNDLE_DIR OUT_JSON
     python bench/ours_multi30k.py decode WORK BUNDLE_DIR BEAM HYP_FILE OUT_JSON [QUANTIZE]
+    python bench/ours_multi30k.py flops WORK OUT_JSON
+    python bench/ours_multi30k.py peak OUT_JSON
 
 The model and training settings mirror ../shared/peers/joeynmt/m30k_en_de_rnn.yaml
 (see ``PEER_MODEL`` and ``peer_training``); the data is WORK/data from the compare script.
@@ -49,12 +51,17 @@ def encode(src_tok: Tokenizer, tgt_tok: Tokenizer, src: list[str], tgt: list[str
     return EncodedSplit([np.array(s, dtype=np.int32) for s, _ in kept], [np.array(t, dtype=np.int32) for _, t in kept])
 
 
-def train(work: Path, epochs: int, bundle: Path, out: Path) -> None:
+def tokenizers(work: Path) -> tuple[Tokenizer, Tokenizer]:
     data = work / "data"
     spm_config = TokenizeConfig(vocab_size=8000, hard_vocab_limit=False, model_type="unigram",
                                 character_coverage=1.0)
-    src_tok = Tokenizer(train_sentencepiece(lines(data / "train.en"), spm_config, "en"), "en")
-    tgt_tok = Tokenizer(train_sentencepiece(lines(data / "train.de"), spm_config, "de"), "de")
+    return (Tokenizer(train_sentencepiece(lines(data / "train.en"), spm_config, "en"), "en"),
+            Tokenizer(train_sentencepiece(lines(data / "train.de"), spm_config, "de"), "de"))
+
+
+def train(work: Path, epochs: int, bundle: Path, out: Path) -> None:
+    data = work / "data"
+    src_tok, tgt_tok = tokenizers(work)
     train_split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
     valid_refs = lines(data / "val.de")
     valid_split = encode(src_tok, tgt_tok, lines(data / "val.en"), valid_refs, None)
@@ -87,14 +94,65 @@ def decode(work: Path, bundle: Path, beam: int, hyp: Path, out: Path, quantize: 
     out.write_text(json.dumps({"decode_seconds": seconds, "sentences": len(source)}))
 
 
+def flops(work: Path, out: Path, batches: int = 40) -> None:
+    """Floating-point operations per target token of one training step (forward and backward)
+    at the peer configuration, counted by torch.utils.flop_counter on the first ``batches``
+    batches of epoch 1. oneDNN's fused LSTM is invisible to the counter, so it is switched
+    off for the count: PyTorch's own LSTM then runs the same products as visible ops."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from seq2seq.batching import make_batch, token_batches
+    from seq2seq.model import Seq2Seq
+    from seq2seq.training import batch_loss
+
+    data = work / "data"
+    src_tok, tgt_tok = tokenizers(work)
+    split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
+    config = peer_training(1, 1)
+    order = token_batches([len(s) for s in split.src], [len(t) for t in split.tgt], config.batch_tokens,
+                          config.seed, 1)[:batches]
+    torch.manual_seed(config.seed)
+    model = Seq2Seq(PEER_MODEL, src_tok.vocab_size, tgt_tok.vocab_size).train()
+    counter, tokens = FlopCounterMode(display=False), 0
+    with torch.backends.mkldnn.flags(enabled=False), counter:
+        for indices in order:
+            batch = make_batch([split.src[i] for i in indices], [split.tgt[i] for i in indices])
+            batch_loss(model, batch, config.label_smoothing).backward()
+            tokens += batch.n_tokens
+    out.write_text(json.dumps({"flop_per_target_token": counter.get_total_flops() / tokens, "batches": len(order),
+                               "target_tokens": tokens}, indent=2))
+
+
+def matmul_peak(out: Path, size: int = 2048, repeats: int = 5) -> None:
+    """This machine's matrix-product roof: GFLOP/s of a size x size product, fp32 and bf16 (best of
+    ``repeats`` timed rounds, after a warm-up), as ../shared/GUIDE.md measures it."""
+    peaks = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+        a @ b
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - started)
+            if best > 2.0:  # a dtype without native support: one round says enough
+                break
+        peaks[f"{name}_gflops"] = 2 * size ** 3 / best / 1e9
+    out.write_text(json.dumps(peaks | {"threads": torch.get_num_threads(), "size": size}, indent=2))
+
+
 def main() -> None:
     command, args = sys.argv[1], sys.argv[2:]
     if command == "train":
         train(Path(args[0]), int(args[1]), Path(args[2]), Path(args[3]))
+    elif command == "flops":
+        flops(Path(args[0]), Path(args[1]))
+    elif command == "peak":
+        matmul_peak(Path(args[0]))
     elif command == "decode":
         decode(Path(args[0]), Path(args[1]), int(args[2]), Path(args[3]), Path(args[4]), *args[5:])
     else:
-        sys.exit(f"error: unknown command {command!r}: use train or decode")
+        sys.exit(f"error: unknown command {command!r}: use train, decode, flops or peak")
 
 
 if __name__ == "__main__":

@@ -21,18 +21,8 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .config import ModelConfig
+from .recurrence import State, StepRecurrence, gate_count, recurrent_layers
 from .subwords import PAD_ID
-
-# An RNN state: h [L, B, H] for GRU, (h, c) for LSTM.
-State = Tensor | tuple[Tensor, Tensor]
-
-
-def _rnn(cell: str, input_size: int, hidden: int, layers: int, dropout: float, bidirectional: bool) -> nn.RNNBase:
-    cls = nn.LSTM if cell == "lstm" else nn.GRU
-    return cls(
-        input_size, hidden, num_layers=layers, batch_first=True,
-        dropout=dropout if layers > 1 else 0.0, bidirectional=bidirectional,
-    )
 
 
 @dataclass
@@ -59,19 +49,39 @@ class DecoderState:
 
 @dataclass
 class Memory:
-    """What the decoder may look at: encoder outputs, their attention keys and the padding mask.
+    """What the decoder may look at, computed once per batch: N entries (one per source sentence).
 
-    states: [B, S, D]; keys: [B, S, H] (states projected once per batch, or None without
-    attention); mask: [B, S], True at real tokens.
+    keys: [N, S, A], what attention scores (None without attention); values: [N, S, X],
+    what its weights mix: each encoder state's share of the decoder's output features and,
+    with Bahdanau attention, of its gates (None without attention); mask: [N, S], True at
+    real tokens. ``rows_per_entry`` decoder rows share each entry, one after the other
+    (beam search's K beams of a sentence share its memory instead of K copies of it).
     """
 
-    states: Tensor
     keys: Tensor | None
+    values: Tensor | None
     mask: Tensor
+    rows_per_entry: int = 1
 
     def select(self, index: Tensor) -> "Memory":
+        """Pick entries ``index`` (with ``rows_per_entry`` K, the rows of those entries)."""
         keys = None if self.keys is None else self.keys.index_select(0, index)
-        return Memory(self.states.index_select(0, index), keys, self.mask.index_select(0, index))
+        values = None if self.values is None else self.values.index_select(0, index)
+        return Memory(keys, values, self.mask.index_select(0, index), self.rows_per_entry)
+
+    def shared_by(self, rows: int) -> "Memory":
+        """The same memory, each entry read by ``rows`` consecutive decoder rows (no copy)."""
+        return Memory(self.keys, self.values, self.mask, rows)
+
+    def by_entry(self, x: Tensor) -> Tensor:
+        """[N * K, T, Y] (decoder rows) -> [N, K * T, Y] (the rows of each entry together)."""
+        return x.reshape(self.mask.size(0), -1, x.size(-1))
+
+    def mix(self, weights: Tensor) -> Tensor:
+        """Attention weights [N * K, T, S] -> the weighted sums of the values, [N * K, T, X]."""
+        assert self.values is not None
+        mixed = torch.bmm(self.by_entry(weights), self.values)
+        return mixed.view(weights.size(0), weights.size(1), -1)
 
 
 class Encoder(nn.Module):
@@ -84,8 +94,8 @@ class Encoder(nn.Module):
         # A bidirectional encoder splits D between its two directions (D/2 each), so its
         # outputs have size D either way.
         directions = 2 if config.bidirectional else 1
-        self.rnn = _rnn(config.cell, config.embedding_size, config.encoder_size // directions, config.layers,
-                        config.dropout, config.bidirectional)
+        self.rnn = recurrent_layers(config.cell, config.embedding_size, config.encoder_size // directions,
+                                    config.layers, config.dropout, config.bidirectional)
         self.output_size = config.encoder_size
 
     def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, State]:
@@ -137,11 +147,11 @@ class Bridge(nn.Module):
         return self._merge(final, self.h_proj)  # type: ignore[arg-type]
 
 
-def _attend(scores: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
-    """scores: [B, T, S] -> context [B, T, D] and weights [B, T, S]; padding gets weight 0."""
-    scores = scores.masked_fill(~memory.mask.unsqueeze(1), float("-inf"))
-    weights = torch.softmax(scores, dim=-1)
-    return torch.bmm(weights, memory.states), weights
+def _weights(scores: Tensor, memory: Memory, rows: Tensor) -> Tensor:
+    """scores: [N, K * T, S] -> attention weights [N * K, T, S] in the shape of the queries
+    ``rows`` [N * K, T, *]; padding gets weight 0."""
+    weights = torch.softmax(scores.masked_fill(~memory.mask.unsqueeze(1), float("-inf")), dim=-1)
+    return weights.view(rows.size(0), rows.size(1), -1)
 
 
 class LuongAttention(nn.Module):
@@ -161,10 +171,10 @@ class LuongAttention(nn.Module):
         """states: [B, S, D] -> keys [B, S, H]."""
         return states if self.key_proj is None else self.key_proj(states)
 
-    def forward(self, queries: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
-        """queries: [B, T, H]. Returns context [B, T, D] and weights [B, T, S]."""
+    def forward(self, queries: Tensor, memory: Memory) -> Tensor:
+        """queries: [N * K, T, H] -> weights [N * K, T, S]."""
         assert memory.keys is not None
-        return _attend(torch.bmm(queries, memory.keys.transpose(1, 2)), memory)
+        return _weights(torch.bmm(memory.by_entry(queries), memory.keys.transpose(1, 2)), memory, queries)
 
 
 class BahdanauAttention(nn.Module):
@@ -180,14 +190,15 @@ class BahdanauAttention(nn.Module):
     def keys(self, states: Tensor) -> Tensor:
         return self.key_proj(states)
 
-    def forward(self, queries: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
-        """queries: [B, T, H]. Returns context [B, T, D] and weights [B, T, S]."""
+    def forward(self, queries: Tensor, memory: Memory) -> Tensor:
+        """queries: [N * K, T, H] -> weights [N * K, T, S]."""
         assert memory.keys is not None
+        projected = memory.by_entry(self.query_proj(queries))  # [N, K * T, A]
         # v^T tanh(z) computed as (2v)^T sigmoid(2z) - sum(v): the same value, and sigmoid is
-        # about 3x faster than tanh on CPU over this [B, T, S, A] tensor, the largest of a step.
-        gates = torch.sigmoid((self.query_proj(queries).unsqueeze(2) + memory.keys.unsqueeze(1)).mul_(2))
+        # about 3x faster than tanh on CPU over this [N, K * T, S, A] tensor, the largest of a step.
+        gates = torch.sigmoid((projected.unsqueeze(2) + memory.keys.unsqueeze(1)).mul_(2))
         v = self.energy.weight.squeeze(0)
-        return _attend(torch.matmul(gates, v * 2) - v.sum(), memory)
+        return _weights(torch.matmul(gates, v * 2) - v.sum(), memory, queries)
 
 
 class Decoder(nn.Module):
@@ -201,10 +212,16 @@ class Decoder(nn.Module):
       context joins the step's input; features = tanh(W [h_t; context]).
     * ``input_feeding``: the previous step's features join the next step's input.
 
+    W [h_t; context] is computed as W_h h_t + sum_j a_j (W_c s_j), with W_c s_j (and,
+    for Bahdanau, the context's share of the RNN gates) projected once per batch into
+    ``Memory.values``: a step mixes them with its attention weights instead of
+    projecting a context vector.
+
     With ``none`` or ``luong`` and no input feeding, every step's input is only the
     previous target token, so under teacher forcing the whole target goes through the
-    RNN in one call (the fast path). Otherwise the steps run one by one. Either way
-    ``forward`` with T = 1 is one step of search.
+    RNN in one call (the fast path). Otherwise the steps run one by one
+    (:class:`~seq2seq.recurrence.StepRecurrence`). Either way ``forward`` with T = 1 is
+    one step of search.
     """
 
     def __init__(self, config: ModelConfig, vocab_size: int, memory_size: int) -> None:
@@ -212,63 +229,104 @@ class Decoder(nn.Module):
         hidden = config.hidden_size
         self.kind = config.attention
         self.input_feeding = config.input_feeding
+        self.hidden_size = hidden
         self.embed = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(config.dropout)
-        rnn_input = config.embedding_size + (memory_size if self.kind == "bahdanau" else 0) + (
-            hidden if self.input_feeding else 0)
-        self.rnn = _rnn(config.cell, rnn_input, hidden, config.layers, config.dropout, bidirectional=False)
-        self.attention: LuongAttention | BahdanauAttention | None = None
-        if self.kind == "luong":
-            self.attention = LuongAttention(hidden, memory_size, config.luong_score)
-        elif self.kind == "bahdanau":
-            self.attention = BahdanauAttention(hidden, memory_size, hidden)
-        self.combine = nn.Linear(hidden + memory_size, hidden, bias=False) if self.attention is not None else None
         self.stepwise = self.kind == "bahdanau" or self.input_feeding
+        # The context's share of the gates (Bahdanau): the first columns of Memory.values.
+        self.context_gate_size = gate_count(config.cell) * hidden if self.kind == "bahdanau" else 0
+        self.rnn: nn.RNNBase | None = None
+        self.recurrence: StepRecurrence | None = None
+        if self.stepwise:
+            self.recurrence = StepRecurrence(
+                config.cell, config.embedding_size, memory_size if self.kind == "bahdanau" else 0,
+                hidden if self.input_feeding else 0, hidden, config.layers, config.dropout)
+        else:
+            self.rnn = recurrent_layers(config.cell, config.embedding_size, hidden, config.layers, config.dropout,
+                                        bidirectional=False)
+        self.attention: LuongAttention | BahdanauAttention | None = None
+        self.combine_hidden = self.combine_context = None
+        if self.kind != "none":
+            self.attention = (LuongAttention(hidden, memory_size, config.luong_score) if self.kind == "luong"
+                              else BahdanauAttention(hidden, memory_size, hidden))
+            # W = [W_h, W_c] of tanh(W [h_t; context]), initialised as one nn.Linear would be.
+            self.combine_hidden = nn.Linear(hidden, hidden, bias=False)
+            self.combine_context = nn.Linear(memory_size, hidden, bias=False)
+            bound = (hidden + memory_size) ** -0.5
+            nn.init.uniform_(self.combine_hidden.weight, -bound, bound)
+            nn.init.uniform_(self.combine_context.weight, -bound, bound)
+        self._memory_size = memory_size
+        self._embedding_size = config.embedding_size
 
     def memory(self, states: Tensor, mask: Tensor) -> Memory:
-        keys = self.attention.keys(states) if self.attention is not None else None
-        return Memory(states, keys, mask)
+        """Encoder states [B, S, D] -> the memory the decoder reads (keys and values projected once)."""
+        if self.attention is None:
+            return Memory(None, None, mask)
+        assert self.combine_context is not None
+        values = self.combine_context(states)
+        if self.context_gate_size:
+            assert self.recurrence is not None and self.recurrence.context_gates is not None
+            values = torch.cat([self.recurrence.context_gates(states), values], dim=-1)
+        return Memory(self.attention.keys(states), values, mask)
 
     def initial_state(self, rnn_state: State, batch: int, like: Tensor) -> DecoderState:
-        feed = like.new_zeros(batch, self.rnn.hidden_size) if self.input_feeding else None
+        feed = like.new_zeros(batch, self.hidden_size) if self.input_feeding else None
         return DecoderState(rnn_state, feed)
 
-    def _features(self, outputs: Tensor, context: Tensor | None) -> Tensor:
-        if self.combine is None:
+    def _features(self, outputs: Tensor, context_share: Tensor | None) -> Tensor:
+        """tanh(W_h h + W_c context) from the RNN outputs and the mixed W_c s_j (or the outputs)."""
+        if self.combine_hidden is None:
             return outputs
-        assert context is not None
-        return torch.tanh(self.combine(torch.cat([outputs, context], dim=-1)))
+        assert context_share is not None
+        return torch.tanh(self.combine_hidden(outputs) + context_share)
 
     def forward(self, prev_tokens: Tensor, state: DecoderState, memory: Memory
                 ) -> tuple[Tensor, DecoderState, Tensor | None]:
         """prev_tokens: [B, T] (starting with <s>). Returns features [B, T, H], the new
         state and attention weights [B, T, S] (None without attention)."""
         embedded = self.dropout(self.embed(prev_tokens))
-        if not self.stepwise:
+        if self.rnn is not None:
             outputs, rnn_state = self.rnn(embedded, state.rnn)
-            context, weights = self.attention(outputs, memory) if self.attention is not None else (None, None)
-            return self.dropout(self._features(outputs, context)), DecoderState(rnn_state), weights
+            weights = self.attention(outputs, memory) if self.attention is not None else None
+            context_share = None if weights is None else memory.mix(weights)
+            return self.dropout(self._features(outputs, context_share)), DecoderState(rnn_state), weights
+        assert self.recurrence is not None
+        input_shares = self.recurrence.input_gates(embedded)  # [B, T, G]: every step's at once
         features, all_weights = [], []
         for t in range(prev_tokens.size(1)):
-            step_input = [embedded[:, t:t + 1]]
-            context = weights = None
+            share, feed = input_shares[:, t], state.feed
+            context_share = weights = None
             if self.kind == "bahdanau":
                 assert self.attention is not None
-                context, weights = self.attention(state.top_hidden(), memory)
-                step_input.append(context)
-            if self.input_feeding:
-                assert state.feed is not None
-                step_input.append(state.feed.unsqueeze(1))
-            output, rnn_state = self.rnn(torch.cat(step_input, dim=-1), state.rnn)
+                weights = self.attention(state.top_hidden(), memory)
+                mixed = memory.mix(weights)[:, 0]
+                share = share + mixed[:, :self.context_gate_size]
+                context_share = mixed[:, self.context_gate_size:]
+            output, rnn_state = self.recurrence.step(share, feed, state.rnn)
             if self.kind == "luong":
                 assert self.attention is not None
-                context, weights = self.attention(output, memory)
-            feature = self._features(output, context)  # [B, 1, H]
-            state = DecoderState(rnn_state, feature.squeeze(1) if self.input_feeding else None)
+                weights = self.attention(output.unsqueeze(1), memory)
+                context_share = memory.mix(weights)[:, 0]
+            feature = self._features(output, context_share)  # [B, H]
+            state = DecoderState(rnn_state, feature if self.input_feeding else None)
             features.append(feature)
             all_weights.append(weights)
         stacked = None if all_weights[0] is None else torch.cat(all_weights, dim=1)  # type: ignore[arg-type]
-        return self.dropout(torch.cat(features, dim=1)), state, stacked
+        return self.dropout(torch.stack(features, dim=1)), state, stacked
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """Bundles and checkpoints made before the step recurrence and the split combine
+        layer load as they are: their parameters are renamed and split by columns."""
+        if self.recurrence is not None and prefix + "rnn.weight_ih_l0" in state_dict:
+            sizes = [self._embedding_size, self._memory_size if self.kind == "bahdanau" else 0,
+                     self.hidden_size if self.input_feeding else 0]
+            StepRecurrence.from_whole_layers(state_dict, prefix + "rnn.", prefix + "recurrence.", sizes)
+        if self.combine_hidden is not None and prefix + "combine.weight" in state_dict:
+            hidden, context = state_dict.pop(prefix + "combine.weight").split(
+                [self.hidden_size, self._memory_size], dim=1)
+            state_dict[prefix + "combine_hidden.weight"] = hidden
+            state_dict[prefix + "combine_context.weight"] = context
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class Seq2Seq(nn.Module):

@@ -9,7 +9,8 @@ softmax at a temperature, optionally cut to the ``top_k`` most likely tokens and
 the smallest set whose probability reaches ``top_p`` (nucleus sampling). Beam search
 keeps the whole batch as one ``(B * K)`` tensor: at each step the ``K * V``
 continuations of every sentence are ranked at once with ``topk``, and the decoder
-state and memory are reordered by ``index_select`` (no Python loop over hypotheses).
+state is reordered by ``index_select`` (no Python loop over hypotheses); the K beams of a
+sentence read one copy of its memory.
 
 Every hypothesis carries its total log-probability under the model (``</s>``
 included when emitted) and the score it is ranked by, ``log_prob / lp`` with the
@@ -215,9 +216,8 @@ def batched_beam_search(
     device = src.device
     batch = src.size(0)
     memory, state = model.encode(src, src_lengths)
-    beams = torch.arange(beam, device=device)
     expand = torch.arange(batch, device=device).repeat_interleave(beam)  # [B*K]: sentence of each beam
-    memory, state = memory.select(expand), state.select(expand)
+    memory, state = memory.shared_by(beam), state.select(expand)  # K rows per sentence, one memory
     # scores[i, k]: log-probability of beam k of active sentence i; only beam 0 is alive at the start.
     scores = torch.full((batch, beam), float("-inf"), device=device)
     scores[:, 0] = 0.0
@@ -272,7 +272,7 @@ def batched_beam_search(
         if len(going) < n:  # drop the sentences that are done
             index = torch.tensor(going, device=device)
             order, keep_scores, keep_token = order[index], keep_scores[index], keep_token[index]
-            memory = memory.select((index.unsqueeze(1) * beam + beams).view(-1))
+            memory = memory.select(index)
             active = [active[i] for i in going]
         order = order.view(-1)
         scores = keep_scores

@@ -1,0 +1,123 @@
+"""The decoder's recurrence one step at a time, with layer 0's input split by where it comes from.
+
+Layer 0 of an LSTM or GRU computes its gates as ``W_ih x + b_ih`` (the input's share) and
+``W_hh h + b_hh`` (the previous state's share). When the decoder's input x is a
+concatenation ``[embedding; context; fed-back attentional vector]``, ``W_ih x`` is the sum
+of one share per part, and each share can be computed where it costs least:
+
+* the embedding's share for every target position at once, in one large product
+  (training), instead of inside the step;
+* the context's share from the memory: the context is ``sum_j a_j s_j``, so
+  ``W_c context = sum_j a_j (W_c s_j)``, and ``W_c s_j`` is computed once per batch (see
+  ``Memory.values``); the step only mixes it with the attention weights;
+* only the fed-back vector's share and the hidden state's share are products inside the step.
+
+The arithmetic is the same as ``nn.LSTM``/``nn.GRU`` over the concatenated input (the
+parameters are layer 0's, split by columns), up to float rounding. Layers above the first
+are a plain ``nn.LSTM``/``nn.GRU`` fed with layer 0's output, with dropout between them
+as ``nn.LSTM`` applies it.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+# An RNN state: h [L, B, H] for GRU, (h, c) for LSTM.
+State = Tensor | tuple[Tensor, Tensor]
+
+
+def recurrent_layers(cell: str, input_size: int, hidden: int, layers: int, dropout: float,
+                     bidirectional: bool) -> nn.RNNBase:
+    """A PyTorch LSTM/GRU over whole sequences (batch first)."""
+    cls = nn.LSTM if cell == "lstm" else nn.GRU
+    return cls(
+        input_size, hidden, num_layers=layers, batch_first=True,
+        dropout=dropout if layers > 1 else 0.0, bidirectional=bidirectional,
+    )
+
+
+def gate_count(cell: str) -> int:
+    """Gates per hidden unit: LSTM i, f, g, o; GRU r, z, n (PyTorch's row order)."""
+    return 4 if cell == "lstm" else 3
+
+
+class StepRecurrence(nn.Module):
+    """LSTM/GRU layers run one step at a time, layer 0's input given as gate shares.
+
+    ``input_gates`` projects the embedding (and holds ``b_ih``); ``context_gates`` (when
+    the context joins the input, as with Bahdanau attention) projects encoder states and
+    is applied to the memory once per batch; ``feed_gates`` (input feeding) projects the
+    previous step's attentional vector; ``hidden_gates`` projects the previous hidden
+    state (and holds ``b_hh``).
+    """
+
+    def __init__(self, cell: str, embedding_size: int, context_size: int, feed_size: int, hidden: int,
+                 layers: int, dropout: float) -> None:
+        super().__init__()
+        self.is_lstm = cell == "lstm"
+        self.hidden_size = hidden
+        gates = gate_count(cell) * hidden
+        self.input_gates = nn.Linear(embedding_size, gates)
+        self.context_gates = nn.Linear(context_size, gates, bias=False) if context_size else None
+        self.feed_gates = nn.Linear(feed_size, gates, bias=False) if feed_size else None
+        self.hidden_gates = nn.Linear(hidden, gates)
+        self.between = nn.Dropout(dropout)
+        self.upper = recurrent_layers(cell, hidden, hidden, layers - 1, dropout, False) if layers > 1 else None
+        self._init_like_pytorch(hidden)
+
+    def _init_like_pytorch(self, hidden: int) -> None:
+        """nn.LSTM/nn.GRU's initialisation: every weight and bias uniform in +-1/sqrt(hidden)."""
+        bound = hidden ** -0.5
+        for name, parameter in self.named_parameters():
+            if not name.startswith("upper."):
+                nn.init.uniform_(parameter, -bound, bound)
+
+    def step(self, input_share: Tensor, feed: Tensor | None, state: State) -> tuple[Tensor, State]:
+        """One step. input_share: [B, G], the embedding's share plus the context's (if any);
+        feed: [B, H] or None; state: h (and c) [L, B, H]. Returns the top layer's output
+        [B, H] and the new state."""
+        if feed is not None:
+            assert self.feed_gates is not None
+            input_share = input_share + self.feed_gates(feed)
+        if self.is_lstm:
+            h, c = state  # type: ignore[misc]
+            i, f, g, o = (input_share + self.hidden_gates(h[0])).chunk(4, dim=-1)
+            c0 = torch.sigmoid(f) * c[0] + torch.sigmoid(i) * torch.tanh(g)
+            h0 = torch.sigmoid(o) * torch.tanh(c0)
+        else:
+            h = state  # type: ignore[assignment]
+            input_r, input_z, input_n = input_share.chunk(3, dim=-1)
+            hidden_r, hidden_z, hidden_n = self.hidden_gates(h[0]).chunk(3, dim=-1)
+            r = torch.sigmoid(input_r + hidden_r)
+            z = torch.sigmoid(input_z + hidden_z)
+            n = torch.tanh(input_n + r * hidden_n)
+            h0 = n + z * (h[0] - n)  # (1 - z) n + z h
+        if self.upper is None:
+            if self.is_lstm:
+                return h0, (h0.unsqueeze(0), c0.unsqueeze(0))
+            return h0, h0.unsqueeze(0)
+        above = self.between(h0).unsqueeze(1)
+        if self.is_lstm:
+            output, (h_up, c_up) = self.upper(above, (h[1:], c[1:]))
+            return output[:, 0], (torch.cat([h0.unsqueeze(0), h_up]), torch.cat([c0.unsqueeze(0), c_up]))
+        output, h_up = self.upper(above, h[1:])
+        return output[:, 0], torch.cat([h0.unsqueeze(0), h_up])
+
+    @staticmethod
+    def from_whole_layers(state_dict: dict[str, Tensor], old: str, new: str, input_sizes: list[int]) -> None:
+        """Rename, in place, the parameters of an ``nn.LSTM``/``nn.GRU`` at prefix ``old``
+        (bundles made before the input was split) to this module's at prefix ``new``.
+        ``input_sizes``: the widths of embedding, context (0: none) and feed (0: none)."""
+        weight_ih = state_dict.pop(old + "weight_ih_l0")
+        embedding, context, feed = weight_ih.split(input_sizes, dim=1)
+        state_dict[new + "input_gates.weight"] = embedding
+        if input_sizes[1]:
+            state_dict[new + "context_gates.weight"] = context
+        if input_sizes[2]:
+            state_dict[new + "feed_gates.weight"] = feed
+        state_dict[new + "input_gates.bias"] = state_dict.pop(old + "bias_ih_l0")
+        state_dict[new + "hidden_gates.weight"] = state_dict.pop(old + "weight_hh_l0")
+        state_dict[new + "hidden_gates.bias"] = state_dict.pop(old + "bias_hh_l0")
+        for key in [k for k in state_dict if k.startswith(old)]:
+            name, layer = key[len(old):].rsplit("_l", 1)
+            state_dict[f"{new}upper.{name}_l{int(layer) - 1}"] = state_dict.pop(key)
