@@ -15,6 +15,9 @@ missing; delete a file under WORK to redo its phase):
   train   Joey, then this project, the same number of epochs; tokens/s, peak RSS, valid BLEU; the
           model's FLOP per target token (torch.utils.flop_counter) and this CPU's matrix-product
           peak (2048x2048, fp32 and bf16), for achieved GFLOP/s against the roof
+  speed   training speed alone, the two tools alternating ``--repeats`` times: one epoch on
+          SPEED_PAIRS training pairs sampled with seed 42 (Joey's ``sample_train_subset``), the
+          median tokens/s of each and their ratio, measured in the same run
   decode  test_2016_flickr greedy and beam 5 with both models, the two tools alternating,
           ``--repeats`` times each; decode-only and whole-process sentences/s (medians); BLEU/chrF
   report  WORK/results.json and a Markdown table on stdout
@@ -41,6 +44,7 @@ MULTI30K = SHARED / "data" / "multi30k"
 PEER = SHARED / "peers" / "joeynmt"
 SPLITS = ("train", "val", "test_2016_flickr")
 BEAMS = (1, 5)
+SPEED_PAIRS = 5000
 
 
 def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -154,6 +158,44 @@ def phase_train(work: Path, epochs: int) -> None:
         sh([sys.executable, str(ROOT / "bench" / "ours_multi30k.py"), "peak", str(peak_out)], cwd=ROOT)
 
 
+def joey_speed(work: Path, out: Path) -> float:
+    """Joey's training tokens/s over one epoch of SPEED_PAIRS sampled pairs (validation on 100
+    valid pairs, its time subtracted)."""
+    joey = work / "joey"
+    text = (joey / "m30k_en_de_rnn.yaml").read_text()
+    text = re.sub(r"(?m)^(\s*epochs:\s*)\d+", r"\g<1>1", text)
+    text = re.sub(r"(?m)^(\s*sample_train_subset:\s*)-?\d+", rf"\g<1>{SPEED_PAIRS}", text)
+    text = re.sub(r"(?m)^(\s*sample_dev_subset:\s*)-?\d+", r"\g<1>100", text)
+    config = joey / "m30k_en_de_rnn.speed.yaml"
+    config.write_text(text.replace("models/m30k_en_de_rnn", "models/m30k_en_de_rnn_speed"))
+    shutil.rmtree(joey / "models" / "m30k_en_de_rnn_speed", ignore_errors=True)
+    with open(out, "w") as f:
+        sh([str(joey_python(work)), str(PEER / "run_joey_train.py"), str(config)], cwd=joey, stdout=f,
+           stderr=subprocess.STDOUT)
+    parsed = parse_joey_training(out.read_text())
+    return parsed["target_tokens"] / parsed["train_seconds"]
+
+
+def ours_speed(work: Path, out: Path) -> float:
+    sh([sys.executable, str(ROOT / "bench" / "ours_multi30k.py"), "speed", str(work), str(SPEED_PAIRS), str(out)],
+       cwd=ROOT)
+    return json.loads(out.read_text())["tokens_per_second"]
+
+
+def phase_speed(work: Path, repeats: int) -> None:
+    results = work / "results"
+    results.mkdir(exist_ok=True)
+    out_file = results / "train_speed.json"
+    if out_file.exists():
+        return
+    runs: dict[str, list[float]] = {"joey": [], "ours": []}
+    for _ in range(repeats):
+        runs["joey"].append(joey_speed(work, results / "joey_speed.log"))
+        runs["ours"].append(ours_speed(work, results / "ours_speed.json"))
+    out_file.write_text(json.dumps({"pairs": SPEED_PAIRS, "runs": runs} | {
+        f"{tool}_tokens_per_second": statistics.median(values) for tool, values in runs.items()}, indent=2))
+
+
 def joey_decode(work: Path, epochs: int, beam: int, out: Path) -> dict:
     joey = work / "joey"
     config = joey / f"decode_beam{beam}.e{epochs}.yaml"
@@ -263,7 +305,16 @@ def phase_report(work: Path, epochs: int) -> str:
         f"| valid BLEU (greedy) after each epoch | {' / '.join(f'{b:.2f}' for b in joey_t['valid_bleu'])} | "
         f"{' / '.join(f'{b:.2f}' for b in ours_t['valid_bleu'])} | |",
     ]
-    lines += flop_rows(results, joey_t["tokens_per_second"], ours_t["tokens_per_second"])
+    speed_file = results / "train_speed.json"
+    if speed_file.exists():
+        speed = json.loads(speed_file.read_text())
+        joey_s, ours_s = speed["joey_tokens_per_second"], speed["ours_tokens_per_second"]
+        lines.append(f"| training, target tokens/s, tools alternating ({len(speed['runs']['ours'])} runs each of "
+                     f"1 epoch on {speed['pairs']:,} sampled pairs, medians) | {joey_s:,.0f} | {ours_s:,.0f} | "
+                     f"{ratio(ours_s, joey_s)} |")
+        lines += flop_rows(results, joey_s, ours_s)
+    else:
+        lines += flop_rows(results, joey_t["tokens_per_second"], ours_t["tokens_per_second"])
     for beam in BEAMS:
         j = dec[f"joey_beam{beam}"]
         name = "greedy" if beam == 1 else f"beam {beam}"
@@ -294,8 +345,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "work")
-    parser.add_argument("--phases", nargs="+", default=["data", "setup", "train", "decode", "report"],
-                        choices=["data", "setup", "train", "decode", "report"])
+    phases = ["data", "setup", "train", "speed", "decode", "report"]
+    parser.add_argument("--phases", nargs="+", default=phases, choices=phases)
     args = parser.parse_args()
     if not MULTI30K.is_dir():
         sys.exit(f"error: {MULTI30K} not found: this benchmark needs ../shared/data/multi30k beside the checkout")
@@ -308,6 +359,8 @@ def main() -> None:
         phase_setup(work)
     if "train" in args.phases:
         phase_train(work, args.epochs)
+    if "speed" in args.phases:
+        phase_speed(work, args.repeats)
     if "decode" in args.phases:
         phase_decode(work, args.epochs, args.repeats)
     if "report" in args.phases:

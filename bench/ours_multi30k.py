@@ -2,6 +2,7 @@
 
     python bench/ours_multi30k.py train WORK EPOCHS BUNDLE_DIR OUT_JSON
     python bench/ours_multi30k.py decode WORK BUNDLE_DIR BEAM HYP_FILE OUT_JSON [QUANTIZE]
+    python bench/ours_multi30k.py speed WORK PAIRS OUT_JSON
     python bench/ours_multi30k.py flops WORK OUT_JSON
     python bench/ours_multi30k.py peak OUT_JSON
 
@@ -94,6 +95,23 @@ def decode(work: Path, bundle: Path, beam: int, hyp: Path, out: Path, quantize: 
     out.write_text(json.dumps({"decode_seconds": seconds, "sentences": len(source)}))
 
 
+def speed(work: Path, pairs: int, out: Path) -> None:
+    """One epoch on ``pairs`` training pairs sampled with the seed (as Joey's
+    ``sample_train_subset`` does), validated on 100 pairs: training tokens/s only."""
+    data = work / "data"
+    src_tok, tgt_tok = tokenizers(work)
+    split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
+    keep = np.sort(np.random.default_rng(42).choice(len(split), size=min(pairs, len(split)), replace=False))
+    subset = EncodedSplit([split.src[i] for i in keep], [split.tgt[i] for i in keep])
+    valid_refs = lines(data / "val.de")[:100]
+    valid = encode(src_tok, tgt_tok, lines(data / "val.en")[:100], valid_refs, None)
+    result = train_model(PEER_MODEL, peer_training(1, len(valid)), subset, valid, valid_refs, src_tok.vocab_size,
+                         tgt_tok, torch.device("cpu"))
+    record = result.history[0]
+    out.write_text(json.dumps({"pairs": len(subset), "tokens_per_second": record.tokens_per_second,
+                               "target_tokens": sum(len(t) + 1 for t in subset.tgt)}, indent=2))
+
+
 def flops(work: Path, out: Path, batches: int = 40) -> None:
     """Floating-point operations per target token of one training step (forward and backward)
     at the peer configuration, counted by torch.utils.flop_counter on the first ``batches``
@@ -145,6 +163,8 @@ def main() -> None:
     command, args = sys.argv[1], sys.argv[2:]
     if command == "train":
         train(Path(args[0]), int(args[1]), Path(args[2]), Path(args[3]))
+    elif command == "speed":
+        speed(Path(args[0]), int(args[1]), Path(args[2]))
     elif command == "flops":
         flops(Path(args[0]), Path(args[1]))
     elif command == "peak":
@@ -152,7 +172,7 @@ def main() -> None:
     elif command == "decode":
         decode(Path(args[0]), Path(args[1]), int(args[2]), Path(args[3]), Path(args[4]), *args[5:])
     else:
-        sys.exit(f"error: unknown command {command!r}: use train, decode, flops or peak")
+        sys.exit(f"error: unknown command {command!r}: use train, speed, decode, flops or peak")
 
 
 if __name__ == "__main__":

@@ -217,14 +217,14 @@ def batched_beam_search(
     batch = src.size(0)
     memory, state = model.encode(src, src_lengths)
     expand = torch.arange(batch, device=device).repeat_interleave(beam)  # [B*K]: sentence of each beam
-    memory, state = memory.shared_by(beam), state.select(expand)  # K rows per sentence, one memory
     # scores[i, k]: log-probability of beam k of active sentence i; only beam 0 is alive at the start.
     scores = torch.full((batch, beam), float("-inf"), device=device)
     scores[:, 0] = 0.0
     history = torch.full((batch * beam, 0), BOS_ID, dtype=torch.long, device=device)
     attn_history: Tensor | None = None  # [rows, t, S] when attention is asked for
     src_len = src_lengths.tolist()
-    tokens = torch.full((batch * beam, 1), BOS_ID, dtype=torch.long, device=device)
+    # The first step runs on one row per sentence (its K beams are all <s>), then the K part ways.
+    tokens = torch.full((batch, 1), BOS_ID, dtype=torch.long, device=device)
     limits = limit.tolist()
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
     active = list(range(batch))  # the sentence of each block of K rows
@@ -233,6 +233,9 @@ def batched_beam_search(
         offsets = (torch.arange(n, device=device) * beam).unsqueeze(1)  # [n, 1]
         features, state, weights = model.decoder(tokens, state, memory)
         logits = model.generator(features[:, -1]).float()  # [n*K, V]
+        if step == 0:  # K rows per sentence from now on, all reading its one memory entry
+            logits, state, memory = logits.index_select(0, expand), state.select(expand), memory.shared_by(beam)
+            weights = None if weights is None else weights.index_select(0, expand)
         so_far = None  # each row's attention, this step's included
         if attention and weights is not None:
             so_far = weights if attn_history is None else torch.cat([attn_history, weights], dim=1)
