@@ -54,11 +54,20 @@ def encode(src_tok: Tokenizer, tgt_tok: Tokenizer, src: list[str], tgt: list[str
 
 
 def tokenizers(work: Path) -> tuple[Tokenizer, Tokenizer]:
-    data = work / "data"
+    """SentencePiece unigram 8,000 per side, trained once on WORK/data and kept in WORK/ours/spm
+    (the train, speed and flops commands all use these)."""
     spm_config = TokenizeConfig(vocab_size=8000, hard_vocab_limit=False, model_type="unigram",
                                 character_coverage=1.0)
-    return (Tokenizer(train_sentencepiece(lines(data / "train.en"), spm_config, "en"), "en"),
-            Tokenizer(train_sentencepiece(lines(data / "train.de"), spm_config, "de"), "de"))
+    kept = []
+    for lang in ("en", "de"):
+        path = work / "ours" / "spm" / f"{lang}.model"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            proto = train_sentencepiece(lines(work / "data" / f"train.{lang}"), spm_config, lang)
+            path.with_suffix(".tmp").write_bytes(proto)
+            path.with_suffix(".tmp").replace(path)
+        kept.append(Tokenizer.load(path))
+    return kept[0], kept[1]
 
 
 def train(work: Path, epochs: int, bundle: Path, out: Path) -> None:

@@ -54,24 +54,19 @@ class Memory:
     keys: [N, S, A], what attention scores (None without attention); values: [N, S, X],
     what its weights mix: each encoder state's share of the decoder's output features and,
     with Bahdanau attention, of its gates (None without attention); mask: [N, S], True at
-    real tokens. ``rows_per_entry`` decoder rows share each entry, one after the other
-    (beam search's K beams of a sentence share its memory instead of K copies of it).
+    real tokens. The decoder may run K = rows / N rows per entry, one after the other (beam
+    search's K beams of a sentence read its one entry instead of K copies of it).
     """
 
     keys: Tensor | None
     values: Tensor | None
     mask: Tensor
-    rows_per_entry: int = 1
 
     def select(self, index: Tensor) -> "Memory":
-        """Pick entries ``index`` (with ``rows_per_entry`` K, the rows of those entries)."""
+        """Pick entries ``index`` (with K rows per entry, the rows of those entries)."""
         keys = None if self.keys is None else self.keys.index_select(0, index)
         values = None if self.values is None else self.values.index_select(0, index)
-        return Memory(keys, values, self.mask.index_select(0, index), self.rows_per_entry)
-
-    def shared_by(self, rows: int) -> "Memory":
-        """The same memory, each entry read by ``rows`` consecutive decoder rows (no copy)."""
-        return Memory(self.keys, self.values, self.mask, rows)
+        return Memory(keys, values, self.mask.index_select(0, index))
 
     def by_entry(self, x: Tensor) -> Tensor:
         """[N * K, T, Y] (decoder rows) -> [N, K * T, Y] (the rows of each entry together)."""

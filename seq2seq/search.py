@@ -234,7 +234,7 @@ def batched_beam_search(
         features, state, weights = model.decoder(tokens, state, memory)
         logits = model.generator(features[:, -1]).float()  # [n*K, V]
         if step == 0:  # K rows per sentence from now on, all reading its one memory entry
-            logits, state, memory = logits.index_select(0, expand), state.select(expand), memory.shared_by(beam)
+            logits, state = logits.index_select(0, expand), state.select(expand)
             weights = None if weights is None else weights.index_select(0, expand)
         so_far = None  # each row's attention, this step's included
         if attention and weights is not None:
