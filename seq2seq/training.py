@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .allocator import reuse_freed_memory
 from .batching import Batch, make_batch, token_batches
 from .distributed import ProcessGroup
 from .checkpoint import fingerprint, load_checkpoint, save_checkpoint
@@ -212,6 +213,7 @@ class Trainer:
                  log: Callable[[str], None], checkpoint_dir: Path | None, fingerprint: str,
                  checkpoint_meta: dict[str, str], group: ProcessGroup = ProcessGroup()) -> None:
         set_threads(config.threads, group.world)
+        reuse_freed_memory()
         torch.manual_seed(config.seed)
         self.group = group
         self.config, self.device, self.log = config, device, log
