@@ -23,6 +23,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .config import ModelConfig
 from .recurrence import State, StepRecurrence, gate_count, recurrent_layers
 from .subwords import PAD_ID
+from .unrolled import UnrolledShape, unrolled_decoder
 
 
 @dataclass
@@ -287,6 +288,8 @@ class Decoder(nn.Module):
             return self.dropout(self._features(outputs, context_share)), DecoderState(rnn_state), weights
         assert self.recurrence is not None
         input_shares = self.recurrence.input_gates(embedded)  # [B, T, G]: every step's at once
+        if self._can_unroll(prev_tokens, memory):
+            return self._unrolled(input_shares, state, memory)
         features, all_weights = [], []
         for t in range(prev_tokens.size(1)):
             share, feed = input_shares[:, t], state.feed
@@ -308,6 +311,32 @@ class Decoder(nn.Module):
             all_weights.append(weights)
         stacked = None if all_weights[0] is None else torch.cat(all_weights, dim=1)  # type: ignore[arg-type]
         return self.dropout(torch.stack(features, dim=1)), state, stacked
+
+    def _can_unroll(self, prev_tokens: Tensor, memory: Memory) -> bool:
+        """Whether T > 1 steps (teacher forcing) can run as one function with a hand-written backward
+        (:mod:`seq2seq.unrolled`): one layer, one memory entry per row, no autocast."""
+        assert self.recurrence is not None
+        return (prev_tokens.size(1) > 1 and self.recurrence.upper is None and self.attention is not None
+                and memory.mask.size(0) == prev_tokens.size(0)
+                and not torch.is_autocast_enabled(prev_tokens.device.type))
+
+    def _unrolled(self, input_shares: Tensor, state: DecoderState, memory: Memory
+                  ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        recurrence, attention = self.recurrence, self.attention
+        assert recurrence is not None and attention is not None and self.combine_hidden is not None
+        assert memory.keys is not None and memory.values is not None
+        bahdanau = isinstance(attention, BahdanauAttention)
+        h, c = (state.rnn[0][0], state.rnn[1][0]) if isinstance(state.rnn, tuple) else (state.rnn[0], None)
+        shape = UnrolledShape("lstm" if recurrence.is_lstm else "gru", self.kind, self.context_gate_size)
+        features, weights, h_last, c_last = unrolled_decoder(
+            shape, input_shares, h, c, state.feed, memory.keys, memory.values, memory.mask,
+            attention.query_proj.weight if bahdanau else None,
+            attention.energy.weight.squeeze(0) if bahdanau else None,
+            None if recurrence.feed_gates is None else recurrence.feed_gates.weight,
+            recurrence.hidden_gates.weight, recurrence.hidden_gates.bias, self.combine_hidden.weight)
+        rnn: State = (h_last.unsqueeze(0), c_last.unsqueeze(0)) if c_last is not None else h_last.unsqueeze(0)
+        final = DecoderState(rnn, features[:, -1] if self.input_feeding else None)
+        return self.dropout(features), final, weights
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
         """Bundles and checkpoints made before the step recurrence and the split combine

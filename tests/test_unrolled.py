@@ -1,0 +1,84 @@
+"""The unrolled teacher-forced decoder (seq2seq/unrolled.py) against the step loop it replaces:
+same features, weights and final state, and the same gradient for every parameter and input."""
+import pytest
+import torch
+
+from seq2seq.config import ModelConfig
+from seq2seq.model import Seq2Seq
+from seq2seq.subwords import BOS_ID, EOS_ID, PAD_ID
+
+UNROLLED_VARIANTS = [
+    {"attention": "bahdanau", "input_feeding": True},
+    {"attention": "bahdanau", "input_feeding": False},
+    {"attention": "luong", "input_feeding": True},
+    {"attention": "luong", "input_feeding": True, "luong_score": "dot"},
+]
+
+
+def model_for(cell: str, variant: dict, encoder_hidden: int = 0) -> Seq2Seq:
+    torch.manual_seed(3)
+    config = ModelConfig(cell=cell, embedding_size=12, hidden_size=16, encoder_hidden_size=encoder_hidden,
+                         bidirectional=True, dropout=0.0, tie_embeddings=False, **variant)
+    return Seq2Seq(config, 20, 24).double().train()
+
+
+SRC = torch.tensor([[5, 6, 7, 8, EOS_ID], [8, 9, EOS_ID, PAD_ID, PAD_ID], [10, EOS_ID, PAD_ID, PAD_ID, PAD_ID]])
+LENGTHS = torch.tensor([5, 3, 2])
+PREV = torch.tensor([[BOS_ID, 9, 10, 11, 12, 13], [BOS_ID, 11, 4, 5, PAD_ID, PAD_ID], [BOS_ID, 7, PAD_ID] + [PAD_ID] * 3])
+
+
+def run(model: Seq2Seq, one_step_at_a_time: bool):
+    """Features, weights, final state, and every gradient of a loss that touches all outputs."""
+    model.zero_grad(set_to_none=True)
+    memory, state = model.encode(SRC, LENGTHS)
+    if one_step_at_a_time:  # T = 1 calls: the step loop
+        features, weights = [], []
+        for t in range(PREV.size(1)):
+            out, state, w = model.decoder(PREV[:, t:t + 1], state, memory)
+            features.append(out)
+            weights.append(w)
+        features, weights = torch.cat(features, 1), torch.cat(weights, 1)
+    else:
+        assert model.decoder._can_unroll(PREV, memory)
+        features, state, weights = model.decoder(PREV, state, memory)
+    torch.manual_seed(1)
+    final = state.rnn if isinstance(state.rnn, tuple) else (state.rnn,)
+    loss = (features * torch.randn_like(features)).sum() + sum((s * torch.randn_like(s)).sum() for s in final)
+    loss = loss + (model.generator(features).log_softmax(-1)[..., 3]).sum()
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    return features.detach(), weights.detach(), [s.detach() for s in final], grads
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("variant", UNROLLED_VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
+@pytest.mark.parametrize("encoder_hidden", [0, 24])
+def test_unrolled_matches_step_loop(cell, variant, encoder_hidden):
+    if encoder_hidden and variant.get("luong_score") == "dot":
+        pytest.skip("dot scores need equal encoder and decoder sizes")
+    model = model_for(cell, variant, encoder_hidden)
+    f_loop, w_loop, s_loop, g_loop = run(model, one_step_at_a_time=True)
+    f_un, w_un, s_un, g_un = run(model, one_step_at_a_time=False)
+    torch.testing.assert_close(f_un, f_loop)
+    torch.testing.assert_close(w_un, w_loop)
+    for a, b in zip(s_un, s_loop):
+        torch.testing.assert_close(a, b)
+    assert g_un.keys() == g_loop.keys()
+    for name in g_loop:
+        torch.testing.assert_close(g_un[name], g_loop[name], msg=lambda m: f"{name}: {m}")
+    # every decoder and attention parameter has a gradient that is not all zero
+    assert all(g_un[name].abs().sum() > 0 for name in g_un if name.startswith("decoder.") and "embed" not in name)
+
+
+def test_step_loop_is_used_where_unrolling_does_not_apply():
+    model = model_for("lstm", {"attention": "bahdanau", "input_feeding": True})
+    memory, _ = model.encode(SRC, LENGTHS)
+    assert not model.decoder._can_unroll(PREV[:, :1], memory)  # one step (search)
+    beams = memory.select(torch.tensor([0, 1, 2]))
+    assert not model.decoder._can_unroll(PREV.repeat(2, 1), beams)  # two rows per memory entry
+    two_layers = Seq2Seq(ModelConfig(cell="lstm", attention="bahdanau", input_feeding=True, layers=2,
+                                     embedding_size=12, hidden_size=16, tie_embeddings=False), 20, 24)
+    memory, _ = two_layers.encode(SRC, LENGTHS)
+    assert not two_layers.decoder._can_unroll(PREV, memory)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not model.decoder._can_unroll(PREV, model.encode(SRC, LENGTHS)[0])
