@@ -30,6 +30,7 @@ from .distributed import ProcessGroup
 from .checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig
 from .errors import Seq2SeqError
+from .loss import projected_cross_entropy
 from .model import Seq2Seq
 from .schedules import LearningRateSchedule, teacher_forcing_ratio
 from .scoring import bleu_chrf
@@ -125,8 +126,10 @@ def batch_loss(model: Seq2Seq, batch: Batch, label_smoothing: float, teacher_for
     """Summed cross-entropy over the non-pad target positions of one batch."""
     features = decoder_features(model, batch, teacher_forcing)  # [B, T, H]
     mask = batch.gold != PAD_ID
-    logits = model.generator(features[mask])  # [N, V]: padding positions are never projected
-    return F.cross_entropy(logits.float(), batch.gold[mask], label_smoothing=label_smoothing, reduction="sum")
+    kept, gold = features[mask], batch.gold[mask]  # [N, H]: padding positions are never projected
+    if torch.is_autocast_enabled(kept.device.type):
+        return F.cross_entropy(model.generator(kept).float(), gold, label_smoothing=label_smoothing, reduction="sum")
+    return projected_cross_entropy(kept, model.generator.weight, model.generator.bias, gold, label_smoothing)
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
