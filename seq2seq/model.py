@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .config import ModelConfig
+from .dropout import Dropout
 from .recurrence import State, StepRecurrence, gate_count, recurrent_layers
 from .subwords import PAD_ID
 from .unrolled import UnrolledShape, unrolled_decoder
@@ -86,7 +87,7 @@ class Encoder(nn.Module):
     def __init__(self, config: ModelConfig, vocab_size: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         # A bidirectional encoder splits D between its two directions (D/2 each), so its
         # outputs have size D either way.
         directions = 2 if config.bidirectional else 1
@@ -227,7 +228,7 @@ class Decoder(nn.Module):
         self.input_feeding = config.input_feeding
         self.hidden_size = hidden
         self.embed = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
         self.stepwise = self.kind == "bahdanau" or self.input_feeding
         # The context's share of the gates (Bahdanau): the first columns of Memory.values.
         self.context_gate_size = gate_count(config.cell) * hidden if self.kind == "bahdanau" else 0

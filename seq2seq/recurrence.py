@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .dropout import Dropout
+
 # An RNN state: h [L, B, H] for GRU, (h, c) for LSTM.
 State = Tensor | tuple[Tensor, Tensor]
 
@@ -61,7 +63,7 @@ class StepRecurrence(nn.Module):
         self.context_gates = nn.Linear(context_size, gates, bias=False) if context_size else None
         self.feed_gates = nn.Linear(feed_size, gates, bias=False) if feed_size else None
         self.hidden_gates = nn.Linear(hidden, gates)
-        self.between = nn.Dropout(dropout)
+        self.between = Dropout(dropout)
         self.upper = recurrent_layers(cell, hidden, hidden, layers - 1, dropout, False) if layers > 1 else None
         self._init_like_pytorch(hidden)
 
