@@ -176,7 +176,8 @@ class LuongAttention(nn.Module):
 
 class BahdanauAttention(nn.Module):
     """Additive attention (Bahdanau et al. 2015), queried with the previous decoder state:
-    score(q, s_j) = v^T tanh(W q + U s_j); keys U s_j are computed once per batch."""
+    score(q, s_j) = v^T tanh(W q + U s_j); keys are computed once per batch, as 2 U s_j
+    (see ``forward`` for the factor 2)."""
 
     def __init__(self, query_size: int, memory_size: int, hidden: int) -> None:
         super().__init__()
@@ -185,15 +186,16 @@ class BahdanauAttention(nn.Module):
         self.energy = nn.Linear(hidden, 1, bias=False)
 
     def keys(self, states: Tensor) -> Tensor:
-        return self.key_proj(states)
+        return self.key_proj(states) * 2
 
     def forward(self, queries: Tensor, memory: Memory) -> Tensor:
         """queries: [N * K, T, H] -> weights [N * K, T, S]."""
         assert memory.keys is not None
-        projected = memory.by_entry(self.query_proj(queries))  # [N, K * T, A]
+        projected = memory.by_entry(self.query_proj(queries) * 2)  # [N, K * T, A]
         # v^T tanh(z) computed as (2v)^T sigmoid(2z) - sum(v): the same value, and sigmoid is
         # about 3x faster than tanh on CPU over this [N, K * T, S, A] tensor, the largest of a step.
-        gates = torch.sigmoid((projected.unsqueeze(2) + memory.keys.unsqueeze(1)).mul_(2))
+        # 2z = 2 W q + 2 U s_j: the keys are kept doubled, so the large tensor is not scaled.
+        gates = torch.sigmoid(projected.unsqueeze(2) + memory.keys.unsqueeze(1))
         v = self.energy.weight.squeeze(0)
         return _weights(torch.matmul(gates, v * 2) - v.sum(), memory, queries)
 

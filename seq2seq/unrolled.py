@@ -13,8 +13,8 @@ checks outputs and every gradient against it). Dropout is outside (on the embedd
 before and on the features after), so nothing here is random.
 
 Names: N rows, T steps, S source positions, H hidden, G gate rows (4H LSTM, 3H GRU),
-A attention size, X value width (G + H with Bahdanau: the context's gate share and
-its combine share; H with Luong).
+A attention size (Bahdanau keys come doubled, 2 U s_j, as the model keeps them), X value
+width (G + H with Bahdanau: the context's gate share and its combine share; H with Luong).
 """
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ class _Unrolled(torch.autograd.Function):
             assert w_query is not None and energy is not None
             # v^T tanh(q + k) = (2v)^T sigmoid(2q + 2k) - sum(v), as BahdanauAttention computes it
             sigmoids = new(steps, n, source, keys.size(2))
-            doubled_keys, doubled_query, energy2 = keys * 2, w_query.t() * 2, energy * 2
+            doubled_keys, doubled_query, energy2 = keys, w_query.t() * 2, energy * 2
         w_hidden_t, w_combine_t = w_hidden.t(), w_combine.t()
         w_feed_t = None if w_feed is None else w_feed.t()
         for t in range(steps):
@@ -200,7 +200,8 @@ class _Unrolled(torch.autograd.Function):
                 ds = _softmax_backward(a, da).unsqueeze(1)  # [N, 1, S]
                 z = sigmoids[t]
                 slope = torch.addcmul(z, z, z, value=-1)  # sigmoid' = z (1 - z)
-                # u = 2 (W_q h + k), scores = (2v)^T sigmoid(u) - sum(v): d(W_q h) = 4 v * sum_s ds z'(u)
+                # u = 2 W_q h + k (k = 2 U s), scores = (2v)^T sigmoid(u) - sum(v):
+                # d(W_q h) = 4 v * sum_s ds z'(u), d(k) = 2 v * ds z'(u)
                 torch.mul(torch.bmm(ds, slope).squeeze(1), energy * 4, out=d_query[t])
                 d_keys_acc.addcmul_(slope, ds.transpose(1, 2))
                 # (the - sum(v) term's gradient, -sum(ds), is 0: softmax's ds sums to 0 per row)
@@ -214,7 +215,7 @@ class _Unrolled(torch.autograd.Function):
         d_w_feed = None if w_feed is None else d_input.view(flat, -1).t() @ feats[:steps].reshape(flat, hidden)
         d_values = torch.bmm(weights.transpose(1, 2), d_mixed)
         if bahdanau:
-            d_keys = d_keys_acc.mul_(energy * 4)
+            d_keys = d_keys_acc.mul_(energy * 2)
             d_w_query = d_query.view(flat, -1).t() @ hs[:steps].reshape(flat, hidden)
         else:
             d_keys = torch.bmm(d_scores.transpose(1, 2), hs[1:].transpose(0, 1))
