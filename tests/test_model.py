@@ -163,3 +163,37 @@ def test_models_saved_with_whole_decoder_layers_still_load(variant):
     prev = torch.tensor([[BOS_ID, 9, 10], [BOS_ID, 11, PAD_ID]])
     with torch.no_grad():
         assert torch.equal(loaded(src, torch.tensor([4, 2]), prev), model(src, torch.tensor([4, 2]), prev))
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "luong"])
+def test_fused_feed_and_hidden_product_steps_like_the_two(attention):
+    """Inference's one product over [feed; h] (LSTM with input feeding) gives the same steps."""
+    model = tiny("lstm", attention=attention, input_feeding=True)
+    src = torch.tensor([[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]])
+    lengths = torch.tensor([4, 2])
+
+    def steps():
+        memory, state = model.encode(src, lengths)
+        outs = []
+        for token in ([BOS_ID, BOS_ID], [9, 11], [10, 4]):
+            out, state, _ = model.decoder(torch.tensor(token).unsqueeze(1), state, memory)
+            outs.append(out)
+        return torch.cat(outs, 1)
+
+    with torch.no_grad():
+        before = steps()
+        assert model.decoder.recurrence.fuse_feed_and_hidden()
+        assert not model.decoder.recurrence.fuse_feed_and_hidden()  # once only
+        after = steps()
+    torch.testing.assert_close(after, before)
+    assert not tiny("gru", attention=attention, input_feeding=True).decoder.recurrence.fuse_feed_and_hidden()
+
+
+def test_int8_quantization_fuses_a_copy_and_leaves_the_model_alone():
+    from seq2seq.translator import quantize_int8
+
+    model = tiny("lstm", attention="bahdanau", input_feeding=True)
+    quantized = quantize_int8(model)
+    assert model.decoder.recurrence.feed_hidden_gates is None
+    assert quantized.decoder.recurrence.feed_hidden_gates is not None
+    assert ".quantized." in type(quantized.decoder.recurrence.feed_hidden_gates).__module__
