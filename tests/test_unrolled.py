@@ -82,3 +82,16 @@ def test_step_loop_is_used_where_unrolling_does_not_apply():
     assert not two_layers.decoder._can_unroll(PREV, memory)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not model.decoder._can_unroll(PREV, model.encode(SRC, LENGTHS)[0])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_forward_without_grad_gives_the_same_features(cell):
+    """Validation runs the unrolled forward under no_grad, where it keeps nothing for a backward."""
+    model = model_for(cell, {"attention": "bahdanau", "input_feeding": True})
+    memory, state = model.encode(SRC, LENGTHS)
+    with_grad, _, _ = model.decoder(PREV, state, memory)
+    with torch.no_grad():
+        memory, state = model.encode(SRC, LENGTHS)
+        without, final, weights = model.decoder(PREV, state, memory)
+    torch.testing.assert_close(without, with_grad.detach())
+    assert not without.requires_grad and weights.shape == (3, PREV.size(1), SRC.size(1))
