@@ -197,3 +197,36 @@ def test_int8_quantization_fuses_a_copy_and_leaves_the_model_alone():
     assert model.decoder.recurrence.feed_hidden_gates is None
     assert quantized.decoder.recurrence.feed_hidden_gates is not None
     assert ".quantized." in type(quantized.decoder.recurrence.feed_hidden_gates).__module__
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_encoder_by_length_equals_packed(cell, bidirectional, layers):
+    """A batch of a few source lengths runs one call per length: same outputs, state and gradients."""
+    torch.manual_seed(0)
+    config = ModelConfig(cell=cell, bidirectional=bidirectional, layers=layers, embedding_size=12, hidden_size=12,
+                         dropout=0.0)
+    encoder = Seq2Seq(config, 20, 24).double().encoder
+    src = torch.tensor([[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID], [9, 10, 11, EOS_ID],
+                        [12, 13, EOS_ID, PAD_ID]])
+    lengths = torch.tensor([4, 2, 4, 3])
+    assert len(lengths.unique()) <= encoder.MAX_LENGTH_GROUPS
+
+    def run(path):
+        encoder.zero_grad(set_to_none=True)
+        embedded = encoder.embed(src)
+        outputs, final = path(embedded)
+        states = final if isinstance(final, tuple) else (final,)
+        torch.manual_seed(1)
+        loss = (outputs * torch.randn_like(outputs)).sum() + sum((s * torch.randn_like(s)).sum() for s in states)
+        loss.backward()
+        return outputs.detach(), [s.detach() for s in states], [p.grad.clone() for p in encoder.parameters()]
+
+    grouped = run(lambda e: encoder._by_length(e, lengths, lengths.unique().tolist()))
+    packed = run(lambda e: encoder._packed(e, lengths))
+    torch.testing.assert_close(grouped[0], packed[0])
+    torch.testing.assert_close(encoder(src, lengths)[0], packed[0])  # forward takes the by-length path
+    assert torch.all(grouped[0][1, 2:] == 0)  # padding stays zero
+    for a, b in zip(grouped[1] + grouped[2], packed[1] + packed[2]):
+        torch.testing.assert_close(a, b)
