@@ -259,12 +259,12 @@ class Decoder(nn.Module):
         self.hidden_size = hidden
         self.embed = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
         self.dropout = Dropout(config.dropout)
-        self.stepwise = self.kind == "bahdanau" or self.input_feeding
+        stepwise = self.kind == "bahdanau" or self.input_feeding  # else the whole target in one RNN call
         # The context's share of the gates (Bahdanau): the first columns of Memory.values.
         self.context_gate_size = gate_count(config.cell) * hidden if self.kind == "bahdanau" else 0
         self.rnn: nn.RNNBase | None = None
         self.recurrence: StepRecurrence | None = None
-        if self.stepwise:
+        if stepwise:
             self.recurrence = StepRecurrence(
                 config.cell, config.embedding_size, memory_size if self.kind == "bahdanau" else 0,
                 hidden if self.input_feeding else 0, hidden, config.layers, config.dropout)

@@ -55,8 +55,8 @@ class _Unrolled(torch.autograd.Function):
     input feeding, else 0), so an LSTM step's feed and hidden shares are one product with
     ``[W_feed, W_hidden]``. For the backward, the forward also keeps each step's local
     derivatives, computed for all steps at once after the loop: the LSTM's
-    ``d gates / d c`` (and ``/ d h`` for o), ``d c_t / d h_t`` through tanh, and the features'
-    tanh slope."""
+    ``d c_t / d gates`` (and ``d h_t / d o``), ``d h_t / d c_t`` (o tanh'(c_t)), and the
+    features' tanh slope."""
 
     @staticmethod
     def forward(ctx, shape: UnrolledShape, for_backward: bool, shares: Tensor, h0: Tensor,  # type: ignore[override]
@@ -146,25 +146,22 @@ class _Unrolled(torch.autograd.Function):
             torch.mul(cs[:steps] * f, 1 - f, out=gate_slope[..., hidden:2 * hidden])
             torch.mul(i, 1 - cell * cell, out=gate_slope[..., 2 * hidden:3 * hidden])
             torch.mul(tanh_c * o, 1 - o, out=gate_slope[..., 3 * hidden:])
-            carry = o * (1 - tanh_c * tanh_c)  # d c_t / d h_t
-        ctx.save_for_backward(keys, values, w_query, energy, w_feed, w_hidden, w_combine, xh,
-                              None if feed_size else feats, weights, acts, feature_slope, gate_slope, carry, hidden_n,
-                              sigmoids)
+            carry = o * (1 - tanh_c * tanh_c)  # d h_t / d c_t
+        ctx.save_for_backward(keys, values, w_query, energy, w_feed, w_hidden, w_combine, xh, weights, acts,
+                              feature_slope, gate_slope, carry, hidden_n, sigmoids)
         return features, weights, h_last, c_last
 
     @staticmethod
     def backward(ctx, d_features: Tensor, _d_weights: Tensor, d_h_last: Tensor | None,  # type: ignore[override]
                  d_c_last: Tensor | None):
-        (keys, values, w_query, energy, w_feed, w_hidden, w_combine, xh, feats, weights, acts, feature_slope,
+        (keys, values, w_query, energy, w_feed, w_hidden, w_combine, xh, weights, acts, feature_slope,
          gate_slope, carry, hidden_n, sigmoids) = ctx.saved_tensors
         shape: UnrolledShape = ctx.shape
         lstm, bahdanau = shape.cell == "lstm", shape.attention == "bahdanau"
         g, feed_size = shape.context_gate_size, ctx.feed_size
         steps, n, gate_size = acts.shape
         hidden = xh.size(2) - feed_size
-        hs = xh[:, :, feed_size:]
-        if feed_size:
-            feats = xh[:, :, :feed_size]
+        hs, feeds = xh[:, :, feed_size:], xh[:, :, :feed_size]  # feeds: empty without input feeding
         new = xh.new_empty
         d_input = new(steps, n, gate_size)  # d(gates), input side: the shares', the feed's and the context's
         d_hidden_side = d_input if lstm else new(steps, n, gate_size)  # d(W_hh h + b_hh)
@@ -237,7 +234,7 @@ class _Unrolled(torch.autograd.Function):
             d_w_hidden = d_w_xh[:, feed_size:]
         else:
             d_w_hidden = d_hidden_side.view(flat, -1).t() @ hs[:steps].reshape(flat, hidden)
-            d_w_feed = None if w_feed is None else d_input.view(flat, -1).t() @ feats[:steps].reshape(flat, hidden)
+            d_w_feed = None if w_feed is None else d_input.view(flat, -1).t() @ feeds[:steps].reshape(flat, hidden)
         d_w_combine = d_pre.view(flat, hidden).t() @ hs[1:].reshape(flat, hidden)
         d_values = torch.bmm(weights.transpose(1, 2), d_mixed)
         d_energy = None
