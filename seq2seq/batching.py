@@ -21,17 +21,20 @@ from .subwords import BOS_ID, EOS_ID, PAD_ID
 @dataclass
 class Batch:
     """src: [B, S] ids ending in </s>; src_lengths: [B] (CPU); prev_tokens: [B, T] = <s> + target;
-    gold: [B, T] = target + </s> (PAD elsewhere); n_tokens: non-pad entries of gold."""
+    gold: [B, T] = target + </s> (PAD elsewhere); n_tokens: non-pad entries of gold;
+    tgt_lengths: each row's non-pad entries of gold (host ints; ``make_batch`` puts rows
+    longest target first, so that the decoder can stop computing rows as they end)."""
 
     src: Tensor
     src_lengths: Tensor
     prev_tokens: Tensor
     gold: Tensor
     n_tokens: int
+    tgt_lengths: list[int] | None = None
 
     def to(self, device: torch.device) -> "Batch":
         return Batch(self.src.to(device), self.src_lengths, self.prev_tokens.to(device), self.gold.to(device),
-                     self.n_tokens)
+                     self.n_tokens, self.tgt_lengths)
 
 
 def token_batches(
@@ -89,7 +92,11 @@ def source_tensor(seqs: Sequence[Sequence[int] | np.ndarray]) -> tuple[Tensor, T
 
 
 def make_batch(src: Sequence[np.ndarray], tgt: Sequence[np.ndarray]) -> Batch:
+    """A batch of these pairs, rows ordered by target length, longest first (ties keep their order)."""
+    order = sorted(range(len(tgt)), key=lambda row: -len(tgt[row]))
+    src, tgt = [src[row] for row in order], [tgt[row] for row in order]
     src_tensor, src_lengths = source_tensor(src)
     prev_tokens = pad(tgt, prefix=BOS_ID)
     gold = pad(tgt, suffix=EOS_ID)
-    return Batch(src_tensor, src_lengths, prev_tokens, gold, int(sum(len(t) + 1 for t in tgt)))
+    tgt_lengths = [len(t) + 1 for t in tgt]
+    return Batch(src_tensor, src_lengths, prev_tokens, gold, sum(tgt_lengths), tgt_lengths)

@@ -307,10 +307,14 @@ class Decoder(nn.Module):
         assert context_share is not None
         return torch.tanh(self.combine_hidden(outputs) + context_share)
 
-    def forward(self, prev_tokens: Tensor, state: DecoderState, memory: Memory
+    def forward(self, prev_tokens: Tensor, state: DecoderState, memory: Memory, lengths: list[int] | None = None
                 ) -> tuple[Tensor, DecoderState, Tensor | None]:
         """prev_tokens: [B, T] (starting with <s>). Returns features [B, T, H], the new
-        state and attention weights [B, T, S] (None without attention)."""
+        state and attention weights [B, T, S] (None without attention).
+
+        ``lengths`` (teacher forcing): each row's real steps. Where the steps are unrolled, a row's
+        steps past its length are skipped: its features and weights there are zero and the
+        returned state is the one after its own last step. Elsewhere they are ignored."""
         embedded = self.dropout(self.embed(prev_tokens))
         if self.rnn is not None:
             outputs, rnn_state = self.rnn(embedded, state.rnn)
@@ -320,7 +324,7 @@ class Decoder(nn.Module):
         assert self.recurrence is not None
         input_shares = self.recurrence.input_gates(embedded)  # [B, T, G]: every step's at once
         if self._can_unroll(prev_tokens, memory):
-            return self._unrolled(input_shares, state, memory)
+            return self._unrolled(input_shares, state, memory, lengths)
         features, all_weights = [], []
         for t in range(prev_tokens.size(1)):
             share, feed = input_shares[:, t], state.feed
@@ -351,22 +355,40 @@ class Decoder(nn.Module):
                 and memory.mask.size(0) == prev_tokens.size(0)
                 and not torch.is_autocast_enabled(prev_tokens.device.type))
 
-    def _unrolled(self, input_shares: Tensor, state: DecoderState, memory: Memory
+    def _unrolled(self, input_shares: Tensor, state: DecoderState, memory: Memory, lengths: list[int] | None
                   ) -> tuple[Tensor, DecoderState, Tensor | None]:
         recurrence, attention = self.recurrence, self.attention
         assert recurrence is not None and attention is not None and self.combine_hidden is not None
         assert memory.keys is not None and memory.values is not None
         bahdanau = isinstance(attention, BahdanauAttention)
         h, c = (state.rnn[0][0], state.rnn[1][0]) if isinstance(state.rnn, tuple) else (state.rnn[0], None)
+        keys, values, mask, feed = memory.keys, memory.values, memory.mask, state.feed
+        order = None
+        if lengths is not None and any(a < b for a, b in zip(lengths, lengths[1:])):
+            # the unrolled steps skip a suffix of rows: run the rows longest first, then put them back
+            order = sorted(range(len(lengths)), key=lambda row: -lengths[row])
+            index = torch.tensor(order, device=input_shares.device)
+            input_shares, h, keys, values, mask = (x.index_select(0, index) for x in (input_shares, h, keys, values, mask))
+            c = None if c is None else c.index_select(0, index)
+            feed = None if feed is None else feed.index_select(0, index)
+            lengths = [lengths[row] for row in order]
         shape = UnrolledShape("lstm" if recurrence.is_lstm else "gru", self.kind, self.context_gate_size)
         features, weights, h_last, c_last = unrolled_decoder(
-            shape, input_shares, h, c, state.feed, memory.keys, memory.values, memory.mask,
+            shape, input_shares, h, c, feed, keys, values, mask,
             attention.query_proj.weight if bahdanau else None,
             attention.energy.weight.squeeze(0) if bahdanau else None,
             None if recurrence.feed_gates is None else recurrence.feed_gates.weight,
-            recurrence.hidden_gates.weight, recurrence.hidden_gates.bias, self.combine_hidden.weight)
+            recurrence.hidden_gates.weight, recurrence.hidden_gates.bias, self.combine_hidden.weight, lengths)
+        last = features[:, -1]
+        if lengths is not None:
+            rows = torch.arange(len(lengths), device=features.device)
+            last = features[rows, torch.tensor(lengths, device=features.device) - 1]
+        if order is not None:
+            back = torch.tensor(order, device=features.device).argsort()
+            features, weights, h_last, last = (x.index_select(0, back) for x in (features, weights, h_last, last))
+            c_last = None if c_last is None else c_last.index_select(0, back)
         rnn: State = (h_last.unsqueeze(0), c_last.unsqueeze(0)) if c_last is not None else h_last.unsqueeze(0)
-        final = DecoderState(rnn, features[:, -1] if self.input_feeding else None)
+        final = DecoderState(rnn, last if self.input_feeding else None)
         return self.dropout(features), final, weights
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -406,11 +428,13 @@ class Seq2Seq(nn.Module):
         initial = self.decoder.initial_state(self.bridge(final), src.size(0), states)
         return self.decoder.memory(states, mask), initial
 
-    def forward(self, src: Tensor, src_lengths: Tensor, prev_tokens: Tensor) -> Tensor:
+    def forward(self, src: Tensor, src_lengths: Tensor, prev_tokens: Tensor, tgt_lengths: list[int] | None = None
+                ) -> Tensor:
         """Teacher forcing: feed the gold previous tokens [B, T]; returns features [B, T, H].
-        Project with ``self.generator`` (only where the loss needs it)."""
+        Project with ``self.generator`` (only where the loss needs it). ``tgt_lengths``: each
+        row's real steps, so that the decoder can skip padding (see ``Decoder.forward``)."""
         memory, state = self.encode(src, src_lengths)
-        features, _, _ = self.decoder(prev_tokens, state, memory)
+        features, _, _ = self.decoder(prev_tokens, state, memory, tgt_lengths)
         return features
 
     def num_parameters(self) -> int:

@@ -106,7 +106,7 @@ def decoder_features(model: Seq2Seq, batch: Batch, ratio: float) -> torch.Tensor
     At ratio 1.0 the whole target goes through the decoder in one call (the fast path).
     """
     if ratio >= 1.0:
-        return model(batch.src, batch.src_lengths, batch.prev_tokens)
+        return model(batch.src, batch.src_lengths, batch.prev_tokens, batch.tgt_lengths)
     memory, state = model.encode(batch.src, batch.src_lengths)
     prev = batch.prev_tokens[:, :1]
     steps = []

@@ -95,3 +95,67 @@ def test_forward_without_grad_gives_the_same_features(cell):
         without, final, weights = model.decoder(PREV, state, memory)
     torch.testing.assert_close(without, with_grad.detach())
     assert not without.requires_grad and weights.shape == (3, PREV.size(1), SRC.size(1))
+
+
+def loop_with_lengths(model: Seq2Seq, lengths: list[int], src, src_lengths, prev):
+    """The step loop, with each row's features kept up to its length and its state taken after
+    its own last step: what the unrolled decoder computes when it is given the lengths."""
+    memory, state = model.encode(src, src_lengths)
+    features, hs, cs = [], [], []
+    for t in range(prev.size(1)):
+        out, state, _ = model.decoder(prev[:, t:t + 1], state, memory)
+        features.append(out)
+        h, c = state.rnn if isinstance(state.rnn, tuple) else (state.rnn, None)
+        hs.append(h[0])
+        cs.append(None if c is None else c[0])
+    features = torch.cat(features, 1)
+    rows = torch.arange(len(lengths))
+    ends = torch.tensor(lengths) - 1
+    real = (torch.arange(prev.size(1)).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)).unsqueeze(2)
+    final = [torch.stack(hs)[ends, rows]] + ([torch.stack(cs)[ends, rows]] if cs[0] is not None else [])
+    return features * real, final
+
+
+def loss_and_grads(model: Seq2Seq, features, final):
+    torch.manual_seed(1)
+    loss = (features * torch.randn_like(features)).sum() + sum((s * torch.randn_like(s)).sum() for s in final)
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    return grads
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("variant", UNROLLED_VARIANTS[:3], ids=lambda v: "-".join(map(str, v.values())))
+@pytest.mark.parametrize("order", [[0, 1, 2], [2, 0, 1]], ids=["longest-first", "shuffled"])
+def test_lengths_skip_padding_steps_exactly(cell, variant, order):
+    """Given the target lengths, rows stop at their length: the features there, each row's final
+    state after its own last step, and every gradient are those of the full step loop; the
+    features past a row's length are zero. Rows in any order (the decoder sorts them)."""
+    model = model_for(cell, variant)
+    src, src_lengths, prev = SRC[order], LENGTHS[order], PREV[order]
+    lengths = [int(n) for n in (prev != PAD_ID).sum(1)]
+    expected, expected_final = loop_with_lengths(model, lengths, src, src_lengths, prev)
+    expected_grads = loss_and_grads(model, expected, expected_final)
+    memory, state = model.encode(src, src_lengths)
+    features, state, weights = model.decoder(prev, state, memory, lengths)
+    final = list(state.rnn) if isinstance(state.rnn, tuple) else [state.rnn]
+    final = [s[0] for s in final]
+    torch.testing.assert_close(features, expected.detach())
+    for a, b in zip(final, expected_final):
+        torch.testing.assert_close(a, b.detach())
+    past = torch.arange(prev.size(1)).unsqueeze(0) >= torch.tensor(lengths).unsqueeze(1)
+    assert bool((weights[past] == 0).all()) and bool((features[past] == 0).all())
+    grads = loss_and_grads(model, features, final)
+    assert grads.keys() == expected_grads.keys()
+    for name in grads:
+        torch.testing.assert_close(grads[name], expected_grads[name], msg=lambda m: f"{name}: {m}")
+
+
+def test_lengths_are_checked():
+    from seq2seq.unrolled import active_rows
+    assert active_rows([3, 3, 1], 3, 3) == [3, 2, 2]
+    assert active_rows(None, 2, 3) == [2, 2, 2]
+    for bad in ([1, 3, 3], [4, 1, 1], [0, 0, 0], [3, 3]):
+        with pytest.raises(ValueError, match="non-increasing"):
+            active_rows(bad, 3, 3)
