@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .activations import tanh
 from .config import ModelConfig
 from .dropout import Dropout
 from .recurrence import State, StepRecurrence, gate_count, recurrent_layers
@@ -305,7 +306,7 @@ class Decoder(nn.Module):
         if self.combine_hidden is None:
             return outputs
         assert context_share is not None
-        return torch.tanh(self.combine_hidden(outputs) + context_share)
+        return tanh(self.combine_hidden(outputs) + context_share)
 
     def forward(self, prev_tokens: Tensor, state: DecoderState, memory: Memory, lengths: list[int] | None = None
                 ) -> tuple[Tensor, DecoderState, Tensor | None]:

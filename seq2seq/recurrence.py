@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .activations import tanh
 from .dropout import Dropout
 
 # An RNN state: h [L, B, H] for GRU, (h, c) for LSTM.
@@ -108,7 +109,7 @@ class StepRecurrence(nn.Module):
         hidden_r, hidden_z, hidden_n = self.hidden_gates(h[0]).chunk(3, dim=-1)
         r = torch.sigmoid(input_r + hidden_r)
         z = torch.sigmoid(input_z + hidden_z)
-        n = torch.tanh(input_n + r * hidden_n)
+        n = tanh(input_n + r * hidden_n)
         h0 = n + z * (h[0] - n)  # (1 - z) n + z h
         if self.upper is None:
             return h0, h0.unsqueeze(0)
@@ -118,9 +119,10 @@ class StepRecurrence(nn.Module):
 
     def _lstm_pointwise(self, gates: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, State]:
         """Layer 0's LSTM cell from its summed gates [B, 4H], then the layers above."""
-        i, f, g, o = gates.chunk(4, dim=-1)
-        c0 = torch.sigmoid(f) * c[0] + torch.sigmoid(i) * torch.tanh(g)
-        h0 = torch.sigmoid(o) * torch.tanh(c0)
+        i, f, _, o = torch.sigmoid(gates).chunk(4, dim=-1)  # one call; the candidate's is unused
+        hidden = self.hidden_size
+        c0 = torch.addcmul(f * c[0], i, tanh(gates[..., 2 * hidden:3 * hidden]))
+        h0 = o * tanh(c0)
         if self.upper is None:
             return h0, (h0.unsqueeze(0), c0.unsqueeze(0))
         output, (h_up, c_up) = self.upper(self.between(h0).unsqueeze(1), (h[1:], c[1:]))

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .activations import tanh, tanh_from_doubled_
+
 
 @dataclass(frozen=True)
 class UnrolledShape:
@@ -115,11 +117,22 @@ class _Unrolled(torch.autograd.Function):
             # v^T tanh(q + k) = (2v)^T sigmoid(2q + 2k) - sum(v), as BahdanauAttention computes it
             sigmoids = new(steps, n, source, keys.size(2))
             doubled_keys, doubled_query, energy2 = keys, w_query.t() * 2, energy * 2
-        w_hidden_t, w_combine_t = w_hidden.t(), w_combine.t()
+        # tanh as 2 sigmoid(2x) - 1 (seq2seq/activations.py): the products that feed a tanh come out
+        # doubled, from doubled weights and value columns (the features' tanh, the LSTM's candidate)
+        w_hidden_t, w_combine_t = w_hidden.t(), w_combine.t() * 2
         w_feed_t = None if w_feed is None else w_feed.t()
+        mixing = values * 2  # the values the forward mixes; the backward reads the model's
+        if g:
+            mixing[..., :g] = values[..., :g]
+        candidate = slice(2 * hidden, 3 * hidden)  # the LSTM's tanh gate
         if lstm:
             shares = shares + b_hidden  # b_hh joins b_ih once, not every step
-            w_xh_t = (torch.cat([w_feed, w_hidden], dim=1) if w_feed is not None else w_hidden).t()
+            shares[..., candidate] *= 2
+            w_xh = torch.cat([w_feed, w_hidden], dim=1) if w_feed is not None else w_hidden.clone()
+            w_xh[candidate] *= 2
+            w_xh_t = w_xh.t()
+            if g:
+                mixing[..., candidate] *= 2
         for t in range(steps):
             m = active[t]
             h = hs[t, :m]
@@ -131,16 +144,16 @@ class _Unrolled(torch.autograd.Function):
                 scores = torch.matmul(z, energy2)
                 a = torch.softmax(scores.masked_fill_(blocked[:m], float("-inf")), dim=-1)
                 weights[:m, t] = a
-                mixed = torch.bmm(a.unsqueeze(1), values[:m]).squeeze(1)
+                mixed = torch.bmm(a.unsqueeze(1), mixing[:m]).squeeze(1)
                 gates += mixed[:, :g]
                 context_share = mixed[:, g:]
             if lstm:
                 act = acts[t, :m]
                 torch.sigmoid(gates, out=act)
-                torch.tanh(gates[:, 2 * hidden:3 * hidden], out=act[:, 2 * hidden:3 * hidden])
+                act[:, candidate].mul_(2).sub_(1)  # sigmoid(2 g) -> tanh(g)
                 i, f, cell, o = act.chunk(4, dim=1)
                 c = torch.addcmul(f * cs[t, :m], i, cell, out=cs[t + 1, :m])
-                torch.mul(o, torch.tanh(c, out=tanh_c[t, :m]), out=hs[t + 1, :m])
+                torch.mul(o, tanh(c, out=tanh_c[t, :m]), out=hs[t + 1, :m])
             else:
                 if w_feed_t is not None:
                     gates.addmm_(feats[t, :m], w_feed_t)
@@ -149,14 +162,14 @@ class _Unrolled(torch.autograd.Function):
                 torch.sigmoid(gates[:, :2 * hidden] + hg[:, :2 * hidden], out=act[:, :2 * hidden])
                 r, z_gate = act[:, :hidden], act[:, hidden:2 * hidden]
                 hidden_n[t, :m] = hg[:, 2 * hidden:]
-                cand = torch.tanh(torch.addcmul(gates[:, 2 * hidden:], r, hidden_n[t, :m]), out=act[:, 2 * hidden:])
+                cand = tanh(torch.addcmul(gates[:, 2 * hidden:], r, hidden_n[t, :m]), out=act[:, 2 * hidden:])
                 torch.addcmul(cand, z_gate, h - cand, out=hs[t + 1, :m])
             if not bahdanau:  # Luong: the new state queries the memory
                 scores = torch.bmm(hs[t + 1, :m].unsqueeze(1), keys[:m].transpose(1, 2)).squeeze(1)
                 a = torch.softmax(scores.masked_fill_(blocked[:m], float("-inf")), dim=-1)
                 weights[:m, t] = a
-                context_share = torch.bmm(a.unsqueeze(1), values[:m]).squeeze(1)
-            torch.tanh(torch.addmm(context_share, hs[t + 1, :m], w_combine_t), out=feats[t + 1, :m])
+                context_share = torch.bmm(a.unsqueeze(1), mixing[:m]).squeeze(1)
+            tanh_from_doubled_(torch.addmm(context_share, hs[t + 1, :m], w_combine_t), out=feats[t + 1, :m])
         ctx.shape, ctx.feed_size, ctx.active, ctx.partial = shape, feed_size, active, partial
         ctx.has_c0, ctx.has_feed0 = c0 is not None, feed0 is not None
         ctx.mark_non_differentiable(weights)
