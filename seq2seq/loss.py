@@ -3,8 +3,10 @@
 ``logits = features W^T + b`` is the largest tensor of a training step (target tokens x
 vocabulary). Computed apart, the projection writes it, log-softmax writes a second one of
 the same size, and the backward allocates a zeroed one-hot and a third for the gradient.
-Here the logits buffer is turned into exp(logits - max) in place, kept, and turned into
-the gradient in place in the backward: one [N, V] buffer for the whole step.
+Here the logits buffer is turned into the softmax in place (one pass of PyTorch's row-wise
+kernel), kept, and turned into the gradient in place in the backward: one [N, V] buffer for
+the whole step. The log-normaliser comes from the gold entry: lse = z_gold - log p_gold; a row
+whose p_gold underflows has its logits recomputed to take it exactly.
 
     loss_n = (1 - eps) (lse_n - z_gold) + eps (lse_n - mean_v z_v),   lse_n = log sum_v exp z_v
     d loss_n / d z_v = softmax(z)_v - (1 - eps) [v = gold] - eps / V
@@ -24,31 +26,41 @@ def projected_cross_entropy(features: Tensor, weight: Tensor, bias: Tensor | Non
     return _ProjectedCrossEntropy.apply(features, weight, bias, gold, label_smoothing)
 
 
+_TINY = 1e-30  # far above float32's smallest normal (1.2e-38), below any probability that matters
+
+
+def _logits(features: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    return features @ weight.t() if bias is None else torch.addmm(bias, features, weight.t())
+
+
 class _ProjectedCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, features: Tensor, weight: Tensor, bias: Tensor | None, gold: Tensor,  # type: ignore[override]
                 smoothing: float) -> Tensor:
-        logits = features @ weight.t() if bias is None else torch.addmm(bias, features, weight.t())
+        logits = _logits(features, weight, bias)
         gold_logit = logits.gather(1, gold.unsqueeze(1)).squeeze(1)
-        top = logits.amax(dim=1, keepdim=True)
-        exps = logits.sub_(top).exp_()  # in place: the logits are not needed again
-        sums = exps.sum(dim=1)
-        lse = sums.log() + top.squeeze(1)
+        probs = torch.softmax(logits, dim=1, out=logits)  # in place: the logits are not needed again
+        gold_prob = probs.gather(1, gold.unsqueeze(1)).squeeze(1)
+        lse = gold_logit - gold_prob.log()
+        tiny = gold_prob < _TINY  # log p_gold has lost its precision (or is -inf): take lse exactly
+        if bool(tiny.any()):
+            rows = tiny.nonzero().squeeze(1)
+            lse[rows] = torch.logsumexp(_logits(features[rows], weight, bias), dim=1)
         loss = (lse - gold_logit).sum() * (1 - smoothing)
         if smoothing:
             # sum_v z_v = features . sum_v W_v + sum_v b_v: no pass over [N, V]
             logit_sums = features @ weight.sum(0) + (0 if bias is None else bias.sum())
             loss = loss + smoothing * (lse - logit_sums / weight.size(0)).sum()
         ctx.smoothing, ctx.has_bias = smoothing, bias is not None
-        ctx.save_for_backward(features, weight, gold, exps, sums)
+        ctx.save_for_backward(features, weight, gold, probs)
         return loss
 
     @staticmethod
     def backward(ctx, d_loss: Tensor):  # type: ignore[override]
-        features, weight, gold, exps, sums = ctx.saved_tensors
+        features, weight, gold, probs = ctx.saved_tensors
         smoothing = ctx.smoothing
-        grad = exps.mul_((d_loss / sums).unsqueeze(1))  # in place: softmax * d_loss
+        grad = probs.mul_(d_loss)  # in place: softmax * d_loss
         if smoothing:
             grad.sub_(d_loss * smoothing / weight.size(0))
         rows = torch.arange(grad.size(0), device=grad.device)

@@ -44,3 +44,17 @@ def test_a_second_backward_is_refused_not_wrong():
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="inplace"):
         loss.backward()
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_rows_whose_gold_probability_underflows_keep_an_exact_loss(smoothing):
+    """The normaliser comes from log p_gold; where p_gold underflows float32 (here exp(-200) and
+    exp(-90)), the row's is recomputed, so loss and gradients still equal F.cross_entropy's."""
+    features = torch.tensor([[200.0, 0.0, 1.0], [0.0, 1.0, 2.0], [90.0, 0.0, 0.0]], requires_grad=True)
+    weight, gold = torch.eye(3), torch.tensor([1, 2, 2])
+    loss = projected_cross_entropy(features, weight, None, gold, smoothing)
+    expected = F.cross_entropy(features @ weight.t(), gold, label_smoothing=smoothing, reduction="sum")
+    torch.testing.assert_close(loss, expected)
+    (grad,) = torch.autograd.grad(loss, features)
+    (expected_grad,) = torch.autograd.grad(expected, features)
+    torch.testing.assert_close(grad, expected_grad)
