@@ -21,20 +21,24 @@ from .subwords import BOS_ID, EOS_ID, PAD_ID
 @dataclass
 class Batch:
     """src: [B, S] ids ending in </s>; src_lengths: [B] (CPU); prev_tokens: [B, T] = <s> + target;
-    gold: [B, T] = target + </s> (PAD elsewhere); n_tokens: non-pad entries of gold;
-    tgt_lengths: each row's non-pad entries of gold (host ints; ``make_batch`` puts rows
-    longest target first, so that the decoder can stop computing rows as they end)."""
+    gold: [B, T] = target + </s> (PAD elsewhere); tgt_lengths: each row's non-pad entries of
+    gold (host ints; ``make_batch`` puts rows longest target first, so that the decoder can
+    stop computing rows as they end)."""
 
     src: Tensor
     src_lengths: Tensor
     prev_tokens: Tensor
     gold: Tensor
-    n_tokens: int
-    tgt_lengths: list[int] | None = None
+    tgt_lengths: list[int]
+
+    @property
+    def n_tokens(self) -> int:
+        """Non-pad entries of gold: the target tokens the loss is summed over."""
+        return sum(self.tgt_lengths)
 
     def to(self, device: torch.device) -> "Batch":
         return Batch(self.src.to(device), self.src_lengths, self.prev_tokens.to(device), self.gold.to(device),
-                     self.n_tokens, self.tgt_lengths)
+                     self.tgt_lengths)
 
 
 def token_batches(
@@ -99,4 +103,4 @@ def make_batch(src: Sequence[np.ndarray], tgt: Sequence[np.ndarray]) -> Batch:
     prev_tokens = pad(tgt, prefix=BOS_ID)
     gold = pad(tgt, suffix=EOS_ID)
     tgt_lengths = [len(t) + 1 for t in tgt]
-    return Batch(src_tensor, src_lengths, prev_tokens, gold, sum(tgt_lengths), tgt_lengths)
+    return Batch(src_tensor, src_lengths, prev_tokens, gold, tgt_lengths)

@@ -369,7 +369,8 @@ class Decoder(nn.Module):
             # the unrolled steps skip a suffix of rows: run the rows longest first, then put them back
             order = sorted(range(len(lengths)), key=lambda row: -lengths[row])
             index = torch.tensor(order, device=input_shares.device)
-            input_shares, h, keys, values, mask = (x.index_select(0, index) for x in (input_shares, h, keys, values, mask))
+            input_shares, h, keys, values, mask = (
+                x.index_select(0, index) for x in (input_shares, h, keys, values, mask))
             c = None if c is None else c.index_select(0, index)
             feed = None if feed is None else feed.index_select(0, index)
             lengths = [lengths[row] for row in order]

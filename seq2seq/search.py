@@ -75,10 +75,10 @@ def row_top(logits: Tensor, k: int, chunk: int = 64) -> tuple[Tensor, Tensor]:
     return top_values, tokens
 
 
-def log_normalizer(logits: Tensor) -> Tensor:
-    """log(sum(exp(logits))) per row, [N, 1]: a token's log-probability is its logit minus this."""
-    peak = logits.amax(dim=-1, keepdim=True)
-    return (logits - peak).exp_().sum(dim=-1, keepdim=True).log_().add_(peak)
+def token_log_probs(logits: Tensor, tokens: Tensor) -> Tensor:
+    """log softmax(logits) at ``tokens`` [N, k] per row. PyTorch's row-wise log_softmax kernel
+    is ~20% faster over [320, 8000] here than amax, subtract, exp and sum apart."""
+    return torch.log_softmax(logits, dim=-1).gather(1, tokens)
 
 
 def most_likely(logits: Tensor) -> Tensor:
@@ -127,7 +127,7 @@ def token_by_token(model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tens
         features, state, weights = model.decoder(tokens, state, memory)
         logits = model.generator(features[:, -1]).float()  # [rows, V]
         chosen = choose(logits)
-        log_prob[rows] += (logits.gather(1, chosen.unsqueeze(1)) - log_normalizer(logits)).squeeze(1)
+        log_prob[rows] += token_log_probs(logits, chosen.unsqueeze(1)).squeeze(1)
         out[rows, step] = chosen
         length[rows] = step + 1
         if weights_all is not None and weights is not None:
@@ -191,8 +191,7 @@ def top_candidates(scores: Tensor, logits: Tensor, beam: int, count: int) -> tup
     n, vocab = scores.size(0), logits.size(-1)
     per_beam = min(beam + 1, vocab)
     _, row_tokens = row_top(logits, per_beam)  # [n*K, k']
-    # PyTorch's row-wise log_softmax kernel is ~20% faster here than amax, subtract, exp and sum
-    row_logp = torch.log_softmax(logits, dim=-1).gather(1, row_tokens)
+    row_logp = token_log_probs(logits, row_tokens)
     candidates = (scores.reshape(-1, 1) + row_logp).view(n, beam * per_beam)
     top_scores, top_index = candidates.topk(count, dim=-1)
     top_beam = torch.div(top_index, per_beam, rounding_mode="floor")

@@ -121,18 +121,20 @@ class _Unrolled(torch.autograd.Function):
         # doubled, from doubled weights and value columns (the features' tanh, the LSTM's candidate)
         w_hidden_t, w_combine_t = w_hidden.t(), w_combine.t() * 2
         w_feed_t = None if w_feed is None else w_feed.t()
-        mixing = values * 2  # the values the forward mixes; the backward reads the model's
-        if g:
-            mixing[..., :g] = values[..., :g]
         candidate = slice(2 * hidden, 3 * hidden)  # the LSTM's tanh gate
+        # the values the forward mixes (the backward reads the model's): the combine share
+        # doubled, and with Bahdanau and an LSTM the context's share of the candidate gate too
+        column_scale = values.new_ones(values.size(2))
+        column_scale[g:] = 2
+        if lstm and g:
+            column_scale[candidate] = 2
         if lstm:
             shares = shares + b_hidden  # b_hh joins b_ih once, not every step
             shares[..., candidate] *= 2
             w_xh = torch.cat([w_feed, w_hidden], dim=1) if w_feed is not None else w_hidden.clone()
             w_xh[candidate] *= 2
             w_xh_t = w_xh.t()
-            if g:
-                mixing[..., candidate] *= 2
+        mixing = values * column_scale
         for t in range(steps):
             m = active[t]
             h = hs[t, :m]
