@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -25,7 +26,7 @@ from .config import ModelConfig
 from .dropout import Dropout
 from .recurrence import State, StepRecurrence, gate_count, recurrent_layers
 from .subwords import PAD_ID
-from .unrolled import UnrolledShape, unrolled_decoder
+from .unrolled import StepLayout, UnrolledShape, unrolled_decoder
 
 
 @dataclass
@@ -316,6 +317,11 @@ class Decoder(nn.Module):
         ``lengths`` (teacher forcing): each row's real steps. Where the steps are unrolled, a row's
         steps past its length are skipped: its features and weights there are zero and the
         returned state is the one after its own last step. Elsewhere they are ignored."""
+        if self.recurrence is not None and self._can_unroll(prev_tokens, memory):
+            features, positions, final, weights = self._unrolled(prev_tokens, state, memory, lengths)
+            batch, steps = prev_tokens.shape
+            by_position = features.new_zeros(batch * steps, features.size(1)).index_copy(0, positions, features)
+            return by_position.view(batch, steps, -1), final, weights
         embedded = self.dropout(self.embed(prev_tokens))
         if self.rnn is not None:
             outputs, rnn_state = self.rnn(embedded, state.rnn)
@@ -324,8 +330,6 @@ class Decoder(nn.Module):
             return self.dropout(self._features(outputs, context_share)), DecoderState(rnn_state), weights
         assert self.recurrence is not None
         input_shares = self.recurrence.input_gates(embedded)  # [B, T, G]: every step's at once
-        if self._can_unroll(prev_tokens, memory):
-            return self._unrolled(input_shares, state, memory, lengths)
         features, all_weights = [], []
         for t in range(prev_tokens.size(1)):
             share, feed = input_shares[:, t], state.feed
@@ -356,42 +360,72 @@ class Decoder(nn.Module):
                 and memory.mask.size(0) == prev_tokens.size(0)
                 and not torch.is_autocast_enabled(prev_tokens.device.type))
 
-    def _unrolled(self, input_shares: Tensor, state: DecoderState, memory: Memory, lengths: list[int] | None
-                  ) -> tuple[Tensor, DecoderState, Tensor | None]:
+    def teacher_forced(self, prev_tokens: Tensor, state: DecoderState, memory: Memory, lengths: list[int]
+                       ) -> tuple[Tensor, Tensor]:
+        """Teacher forcing: the features of each row's real steps only, [R, H] (R = sum of
+        ``lengths``), and where each is in [B, T] (flat indices, row * T + step), in whatever
+        order the decoder computes them. Where the steps are unrolled, the padding past a row's
+        length is never computed (see :class:`~seq2seq.unrolled.StepLayout`)."""
+        if self.recurrence is not None and self._can_unroll(prev_tokens, memory):
+            features, positions, _, _ = self._unrolled(prev_tokens, state, memory, lengths)
+            return features, positions
+        features, _, _ = self(prev_tokens, state, memory, lengths)
+        steps = prev_tokens.size(1)
+        real = np.concatenate([row * steps + np.arange(n) for row, n in enumerate(lengths)])
+        positions = torch.from_numpy(real).to(features.device)
+        return features.reshape(-1, features.size(-1)).index_select(0, positions), positions
+
+    def _unrolled(self, prev_tokens: Tensor, state: DecoderState, memory: Memory, lengths: list[int] | None
+                  ) -> tuple[Tensor, Tensor, DecoderState, Tensor]:
+        """All steps as one function (:mod:`seq2seq.unrolled`), each row up to its length: features
+        [R, H] and their flat positions in [B, T], the state after each row's last step, and the
+        attention weights [B, T, S] (zero past a row's length)."""
         recurrence, attention = self.recurrence, self.attention
         assert recurrence is not None and attention is not None and self.combine_hidden is not None
         assert memory.keys is not None and memory.values is not None
+        batch, steps = prev_tokens.shape
+        device = prev_tokens.device
+        if lengths is None:
+            lengths = [steps] * batch
+        if len(lengths) != batch or not all(0 < n <= steps for n in lengths):
+            raise ValueError(f"decoder: lengths must be {batch} counts in 1..{steps}")
         bahdanau = isinstance(attention, BahdanauAttention)
         h, c = (state.rnn[0][0], state.rnn[1][0]) if isinstance(state.rnn, tuple) else (state.rnn[0], None)
         keys, values, mask, feed = memory.keys, memory.values, memory.mask, state.feed
         order = None
-        if lengths is not None and any(a < b for a, b in zip(lengths, lengths[1:])):
+        if any(a < b for a, b in zip(lengths, lengths[1:])):
             # the unrolled steps skip a suffix of rows: run the rows longest first, then put them back
-            order = sorted(range(len(lengths)), key=lambda row: -lengths[row])
-            index = torch.tensor(order, device=input_shares.device)
-            input_shares, h, keys, values, mask = (
-                x.index_select(0, index) for x in (input_shares, h, keys, values, mask))
+            order = sorted(range(batch), key=lambda row: -lengths[row])
+            index = torch.tensor(order, device=device)
+            h, keys, values, mask = (x.index_select(0, index) for x in (h, keys, values, mask))
             c = None if c is None else c.index_select(0, index)
             feed = None if feed is None else feed.index_select(0, index)
             lengths = [lengths[row] for row in order]
+        layout = StepLayout.of(lengths)
+        rows = np.asarray(order) if order is not None else np.arange(batch)
+
+        def flat(row_step: tuple[np.ndarray, np.ndarray]) -> Tensor:  # layout rows -> positions in [B, T]
+            return torch.from_numpy(rows[row_step[0]] * steps + row_step[1]).to(device)
+
+        tokens = prev_tokens.reshape(-1).index_select(0, flat(layout.input_positions()))
+        input_shares = recurrence.input_gates(self.dropout(self.embed(tokens)))  # every step's at once
         shape = UnrolledShape("lstm" if recurrence.is_lstm else "gru", self.kind, self.context_gate_size)
         features, weights, h_last, c_last = unrolled_decoder(
-            shape, input_shares, h, c, feed, keys, values, mask,
+            shape, layout, input_shares, h, c, feed, keys, values, mask,
             attention.query_proj.weight if bahdanau else None,
             attention.energy.weight.squeeze(0) if bahdanau else None,
             None if recurrence.feed_gates is None else recurrence.feed_gates.weight,
-            recurrence.hidden_gates.weight, recurrence.hidden_gates.bias, self.combine_hidden.weight, lengths)
-        last = features[:, -1]
-        if lengths is not None:
-            rows = torch.arange(len(lengths), device=features.device)
-            last = features[rows, torch.tensor(lengths, device=features.device) - 1]
+            recurrence.hidden_gates.weight, recurrence.hidden_gates.bias, self.combine_hidden.weight)
+        last = features.index_select(0, torch.from_numpy(layout.final_states() - batch).to(device))
         if order is not None:
-            back = torch.tensor(order, device=features.device).argsort()
-            features, weights, h_last, last = (x.index_select(0, back) for x in (features, weights, h_last, last))
+            back = torch.tensor(order, device=device).argsort()
+            weights, h_last, last = (x.index_select(0, back) for x in (weights, h_last, last))
             c_last = None if c_last is None else c_last.index_select(0, back)
+        if weights.size(1) < steps:  # no row runs the last steps
+            weights = nn.functional.pad(weights, (0, 0, 0, steps - weights.size(1)))
         rnn: State = (h_last.unsqueeze(0), c_last.unsqueeze(0)) if c_last is not None else h_last.unsqueeze(0)
         final = DecoderState(rnn, last if self.input_feeding else None)
-        return self.dropout(features), final, weights
+        return self.dropout(features), flat(layout.output_positions()), final, weights
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
         """Bundles and checkpoints made before the step recurrence and the split combine
@@ -438,6 +472,13 @@ class Seq2Seq(nn.Module):
         memory, state = self.encode(src, src_lengths)
         features, _, _ = self.decoder(prev_tokens, state, memory, tgt_lengths)
         return features
+
+    def teacher_forced(self, src: Tensor, src_lengths: Tensor, prev_tokens: Tensor, tgt_lengths: list[int]
+                       ) -> tuple[Tensor, Tensor]:
+        """Teacher forcing, real target positions only: features [R, H] and their flat positions
+        in [B, T] (see ``Decoder.teacher_forced``), for the loss to pick the gold tokens."""
+        memory, state = self.encode(src, src_lengths)
+        return self.decoder.teacher_forced(prev_tokens, state, memory, tgt_lengths)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -124,9 +124,13 @@ def decoder_features(model: Seq2Seq, batch: Batch, ratio: float) -> torch.Tensor
 
 def batch_loss(model: Seq2Seq, batch: Batch, label_smoothing: float, teacher_forcing: float = 1.0) -> torch.Tensor:
     """Summed cross-entropy over the non-pad target positions of one batch."""
-    features = decoder_features(model, batch, teacher_forcing)  # [B, T, H]
-    mask = batch.gold != PAD_ID
-    kept, gold = features[mask], batch.gold[mask]  # [N, H]: padding positions are never projected
+    if teacher_forcing >= 1.0:  # the decoder computes the real positions only
+        kept, positions = model.teacher_forced(batch.src, batch.src_lengths, batch.prev_tokens, batch.tgt_lengths)
+        gold = batch.gold.reshape(-1)[positions]
+    else:
+        features = decoder_features(model, batch, teacher_forcing)  # [B, T, H]
+        mask = batch.gold != PAD_ID
+        kept, gold = features[mask], batch.gold[mask]  # [N, H]: padding positions are never projected
     if torch.is_autocast_enabled(kept.device.type):
         return F.cross_entropy(model.generator(kept).float(), gold, label_smoothing=label_smoothing, reduction="sum")
     return projected_cross_entropy(kept, model.generator.weight, model.generator.bias, gold, label_smoothing)

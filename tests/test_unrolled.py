@@ -159,3 +159,45 @@ def test_lengths_are_checked():
     for bad in ([1, 3, 3], [4, 1, 1], [0, 0, 0], [3, 3]):
         with pytest.raises(ValueError, match="non-increasing"):
             active_rows(bad, 3, 3)
+
+
+def test_step_layout_blocks():
+    """Rows [3, 3, 1] steps: step 0 runs 3 rows, steps 1 and 2 run 2. State blocks: 3 initial
+    states, then 3, 2, 2 after each step; a step reads its rows of the block before it."""
+    from seq2seq.unrolled import StepLayout
+    layout = StepLayout.of([3, 3, 1])
+    assert layout.active == (3, 2, 2) and layout.starts == (0, 3, 6, 8, 10)
+    assert (layout.input_rows, layout.output_rows) == (8, 7)
+    rows, steps = layout.input_positions()
+    assert rows.tolist() == [0, 1, 2, 0, 1, 2, 0, 1] and steps.tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
+    rows, steps = layout.output_positions()
+    assert rows.tolist() == [0, 1, 2, 0, 1, 0, 1] and steps.tolist() == [0, 0, 0, 1, 1, 2, 2]
+    assert layout.previous_states().tolist() == [0, 1, 2, 3, 4, 6, 7]
+    assert layout.final_states().tolist() == [8, 9, 5]
+
+
+@pytest.mark.parametrize("variant", [{"attention": "bahdanau", "input_feeding": True},
+                                     {"attention": "luong", "input_feeding": False}], ids=["unrolled", "one-call"])
+def test_teacher_forced_gives_the_real_positions_features(variant):
+    """The loss's entry point: features of the real target positions only, with their positions
+    in [B, T]; values and gradients are the full forward's at those positions."""
+    model = model_for("lstm", variant)
+    order = [2, 0, 1]
+    src, src_lengths, prev = SRC[order], LENGTHS[order], PREV[order]
+    lengths = [int(n) for n in (prev != PAD_ID).sum(1)]
+    memory, state = model.encode(src, src_lengths)
+    full, _, _ = model.decoder(prev, state, memory, lengths)
+    expected = full.reshape(-1, full.size(-1))
+    expected_grads = loss_and_grads(model, expected[(prev != PAD_ID).reshape(-1)], [])
+    features, positions = model.teacher_forced(src, src_lengths, prev, lengths)
+    assert sorted(positions.tolist()) == (prev != PAD_ID).reshape(-1).nonzero().squeeze(1).tolist()
+    torch.testing.assert_close(features, expected[positions].detach())
+    # the same loss, its terms in the decoder's order
+    index = positions.argsort().argsort()
+    torch.manual_seed(1)
+    weights = torch.randn(features.shape, dtype=features.dtype)[index]
+    (features * weights).sum().backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    assert grads.keys() == expected_grads.keys()
+    for name in grads:
+        torch.testing.assert_close(grads[name], expected_grads[name], msg=lambda m: f"{name}: {m}")
