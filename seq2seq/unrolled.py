@@ -290,7 +290,7 @@ class _Unrolled(torch.autograd.Function):
         g, feed_size = shape.context_gate_size, ctx.feed_size
         gate_size, outputs, inputs = acts.size(1), layout.output_rows, layout.input_rows
         hidden = xh.size(1) - feed_size
-        hs, feeds = xh[:, feed_size:], xh[:, :feed_size]  # feeds: empty without input feeding
+        hs = xh[:, feed_size:]  # each state's h (its feed, with input feeding, is xh[:, :feed_size])
         # input rows past a step's m_t are padding: zero for the products over all steps
         fill = xh.new_zeros if ctx.partial else xh.new_empty
         d_input = fill(inputs, gate_size)  # d(gates), input side: the shares', the feed's and the context's
