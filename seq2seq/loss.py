@@ -4,8 +4,8 @@
 vocabulary). Computed apart, the projection writes it, log-softmax writes a second one of
 the same size, and the backward allocates a zeroed one-hot and a third for the gradient.
 Here the logits buffer is turned into the softmax in place (one pass of PyTorch's row-wise
-kernel), kept, and turned into the gradient in place in the backward: one [N, V] buffer for
-the whole step. The log-normaliser comes from the gold entry: lse = z_gold - log p_gold; a row
+kernel), kept, and has the gold one-hot subtracted in place in the backward, which scales
+the products' results rather than the buffer: one [N, V] buffer and no other pass over it. The log-normaliser comes from the gold entry: lse = z_gold - log p_gold; a row
 whose p_gold underflows has its logits recomputed to take it exactly.
 
     loss_n = (1 - eps) (lse_n - z_gold) + eps (lse_n - mean_v z_v),   lse_n = log sum_v exp z_v
@@ -80,12 +80,25 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
     def backward(ctx, d_loss: Tensor):  # type: ignore[override]
         features, weight, gold, probs = ctx.saved_tensors
         smoothing = ctx.smoothing
-        grad = probs.mul_(d_loss)  # in place: softmax * d_loss
-        if smoothing:
-            grad.sub_(d_loss * smoothing / weight.size(0))
+        # d loss / d z = d_loss (softmax - (1 - eps) onehot - eps / V). Only the one-hot term is
+        # applied to the [N, V] buffer (in place, N entries); d_loss and the constant eps / V are
+        # applied to the products' much smaller results instead of in two passes over [N, V]:
+        # (G - c) @ W = G @ W - c sum_v W_v, and (G - c)^T F = G^T F - c sum_n F_n for every v.
+        grad = probs
         rows = torch.arange(grad.size(0), device=grad.device)
-        grad[rows, gold] -= d_loss * (1 - smoothing)
-        d_features = grad @ weight if ctx.needs_input_grad[0] else None
-        d_weight = grad.t() @ features if ctx.needs_input_grad[1] else None
-        d_bias = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        grad[rows, gold] -= 1 - smoothing
+        constant = smoothing / weight.size(0)
+        d_features = d_weight = d_bias = None
+        if ctx.needs_input_grad[0]:
+            d_features = grad @ weight
+            if smoothing:
+                d_features.sub_(weight.sum(0), alpha=constant)
+            d_features.mul_(d_loss)
+        if ctx.needs_input_grad[1]:
+            d_weight = grad.t() @ features
+            if smoothing:
+                d_weight.sub_(features.sum(0), alpha=constant)
+            d_weight.mul_(d_loss)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            d_bias = grad.sum(0).sub_(constant * grad.size(0)).mul_(d_loss)
         return d_features, d_weight, d_bias, None, None
