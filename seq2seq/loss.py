@@ -30,27 +30,7 @@ _TINY = 1e-30  # far above float32's smallest normal (1.2e-38), below any probab
 
 
 def _logits(features: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """``features @ weight^T + bias``. In float32 on CPU this is oneDNN's product with the
-    weight reordered for it first (the reorder is redone every call, as the weight changes
-    every step): for this shape, [N, H] by [H, V] with H small and V large, it is about 8%
-    faster than the default (MKL) product, about 1% of a training step. Elsewhere, and where
-    this PyTorch has no oneDNN, it is ``torch.addmm``."""
-    onednn = _onednn_linear(features, weight)
-    if onednn is not None:
-        reorder, linear = onednn
-        return linear(features, reorder(weight, None), bias, "none", [], "")
     return features @ weight.t() if bias is None else torch.addmm(bias, features, weight.t())
-
-
-def _onednn_linear(features: Tensor, weight: Tensor):
-    """oneDNN's weight reorder and linear ops, where they apply to these tensors, else None."""
-    if not (features.device.type == "cpu" and features.dtype == weight.dtype == torch.float32
-            and features.size(0) > 0 and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
-        return None
-    try:
-        return torch.ops.mkldnn._reorder_linear_weight, torch.ops.mkldnn._linear_pointwise
-    except (AttributeError, RuntimeError):  # a PyTorch built without these internal ops
-        return None
 
 
 class _ProjectedCrossEntropy(torch.autograd.Function):
