@@ -5,8 +5,9 @@ vocabulary). Computed apart, the projection writes it, log-softmax writes a seco
 the same size, and the backward allocates a zeroed one-hot and a third for the gradient.
 Here the logits buffer is turned into the softmax in place (one pass of PyTorch's row-wise
 kernel), kept, and has the gold one-hot subtracted in place in the backward, which scales
-the products' results rather than the buffer: one [N, V] buffer and no other pass over it. The log-normaliser comes from the gold entry: lse = z_gold - log p_gold; a row
-whose p_gold underflows has its logits recomputed to take it exactly.
+the products' results rather than the buffer: one [N, V] buffer and no other pass over it.
+The log-normaliser comes from the gold entry: lse = z_gold - log p_gold; a row whose p_gold
+underflows has its logits recomputed to take it exactly.
 
     loss_n = (1 - eps) (lse_n - z_gold) + eps (lse_n - mean_v z_v),   lse_n = log sum_v exp z_v
     d loss_n / d z_v = softmax(z)_v - (1 - eps) [v = gold] - eps / V
