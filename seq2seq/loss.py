@@ -49,17 +49,18 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
             rows = tiny.nonzero().squeeze(1)
             lse[rows] = torch.logsumexp(_logits(features[rows], weight, bias), dim=1)
         loss = (lse - gold_logit).sum() * (1 - smoothing)
+        weight_sum = weight.sum(0) if smoothing else None  # sum_v W_v: the backward needs it too
         if smoothing:
             # sum_v z_v = features . sum_v W_v + sum_v b_v: no pass over [N, V]
-            logit_sums = features @ weight.sum(0) + (0 if bias is None else bias.sum())
+            logit_sums = features @ weight_sum + (0 if bias is None else bias.sum())
             loss = loss + smoothing * (lse - logit_sums / weight.size(0)).sum()
         ctx.smoothing, ctx.has_bias = smoothing, bias is not None
-        ctx.save_for_backward(features, weight, gold, probs)
+        ctx.save_for_backward(features, weight, gold, probs, weight_sum)
         return loss
 
     @staticmethod
     def backward(ctx, d_loss: Tensor):  # type: ignore[override]
-        features, weight, gold, probs = ctx.saved_tensors
+        features, weight, gold, probs, weight_sum = ctx.saved_tensors
         smoothing = ctx.smoothing
         # d loss / d z = d_loss (softmax - (1 - eps) onehot - eps / V). Only the one-hot term is
         # applied to the [N, V] buffer (in place, N entries); d_loss and the constant eps / V are
@@ -73,7 +74,7 @@ class _ProjectedCrossEntropy(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             d_features = grad @ weight
             if smoothing:
-                d_features.sub_(weight.sum(0), alpha=constant)
+                d_features.sub_(weight_sum, alpha=constant)
             d_features.mul_(d_loss)
         if ctx.needs_input_grad[1]:
             d_weight = grad.t() @ features
