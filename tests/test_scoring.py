@@ -18,3 +18,16 @@ def test_perfect_and_partial_scores():
 def test_length_mismatch():
     with pytest.raises(DataError, match="2 hypotheses but 1 references"):
         score_corpus(["a", "b"], ["a"])
+
+
+def test_multi_reference_scores_each_source_once_against_all_its_references():
+    from seq2seq.scoring import multi_reference_scores
+
+    sources = ["Hi there.", "Hi there.", "Go away now."]
+    hyps = ["Hola a todos ustedes.", "Hola a todos ustedes.", "Vete de aquí ahora."]
+    refs = ["Buenas tardes a todos.", "Hola a todos ustedes.", "Vete de aquí ahora."]
+    multi = multi_reference_scores(sources, hyps, refs)
+    assert multi["sentences"] == 2 and multi["max_references"] == 2
+    assert multi["bleu"] == 100.0  # each hypothesis matches one of its references
+    assert score_corpus(hyps, refs)["bleu"] < 100.0
+    assert multi_reference_scores(["a", "b"], ["x", "y"], ["x", "y"]) is None

@@ -36,7 +36,7 @@ def test_push_to_a_remote_then_pull_in_a_fresh_clone_needs_no_recomputing(tmp_pa
     assert json.loads(run(DVC + ["status", "--json"], clone, env).stdout) == {}
     again = run(DVC + ["repro"], clone, env)
     assert "Running stage" not in again.stdout, again.stdout  # nothing is recomputed
-    assert (clone / "data/decode/hypotheses.txt").read_bytes() == (repo / "data/decode/hypotheses.txt").read_bytes()
+    assert (clone / "data/decode/test/hypotheses.txt").read_bytes() == (repo / "data/decode/test/hypotheses.txt").read_bytes()
     seq2seq = shutil.which("seq2seq", path=env["PATH"])
     assert seq2seq, "the seq2seq command is installed with the package"
     translated = subprocess.run([seq2seq, "translate", "--model", "data/model", "--beam", "2"], cwd=clone, env=env,

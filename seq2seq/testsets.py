@@ -1,0 +1,76 @@
+"""Named test sets (``tests`` in params.yaml): each fetched and normalised on its own, so that
+adding one decodes and scores only it, and nothing upstream reruns.
+
+A test set is either official files (a TSV or two line-aligned files, local or URL pinned by
+sha256), normalised like the corpus but never filtered, deduplicated or subsampled, or the
+test part of the clean stage's random split of a single corpus.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .atomic import atomic_dir, write_json
+from .clean import group_key, normalize_pairs, parse_corpus, read_split, write_split
+from .config import Params, TestSetConfig
+from .download import fetch_parallel, files_record
+from .errors import ParamError
+
+PAIRS = "pairs.tsv"
+
+
+def test_set_config(params: Params, name: str) -> TestSetConfig:
+    """``tests.NAME``, or a one-line error naming the test sets there are."""
+    if name not in params.tests:
+        raise ParamError(f"tests.{name}", None, "no such test set in params.yaml; known: " + ", ".join(params.tests))
+    return params.tests[name]
+
+
+@dataclass(frozen=True)
+class TestSetReport:
+    pairs: int
+    distinct_sources: int
+    pairs_sharing_a_source: int  # pairs whose source sentence has other translations in the set
+    sources_in_train: int  # pairs whose source (case and punctuation folded) is also a training source
+    pairs_in_train: int  # pairs found verbatim (source and target) among the training pairs
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def prepare_test_set(name: str, config: TestSetConfig, clean_dir: str | Path, out_dir: str | Path,
+                     max_bytes: int) -> TestSetReport:
+    """Write ``out_dir/pairs.tsv`` and ``out_dir/provenance.json`` for test set ``name``, and
+    report its size and its overlap with the training split."""
+    clean_dir = Path(clean_dir)
+    if config.random_split:
+        split = clean_dir / "test.tsv"
+        if not split.is_file() or not split.read_bytes().strip():
+            raise ParamError(f"tests.{name}.random_split", True, "the clean stage made no random test split "
+                             "(data.valid names an official validation set): name this test set's files instead")
+        pairs = read_split(split)
+        provenance: dict[str, object] = {"origin": "the clean stage's random split (data/clean/test.tsv)"}
+    else:
+        data, files = fetch_parallel(config, f"tests.{name}", max_bytes)
+        pairs = normalize_pairs(parse_corpus(data, config.path))
+        provenance = files_record(files, data)
+    report = overlap_report(pairs, read_split(clean_dir / "train.tsv"))
+    with atomic_dir(out_dir) as out:
+        write_split(pairs, out / PAIRS)
+        write_json(out / "provenance.json", provenance | {"report": report.as_dict()})
+    return report
+
+
+def overlap_report(pairs: pd.DataFrame, train: pd.DataFrame) -> TestSetReport:
+    train_sources = set(train["source"].map(group_key))
+    train_pairs = set(zip(train["source"], train["target"]))
+    per_source = pairs["source"].map(pairs["source"].value_counts())
+    return TestSetReport(
+        pairs=len(pairs),
+        distinct_sources=int(pairs["source"].nunique()),
+        pairs_sharing_a_source=int((per_source > 1).sum()),
+        sources_in_train=int(pairs["source"].map(group_key).isin(train_sources).sum()),
+        pairs_in_train=sum((s, t) in train_pairs for s, t in zip(pairs["source"], pairs["target"])),
+    )

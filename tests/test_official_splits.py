@@ -1,0 +1,145 @@
+"""End to end: a corpus with its own validation set and named test sets, through the real ``dvc repro``.
+
+Official sets are normalised but never filtered; a TAB inside a sentence of a two-file set is
+whitespace; a URL test set is served from $SEQ2SEQ_MIRROR; every test set gets its own scores
+in metrics/ and MLflow; adding a test set decodes and scores only that one.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import sys
+
+import pytest
+
+from tests.conftest import synthetic_pairs, write_tsv
+from tests.pipeline_repo import make_repo, read_params, run, write_params
+
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def ran_stages(proc) -> set[str]:
+    return {line.split("'")[1] for line in proc.stdout.splitlines() if line.startswith("Running stage")}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("official")
+    (root / "repo").mkdir()
+    mirror = root / "mirror"
+    mirror.mkdir()
+    repo, env = make_repo(root / "repo", {"SEQ2SEQ_MIRROR": str(mirror)})
+    pairs = synthetic_pairs(480, seed=3)
+    train, valid, test_a, test_b, test_c = pairs[:360], pairs[360:390], pairs[390:420], pairs[420:450], pairs[450:]
+    (repo / "corpus" / "tiny.tsv").unlink()
+    (repo / "corpus" / "train.en.gz").write_bytes(gzip.compress("".join(a + "\n" for a, _ in train).encode()))
+    (repo / "corpus" / "train.es.gz").write_bytes(gzip.compress("".join(b + "\n" for _, b in train).encode()))
+    write_tsv(repo / "corpus" / "valid.tsv", valid)
+    official = repo / "testsets"
+    official.mkdir()
+    # test a: two plain files; one target holds a TAB inside the sentence; a repeated pair and a
+    # second translation of one source stay in (official sets are never filtered or deduplicated)
+    a_src = [s for s, _ in test_a] + [test_a[0][0], test_a[1][0]]
+    a_tgt = [t for _, t in test_a] + [test_a[0][1], "Otra traducción."]
+    a_tgt[2] = a_tgt[2].replace(" ", "\t", 1)
+    (official / "a.en").write_text("".join(s + "\n" for s in a_src), encoding="utf-8")
+    (official / "a.es").write_text("".join(t + "\n" for t in a_tgt), encoding="utf-8")
+    # test b: a URL pinned by sha256, served from the mirror folder (the URL itself does not exist)
+    body = gzip.compress("".join(f"{s}\t{t}\n" for s, t in test_b).encode())
+    (mirror / "b.tsv.gz").write_bytes(body)
+    write_tsv(official / "c.tsv", test_c)
+    params = read_params(repo)
+    params["data"].update({"source": "local", "path": "corpus/train.en.gz", "target_path": "corpus/train.es.gz",
+                           "valid": {"path": "corpus/valid.tsv"}})
+    params["tests"] = {
+        "a": {"path": "testsets/a.en", "target_path": "testsets/a.es"},
+        "b": {"path": "file:///nonexistent/b.tsv.gz", "sha256": hashlib.sha256(body).hexdigest()},
+    }
+    write_params(repo, params)
+    first = run([*DVC, "repro"], repo, env)
+    return repo, env, first, {"a": len(a_src), "b": len(test_b), "c": len(test_c)}
+
+
+def mlflow_run(repo):
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("seq2seq").experiment_id])
+    assert len(runs) == 1
+    return client, runs[0]
+
+
+def test_official_sets_go_through_whole_and_each_test_set_is_scored(repo):
+    repo, env, first, sizes = repo
+    assert ran_stages(first) == {"download", "clean", "tokenize", "train", "testset@a", "testset@b",
+                                 "decode@a", "decode@b", "score@a", "score@b"}
+    clean = json.loads((repo / "metrics/clean.json").read_text())
+    assert (clean["train"], clean["valid"], clean["test"]) == (360, 30, 0)
+    assert (repo / "data/clean/valid.tsv").read_bytes() == (repo / "corpus/valid.tsv").read_bytes()
+    a_pairs = (repo / "data/tests/a/pairs.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(a_pairs) == sizes["a"] and a_pairs[2].count("\t") == 1  # the TAB became a space
+    assert a_pairs[-2] == a_pairs[0]  # the repeated pair is kept
+    report = json.loads((repo / "metrics/tests/a.json").read_text())
+    assert report == {"pairs": sizes["a"], "distinct_sources": sizes["a"] - 2, "pairs_sharing_a_source": 4,
+                      "sources_in_train": 0, "pairs_in_train": 0}
+    provenance = json.loads((repo / "data/tests/b/provenance.json").read_text())
+    assert provenance["served_from"].startswith("mirror: ") and provenance["lines"] == sizes["b"]
+    for name in ("a", "b"):
+        scores = json.loads((repo / f"metrics/scores/{name}.json").read_text())
+        assert scores["test_set"] == name and scores["sentences"] == sizes[name]
+        assert scores["signatures"]["bleu"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+        hyps = (repo / f"data/decode/{name}/hypotheses.txt").read_text(encoding="utf-8").splitlines()
+        assert len(hyps) == sizes[name]
+        by_length = (repo / f"metrics/scores_by_length/{name}.csv").read_text().splitlines()
+        assert sum(int(row.split(",")[3]) for row in by_length[1:]) == sizes[name]
+    multi = json.loads((repo / "metrics/scores/a.json").read_text())["multi_reference"]
+    assert multi["sentences"] == sizes["a"] - 2 and multi["max_references"] == 2
+    assert multi["signatures"]["bleu"].startswith("nrefs:var")
+    assert "multi_reference" not in json.loads((repo / "metrics/scores/b.json").read_text())
+    client, record = mlflow_run(repo)
+    for name in ("a", "b"):
+        scores = json.loads((repo / f"metrics/scores/{name}.json").read_text())
+        assert record.data.metrics[f"{name}_bleu"] == pytest.approx(scores["bleu"])
+        assert record.data.metrics[f"{name}_chrf"] == pytest.approx(scores["chrf"])
+        assert {f"{name}/hypotheses.txt", f"{name}/samples.json"} <= {
+            f.path for f in client.list_artifacts(record.info.run_id, name)}
+    assert "a_bleu_multi_ref" in record.data.metrics and "b_bleu_multi_ref" not in record.data.metrics
+    assert json.loads(run([*DVC, "status", "--json"], repo, env).stdout) == {}
+
+
+def test_adding_a_test_set_decodes_and_scores_only_it(repo):
+    repo, env, _, sizes = repo
+    before = {name: (repo / f"metrics/scores/{name}.json").read_bytes() for name in ("a", "b")}
+    model = (repo / "data/model/weights.pt").read_bytes()
+    params = read_params(repo)
+    params["tests"]["c"] = {"path": "testsets/c.tsv"}
+    write_params(repo, params)
+    again = run([*DVC, "repro"], repo, env)
+    assert ran_stages(again) == {"testset@c", "decode@c", "score@c"}
+    assert (repo / "data/model/weights.pt").read_bytes() == model
+    assert {name: (repo / f"metrics/scores/{name}.json").read_bytes() for name in ("a", "b")} == before
+    assert json.loads((repo / "metrics/scores/c.json").read_text())["sentences"] == sizes["c"]
+    _, record = mlflow_run(repo)
+    assert {"a_bleu", "b_bleu", "c_bleu", "c_chrf", "c_ter"} <= set(record.data.metrics)
+    assert json.loads(run([*DVC, "status", "--json"], repo, env).stdout) == {}
+
+
+def test_random_split_test_set_with_an_official_valid_set_says_what_to_do(repo):
+    repo, env, _, _ = repo
+    import subprocess
+
+    params = read_params(repo)
+    params["tests"]["oops"] = {"random_split": True}
+    write_params(repo, params)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "stages.testset", "oops"], cwd=repo, env=env,
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        del params["tests"]["oops"]
+        write_params(repo, params)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == ("error: testset: params.yaml: tests.oops.random_split: got True; the clean stage "
+                                   "made no random test split (data.valid names an official validation set): name "
+                                   "this test set's files instead")
+    assert not (repo / "data/tests/oops").exists()
