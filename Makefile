@@ -1,4 +1,5 @@
-# The two commands of the README: `make run` (the pipeline) and `make test` (the suite).
+# The two commands of the README: `make run` (the pipeline) and `make test` (the suite);
+# `make recipe NAME=...` runs a benchmark recipe (recipes/NAME).
 # Both create or refresh the virtual environment .venv first.
 #
 # CPU path: torch is pinned to the CPU build 2.13.0 so no CUDA build is downloaded.
@@ -10,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 
-.PHONY: run test venv clean-venv
+.PHONY: run test recipe venv clean-venv
 
 venv: $(STAMP)
 
@@ -22,6 +23,11 @@ $(STAMP): pyproject.toml Makefile
 
 run: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro
+
+# A benchmark recipe: `make recipe NAME=multi30k-en-de` runs recipes/NAME/dvc.yaml (outputs stay in its folder).
+recipe: $(STAMP)
+	@test -n "$(NAME)" -a -f "recipes/$(NAME)/params.yaml" || { echo "error: make recipe: set NAME to one of: $$(cd recipes && ls -d */ | tr -d / | tr '\n' ' ')" >&2; exit 2; }
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro recipes/$(NAME)/dvc.yaml
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q
