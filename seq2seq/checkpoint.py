@@ -21,9 +21,10 @@ from .atomic import atomic_path
 from .config import ModelConfig, TrainConfig
 
 CHECKPOINT_FILE = "last.pt"
+SNAPSHOTS = "snapshots"  # with train.snapshots: the weights at every validation, step-NNNNNNN.pt
 FORMAT_VERSION = 2
 # Train params that do not change the result: a change in them keeps the checkpoint.
-NEUTRAL_TRAIN_KEYS = ("device", "threads", "log_every", "checkpoint_every")
+NEUTRAL_TRAIN_KEYS = ("device", "threads", "log_every", "checkpoint_every", "snapshots")
 
 
 def fingerprint(model: ModelConfig, train: TrainConfig, data_id: str) -> str:
@@ -64,3 +65,21 @@ def load_checkpoint(folder: Path | None, expected_fingerprint: str) -> tuple[dic
 def remove_checkpoint(folder: Path | None) -> None:
     if folder is not None:
         (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
+
+
+def save_snapshot(folder: Path, step: int, payload: dict[str, Any]) -> None:
+    """The model's weights at a validation (``payload``: ``model`` plus plain values such as the
+    training seconds so far), kept beside the checkpoint for curves of test scores over time."""
+    with atomic_path(folder / SNAPSHOTS / f"step-{step:07d}.pt") as tmp:
+        torch.save(payload, tmp)
+
+
+def list_snapshots(folder: Path) -> list[Path]:
+    return sorted((folder / SNAPSHOTS).glob("step-*.pt"))
+
+
+def remove_snapshots(folder: Path | None) -> None:
+    """A fresh run starts without the snapshots of an earlier one."""
+    if folder is not None:
+        for path in list_snapshots(folder):
+            path.unlink()

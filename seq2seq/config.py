@@ -244,6 +244,8 @@ class TrainConfig:
     valid_bleu_sentences: int = 500  # greedy BLEU/chrF on this many valid sentences at each validation
     log_every: int = 100  # steps between progress lines
     checkpoint_every: int = 500  # steps between resumable checkpoints (0: only at epoch ends)
+    snapshots: bool = False  # keep the weights of every validation (checkpoint folder, snapshots/) for curves
+    average_last: int = 0  # > 1: also try the average of the last N validations' weights; kept if it validates better
 
     def __post_init__(self) -> None:
         self.validate()
@@ -284,6 +286,8 @@ class TrainConfig:
             raise ParamError("train.threads", self.threads, "use an integer >= 0 (0 = all cores)")
         if self.valid_bleu_sentences < 0:
             raise ParamError("train.valid_bleu_sentences", self.valid_bleu_sentences, "use an integer >= 0")
+        if self.average_last < 0:
+            raise ParamError("train.average_last", self.average_last, "use an integer >= 0 (0 or 1 = no averaging)")
         _positive("train.log_every", self.log_every)
         if self.checkpoint_every < 0:
             raise ParamError("train.checkpoint_every", self.checkpoint_every, "use an integer >= 0")

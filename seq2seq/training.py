@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from .allocator import reuse_freed_memory
 from .batching import Batch, make_batch, token_batches
 from .distributed import ProcessGroup
-from .checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from .checkpoint import fingerprint, load_checkpoint, remove_snapshots, save_checkpoint, save_snapshot
 from .config import ModelConfig, TrainConfig
 from .errors import Seq2SeqError
 from .loss import projected_cross_entropy
@@ -55,12 +55,24 @@ class ValidationRecord:
     seconds: float  # since the previous validation, this validation included
 
 
+@dataclass(frozen=True)
+class AveragedRecord:
+    """The average of the last validations' weights (``train.average_last``), validated like one of them."""
+
+    validations: int  # how many were averaged
+    valid_loss: float
+    valid_bleu: float
+    valid_chrf: float
+    kept: bool  # it validated better (by train.best_metric) than every single validation: the model is this
+
+
 @dataclass
 class TrainResult:
-    model: Seq2Seq  # holding the weights of history[best_index]
+    model: Seq2Seq  # holding the weights of history[best_index], or the averaged weights if averaged.kept
     history: list[ValidationRecord]
     best_index: int
     parameters: int
+    averaged: AveragedRecord | None = None
 
     @property
     def best(self) -> ValidationRecord:
@@ -208,6 +220,8 @@ def train_model(
                       checkpoint_dir, fingerprint(model_config, config, data_id), checkpoint_meta or {}, group)
     if resume is not None:
         trainer.restore(resume)
+    elif group.is_main:
+        remove_snapshots(checkpoint_dir)
     return trainer.run()
 
 
@@ -248,6 +262,7 @@ class Trainer:
                                              config.plateau_patience)
         self.progress = Progress()
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.recent_states: list[dict[str, torch.Tensor]] = []  # the last train.average_last validations' weights
         self.segment_start = time.perf_counter()  # training time = progress.train_seconds + now - this
 
     def _order(self, epoch: int) -> list[list[int]]:
@@ -266,6 +281,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
         self.progress = Progress(**checkpoint["progress"])
         self.best_state = checkpoint["best_state"]
+        self.recent_states = checkpoint.get("recent_states", [])
 
     def save(self) -> None:
         if self.checkpoint_dir is None or not self.group.is_main:
@@ -278,7 +294,7 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-            "best_state": self.best_state,
+            "best_state": self.best_state, "recent_states": self.recent_states,
         })
 
     def teacher_forcing(self) -> float:
@@ -317,10 +333,32 @@ class Trainer:
                     break
         if self.best_state is None:
             raise Seq2SeqError("the run ended before its first validation")
+        averaged = self.try_average() if len(self.recent_states) > 1 else None
         self.model.load_state_dict(self.best_state)
         self.model.eval()
         history = [ValidationRecord(**r) for r in p.history]
-        return TrainResult(self.model, history, p.best_index, self.model.num_parameters())
+        return TrainResult(self.model, history, p.best_index, self.model.num_parameters(), averaged)
+
+    def try_average(self) -> AveragedRecord:
+        """Validate the mean of the last validations' weights; keep it if it beats the best single one."""
+        c, p = self.config, self.progress
+        states = self.recent_states
+        averaged = {k: (sum(s[k] for s in states) / len(states)).to(v.dtype) if v.is_floating_point() else v
+                    for k, v in states[-1].items()}
+        self.model.load_state_dict(averaged)
+        valid_loss = validation_loss(self.model, self.valid_split, c.batch_tokens, self.device, c.precision)
+        bleu, chrf = validation_scores(self.model, self.valid_split, self.valid_references, self.tgt_tokenizer,
+                                       c.valid_bleu_sentences, self.device)
+        values = {"valid_loss": valid_loss, "valid_bleu": bleu, "valid_chrf": chrf}
+        kept = values[c.best_metric] * (1 if c.best_metric == "valid_loss" else -1) < p.best_value
+        if kept:
+            self.best_state = averaged
+        best = p.history[p.best_index]
+        self.log(f"train: the average of the last {len(states)} validations' weights: valid_loss {valid_loss:.4g} "
+                 f"valid_bleu {bleu:.4g} against the best single validation's {best['valid_loss']:.4g} / "
+                 f"{best['valid_bleu']:.4g} (step {best['step']}): keeping " + ("the average" if kept else
+                                                                                "the single validation"))
+        return AveragedRecord(len(states), valid_loss, bleu, chrf, kept)
 
     def learning_rate(self) -> float:
         return self.config.learning_rate * self.schedule.factor(self.progress.step)
@@ -368,6 +406,9 @@ class Trainer:
         if value < p.best_value:
             p.best_value, p.best_index = value, index
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if c.average_last > 1:
+            self.recent_states = [*self.recent_states[-(c.average_last - 1):],
+                                  {k: v.detach().clone() for k, v in self.model.state_dict().items()}]
         if self.schedule.observe(value):
             self.log(f"train: {c.best_metric} has not improved for {c.plateau_patience} validation(s): "
                      f"learning rate cut to {self.learning_rate():.2e}")
@@ -379,6 +420,10 @@ class Trainer:
             seconds=train_seconds + time.perf_counter() - started,
         )
         p.history.append(asdict(record))
+        if c.snapshots and self.checkpoint_dir is not None and self.group.is_main:
+            save_snapshot(self.checkpoint_dir, p.step, {
+                "model": self.model.state_dict(), "step": p.step, "epoch": p.epoch,
+                "seconds": sum(r["seconds"] for r in p.history)})
         p.loss_sum, p.token_sum, p.train_seconds = 0.0, 0, 0.0
         self.segment_start = time.perf_counter()
         self.log("validation " + " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"

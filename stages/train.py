@@ -95,6 +95,11 @@ def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -
                                              / max(train_seconds, 1e-9)),
             "wall_seconds": round(time.perf_counter() - started, 1),
         }
+        if result.averaged is not None:
+            summary |= {"averaged_validations": result.averaged.validations,
+                        "averaged_valid_loss": round(result.averaged.valid_loss, 4),
+                        "averaged_valid_bleu": round(result.averaged.valid_bleu, 2),
+                        "averaged_kept": result.averaged.kept}
         save_bundle("data/model", result.model, src_tok, tgt_tok, {
             "src_lang": params.data.src_lang,
             "tgt_lang": params.data.tgt_lang,

@@ -21,7 +21,8 @@ def main() -> None:
     # a valid split it cannot learn (shuffled targets), so the plateau schedule has cuts to restore
     noise = encode(list(zip([a for a, _ in pairs], reversed([b for _, b in pairs]))), src_tok, tgt_tok)
     config = TrainConfig(epochs=3, batch_tokens=200, warmup_steps=5, valid_bleu_sentences=5, threads=1,
-                         checkpoint_every=15, validate_every=12, lr_schedule="plateau", seed=5)
+                         checkpoint_every=15, validate_every=12, lr_schedule="plateau", seed=5,
+                         average_last=3)
     resume, why = find_checkpoint(checkpoint_dir, TINY_MODEL, config, "tiny")
     print(f"train: {why}", file=sys.stderr)
     result = train_model(TINY_MODEL, config, split, noise, [b for _, b in pairs], src_tok.vocab_size, tgt_tok,

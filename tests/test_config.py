@@ -37,6 +37,7 @@ def test_defaults_validate_and_repo_params_load():
          "model.luong_score", "encoder_hidden_size"),
         ({"train": {"nproc": 0}}, "train.nproc", ">= 1"),
         ({"decode": {"early_stop": "yes"}}, "decode.early_stop", "true or false"),
+        ({"train": {"average_last": -1}}, "train.average_last", ">= 0"),
         ({"data": {"valid": {"path": "https://x/v.tsv"}}}, "data.valid.sha256", "sha256"),
         ({"data": {"valid": {"target_path": "v.de"}}}, "data.valid.path", "source-side file"),
         ({"data": {"valid": {"pth": "v.tsv"}}}, "data.valid.pth", "unknown key"),

@@ -214,3 +214,57 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     saved = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
     assert saved["progress"]["step"] == 3  # the last good state, not the broken step
     assert all(torch.isfinite(v).all() for v in saved["model"].values())
+
+
+def test_snapshots_keep_every_validations_weights_and_a_fresh_run_clears_them(tmp_path):
+    from seq2seq.checkpoint import list_snapshots
+
+    pairs = synthetic_pairs(200)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    cfg = TrainConfig(epochs=2, batch_tokens=200, valid_bleu_sentences=0, threads=1, validate_every=9,
+                      snapshots=True)
+    result = train_model(TINY_MODEL, cfg, split, split, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"),
+                         log=lambda line: None, checkpoint_dir=tmp_path)
+    snapshots = [torch.load(p, weights_only=True) for p in list_snapshots(tmp_path)]
+    assert [s["step"] for s in snapshots] == [r.step for r in result.history]
+    assert [s["seconds"] for s in snapshots] == pytest.approx(
+        [sum(r.seconds for r in result.history[: i + 1]) for i in range(len(result.history))])
+    best = snapshots[result.best_index]["model"]
+    assert all(torch.equal(best[k], v) for k, v in result.model.state_dict().items())
+    first, last = snapshots[0]["model"], snapshots[-1]["model"]
+    assert any(not torch.equal(first[k], last[k]) for k in first)  # each snapshot holds its own weights
+    # the same params without snapshots: the same weights (snapshots change nothing in training)
+    plain = train_model(TINY_MODEL, TrainConfig(**{**cfg.__dict__, "snapshots": False}), split, split, [],
+                        src_tok.vocab_size, tgt_tok, torch.device("cpu"), log=lambda line: None)
+    assert all(torch.equal(plain.model.state_dict()[k], v) for k, v in result.model.state_dict().items())
+    train_model(TINY_MODEL, TrainConfig(**{**cfg.__dict__, "epochs": 1, "validate_every": 0}), split, split, [],
+                src_tok.vocab_size, tgt_tok, torch.device("cpu"), log=lambda line: None, checkpoint_dir=tmp_path)
+    assert len(list_snapshots(tmp_path)) == 1  # a fresh run starts without the earlier run's snapshots
+
+
+def test_average_of_the_last_validations_is_validated_and_kept_only_if_better(tmp_path):
+    from seq2seq.checkpoint import list_snapshots
+    from seq2seq.training import validation_loss
+
+    pairs = synthetic_pairs(200)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    cfg = TrainConfig(epochs=2, batch_tokens=200, valid_bleu_sentences=0, threads=1, validate_every=6,
+                      snapshots=True, average_last=3)
+    result = train_model(TINY_MODEL, cfg, split, split, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"),
+                         log=lambda line: None, checkpoint_dir=tmp_path)
+    last3 = [torch.load(p, weights_only=True)["model"] for p in list_snapshots(tmp_path)[-3:]]
+    mean = {k: sum(s[k] for s in last3) / 3 for k in last3[0]}
+    averaged = result.averaged
+    assert averaged is not None and averaged.validations == 3
+    assert averaged.kept == (averaged.valid_loss < result.best.valid_loss)
+    expected = mean if averaged.kept else torch.load(list_snapshots(tmp_path)[result.best_index],
+                                                      weights_only=True)["model"]
+    for name, tensor in result.model.state_dict().items():
+        assert torch.allclose(tensor, expected[name], atol=1e-6), name
+    assert validation_loss(result.model, split, 200, torch.device("cpu"), "fp32") == pytest.approx(
+        averaged.valid_loss if averaged.kept else result.best.valid_loss, rel=1e-5)
+    plain = train_model(TINY_MODEL, TrainConfig(**{**cfg.__dict__, "average_last": 0}), split, split, [],
+                        src_tok.vocab_size, tgt_tok, torch.device("cpu"), log=lambda line: None)
+    assert plain.averaged is None
