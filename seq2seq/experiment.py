@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Params, flatten
-from .tracking import NeverBreaks, configure_tracking, git_commit, tracking_uri, warn
+from .tracking import NeverBreaks, configure_tracking, default_artifact_location, git_commit, tracking_uri, warn
 from .training import ValidationRecord
 
 # Sections that shape the model: logged as params of the training run. Decode and score
@@ -43,7 +43,13 @@ class TrainingRun(NeverBreaks):
         import mlflow
 
         configure_tracking()
-        mlflow.set_experiment(self.params.mlflow.experiment_name)
+        name = self.params.mlflow.experiment_name
+        if mlflow.get_experiment_by_name(name) is None:
+            try:
+                mlflow.create_experiment(name, artifact_location=default_artifact_location())
+            except mlflow.exceptions.MlflowException:  # made meanwhile by another process: use that one
+                pass
+        mlflow.set_experiment(name)
         run = self._resume() or mlflow.start_run()
         self._mlflow = mlflow
         self.run_id = run.info.run_id

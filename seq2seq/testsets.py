@@ -16,16 +16,22 @@ from .atomic import atomic_dir, write_json
 from .clean import group_key, normalize_pairs, parse_corpus, read_split, write_split
 from .config import Params, TestSetConfig
 from .download import fetch_parallel, files_record
-from .errors import ParamError
+from .errors import ParamError, Seq2SeqError
 
 PAIRS = "pairs.tsv"
 
 
-def test_set_config(params: Params, name: str) -> TestSetConfig:
-    """``tests.NAME``, or a one-line error naming the test sets there are."""
+def test_set_from_args(params: Params, args: list[str], stage: str) -> tuple[str, TestSetConfig]:
+    """The test set a per-test-set stage was started for (``python -m stages.STAGE NAME``), with its
+    config ``tests.NAME``; a one-line error naming the test sets there are otherwise."""
+    known = ", ".join(params.tests)
+    args = [a for a in args if a != "--debug"]
+    if len(args) != 1:
+        raise Seq2SeqError(f"usage: python -m stages.{stage} NAME, NAME one of the test sets in params.yaml: {known}")
+    name = args[0]
     if name not in params.tests:
-        raise ParamError(f"tests.{name}", None, "no such test set in params.yaml; known: " + ", ".join(params.tests))
-    return params.tests[name]
+        raise Seq2SeqError(f"params.yaml: tests.{name}: no such test set; add it to tests, or use one of: {known}")
+    return name, params.tests[name]
 
 
 @dataclass(frozen=True)

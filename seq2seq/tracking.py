@@ -20,6 +20,16 @@ def tracking_uri() -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+def default_artifact_location() -> str | None:
+    """With the default store (``mlflow.db`` at the repository root), artifacts go to ``mlruns/``
+    beside it, whichever folder a stage runs in (a recipe's stages run in their own); with
+    ``MLFLOW_TRACKING_URI`` set, the server decides."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return None
+    root = Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
+    return (root / "mlruns").as_uri()
+
+
 def configure_tracking() -> str:
     import mlflow
 

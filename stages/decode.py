@@ -15,14 +15,13 @@ from seq2seq.clean import read_split
 from seq2seq.config import load_params
 from seq2seq.figures import attention_heatmap
 from seq2seq.guard import run_guarded
-from seq2seq.testsets import PAIRS, test_set_config
+from seq2seq.testsets import PAIRS, test_set_from_args
 from seq2seq.translator import SearchSettings, Translator, nbest_table
 
 
 def main() -> None:
     params = load_params()
-    name = sys.argv[1]
-    test_set_config(params, name)
+    name, _ = test_set_from_args(params, sys.argv[1:], "decode")
     cfg = params.decode
     settings = SearchSettings.from_config(cfg)
     translator = Translator.load("data/model", device=cfg.device, quantize=cfg.quantize,

@@ -20,14 +20,13 @@ from seq2seq.config import load_params
 from seq2seq.figures import scores_by_length_chart
 from seq2seq.guard import run_guarded
 from seq2seq.scoring import multi_reference_scores, score_corpus, scores_by_length
-from seq2seq.testsets import PAIRS, test_set_config
+from seq2seq.testsets import PAIRS, test_set_from_args
 from seq2seq.tracking import RunLog
 
 
 def main() -> None:
     params = load_params()
-    name = sys.argv[1]
-    test_set_config(params, name)
+    name, _ = test_set_from_args(params, sys.argv[1:], "score")
     cfg = params.score
     decoded = Path("data/decode") / name
     hypotheses = (decoded / "hypotheses.txt").read_text(encoding="utf-8").split("\n")[:-1]

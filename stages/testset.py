@@ -5,13 +5,13 @@ import sys
 from seq2seq.atomic import write_json
 from seq2seq.config import load_params
 from seq2seq.guard import run_guarded
-from seq2seq.testsets import prepare_test_set, test_set_config
+from seq2seq.testsets import prepare_test_set, test_set_from_args
 
 
 def main() -> None:
     params = load_params()
-    name = sys.argv[1]
-    report = prepare_test_set(name, test_set_config(params, name), "data/clean", f"data/tests/{name}",
+    name, test_set = test_set_from_args(params, sys.argv[1:], "testset")
+    report = prepare_test_set(name, test_set, "data/clean", f"data/tests/{name}",
                               params.data.max_download_mb * 1024 * 1024)
     write_json(f"metrics/tests/{name}.json", report.as_dict())
     print(f"testset {name}: {report.pairs:,} pairs; {report.sources_in_train:,} of their sources also in train")

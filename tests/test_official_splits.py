@@ -143,3 +143,16 @@ def test_random_split_test_set_with_an_official_valid_set_says_what_to_do(repo):
                                    "made no random test split (data.valid names an official validation set): name "
                                    "this test set's files instead")
     assert not (repo / "data/tests/oops").exists()
+
+
+def test_a_stage_started_without_or_with_an_unknown_test_set_says_which_there_are(repo):
+    import subprocess
+
+    repo, env, _, _ = repo
+    for args, expected in (([], "error: score: usage: python -m stages.score NAME, NAME one of the test sets in "
+                                "params.yaml: a, b"),
+                           (["zz"], "error: score: params.yaml: tests.zz: no such test set; add it to tests, or use "
+                                    "one of: a, b")):
+        proc = subprocess.run([sys.executable, "-m", "stages.score", *args], cwd=repo, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 1 and proc.stderr.strip().startswith(expected), proc.stderr

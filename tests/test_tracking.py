@@ -54,3 +54,15 @@ def test_invalid_tracking_uri_warns_once_and_carries_on(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.count("warning: MLflow:") == 1 and "nonsense-scheme://somewhere" in err
     assert "training goes on" in err
+
+
+def test_artifacts_go_beside_the_default_store_whichever_folder_a_stage_runs_in(tmp_path, monkeypatch):
+    from seq2seq.tracking import default_artifact_location, tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path.parent)  # a recipe's stage runs in recipes/NAME/, DVC_ROOT is the repository
+    assert tracking_uri() == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert default_artifact_location() == (tmp_path.resolve() / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert default_artifact_location() is None  # a tracking server decides

@@ -1,0 +1,72 @@
+"""The README's Multi30k results table, from recipes that have been run (`make recipe NAME=...`).
+
+    python bench/recipe_table.py recipes/multi30k-en-de-plain recipes/multi30k-en-de-gru-luong ...
+
+For each recipe: its model, the train stage's minutes (metrics/train.json: wall time, validations
+included), the pipeline's own scores of its first test set with its decode settings
+(metrics/scores/NAME.json, beam 5 in the Multi30k recipes), and greedy scores of the same
+model, decoded here (the pipeline decodes with one setting). Each recipe's row is also written
+to RECIPE/results.json.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from seq2seq.clean import read_split  # noqa: E402
+from seq2seq.config import load_params  # noqa: E402
+from seq2seq.scoring import score_corpus  # noqa: E402
+from seq2seq.testsets import PAIRS  # noqa: E402
+from seq2seq.translator import SearchSettings, Translator  # noqa: E402
+
+
+def describe(params) -> str:
+    m = params.model
+    attention = {"none": "no attention", "luong": f"Luong ({m.luong_score})", "bahdanau": "Bahdanau"}[m.attention]
+    parts = [m.cell.upper(), attention, f"{m.hidden_size} units"]
+    if m.input_feeding:
+        parts.append("input feeding")
+    return ", ".join(parts)
+
+
+def row(recipe: Path) -> dict:
+    params = load_params(recipe / "params.yaml")
+    name = next(iter(params.tests))
+    train = json.loads((recipe / "metrics/train.json").read_text())
+    scores = json.loads((recipe / f"metrics/scores/{name}.json").read_text())
+    pairs = read_split(recipe / "data/tests" / name / PAIRS)
+    settings = dataclasses.replace(SearchSettings.from_config(params.decode), beam=1)
+    translator = Translator.load(recipe / "data/model", device="cpu", **dataclasses.asdict(settings))
+    started = time.perf_counter()
+    greedy = score_corpus(translator.translate(list(pairs["source"])), list(pairs["target"]), params.score)
+    result = {
+        "recipe": recipe.name, "model": describe(params), "parameters": train["parameters"],
+        "epochs": train["epochs"], "train_minutes": round(train["wall_seconds"] / 60, 1),
+        "test_set": name, "beam": scores["decode"]["beam_width"], "bleu": scores["bleu"], "chrf": scores["chrf"],
+        "greedy_bleu": greedy["bleu"], "greedy_chrf": greedy["chrf"],
+        "greedy_decode_seconds": round(time.perf_counter() - started, 1),
+        "best_valid_bleu_greedy": train["best_valid_bleu"],
+    }
+    (recipe / "results.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def main(recipes: list[Path]) -> None:
+    print("| recipe | model | parameters | epochs | training minutes | test BLEU / chrF, beam 5 | greedy |")
+    print("|---|---|---|---|---|---|---|")
+    for recipe in recipes:
+        r = row(recipe)
+        print(f"| `{r['recipe']}` | {r['model']} | {r['parameters'] / 1e6:.1f} M | {r['epochs']} | {r['train_minutes']} "
+              f"| {r['bleu']:.2f} / {r['chrf']:.2f} | {r['greedy_bleu']:.2f} / {r['greedy_chrf']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit("usage: python bench/recipe_table.py recipes/NAME [recipes/NAME ...]")
+    main([Path(p) for p in sys.argv[1:]])
