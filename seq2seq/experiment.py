@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Params, flatten
+from .paths import project_root
 from .tracking import NeverBreaks, configure_tracking, default_artifact_location, git_commit, tracking_uri, warn
 from .training import ValidationRecord
 
@@ -57,7 +58,7 @@ class TrainingRun(NeverBreaks):
         flat = flatten(self.params)
         mlflow.log_params({k: v for k, v in flat.items() if k.split(".")[0] in TRAIN_SECTIONS})
         tags = {"data.sha256": self.data_sha256, "stage": "train"}
-        commit = git_commit(os.environ.get("DVC_ROOT", "."))
+        commit = git_commit(project_root())
         if commit:
             tags["git.commit"] = commit
         if os.environ.get("DVC_EXP_NAME"):

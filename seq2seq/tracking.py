@@ -1,8 +1,8 @@
 """MLflow: where the store is, and logging that never loses a training run.
 
 The store is ``MLFLOW_TRACKING_URI`` when set, else SQLite at the repository root
-(``$DVC_ROOT/mlflow.db``: DVC sets ``DVC_ROOT`` for every stage, also when a stage
-runs in a temporary copy under ``dvc exp run --temp``).
+(``mlflow.db`` in :func:`seq2seq.paths.project_root`, also when a stage runs in a temporary
+copy under ``dvc exp run --temp`` or in a benchmark recipe's folder).
 """
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from .paths import project_root
+
 
 def tracking_uri() -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    root = Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
-    return f"sqlite:///{root / 'mlflow.db'}"
+    return f"sqlite:///{project_root() / 'mlflow.db'}"
 
 
 def default_artifact_location() -> str | None:
@@ -26,8 +27,7 @@ def default_artifact_location() -> str | None:
     ``MLFLOW_TRACKING_URI`` set, the server decides."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return None
-    root = Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
-    return (root / "mlruns").as_uri()
+    return (project_root() / "mlruns").as_uri()
 
 
 def configure_tracking() -> str:

@@ -66,3 +66,5 @@ def test_recipes_run_the_projects_pipeline():
         assert train["cmd"] == "PYTHONPATH=../.. " + STAGES["train"]["cmd"]
         assert "../../seq2seq/model.py" in train["deps"] and "data/tokens" in train["deps"]
         assert all((path.parent / dep).exists() for dep in train["deps"] if dep.startswith("../"))
+        # a DVC project of its own: the root's `dvc status` and `dvc exp` leave the recipe alone
+        assert (path.parent / ".dvc" / "config").is_file() and (path.parent / ".dvcignore").is_file()
