@@ -104,7 +104,7 @@ class DataConfig:
 
     def validate(self) -> None:
         if self.source == "url":
-            if not self.url.startswith(("http://", "https://", "file://")):
+            if not is_url(self.url):
                 raise ParamError("data.url", self.url, "give an http://, https:// or file:// URL of the corpus")
             _check_sha256("data.sha256", self.sha256, "a url source")
             if self.target_url:
@@ -395,7 +395,7 @@ class Params:
     tests: dict[str, TestSetConfig] = field(default_factory=lambda: {"test": TestSetConfig(random_split=True)})
 
 
-TEST_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+TEST_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # no dots: DVC reads tests.NAME as a dotted key
 
 
 def _positive(key: str, value: int) -> None:
@@ -492,8 +492,8 @@ def _build_tests(raw: Any, file: str) -> dict[str, TestSetConfig]:
     tests = {}
     for name, entry in raw.items():
         if not isinstance(name, str) or not TEST_SET_NAME.fullmatch(name):
-            raise ParamError(f"tests.{name}", entry, "name a test set with letters, digits, '_', '-' and '.' "
-                             "(it names files and DVC stages)", file)
+            raise ParamError(f"tests.{name}", entry, "name a test set with letters, digits, '_' and '-' "
+                             "(it names files, DVC stages and a dotted param key)", file)
         test_set = _build(TestSetConfig, f"tests.{name}", entry, file)
         try:
             test_set.validate(f"tests.{name}")

