@@ -74,7 +74,7 @@ def plot(recipe: Path, rows: list[dict], beam: int) -> None:
     ax.set_xlabel("training minutes (2-core CPU, validation included)")
     ax.set_ylabel("test BLEU (sacreBLEU, cased, 13a)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center right")
     fig.tight_layout()
     fig.savefig(recipe / "curve.png", dpi=110)
 
