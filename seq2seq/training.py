@@ -339,18 +339,25 @@ class Trainer:
         history = [ValidationRecord(**r) for r in p.history]
         return TrainResult(self.model, history, p.best_index, self.model.num_parameters(), averaged)
 
-    def try_average(self) -> AveragedRecord:
-        """Validate the mean of the last validations' weights; keep it if it beats the best single one."""
-        c, p = self.config, self.progress
-        states = self.recent_states
-        averaged = {k: (sum(s[k] for s in states) / len(states)).to(v.dtype) if v.is_floating_point() else v
-                    for k, v in states[-1].items()}
-        self.model.load_state_dict(averaged)
+    def score_on_valid(self) -> tuple[dict[str, float], float]:
+        """The current weights' valid loss, BLEU and chrF, and the value to minimise by train.best_metric."""
+        c = self.config
         valid_loss = validation_loss(self.model, self.valid_split, c.batch_tokens, self.device, c.precision)
         bleu, chrf = validation_scores(self.model, self.valid_split, self.valid_references, self.tgt_tokenizer,
                                        c.valid_bleu_sentences, self.device)
         values = {"valid_loss": valid_loss, "valid_bleu": bleu, "valid_chrf": chrf}
-        kept = values[c.best_metric] * (1 if c.best_metric == "valid_loss" else -1) < p.best_value
+        return values, values[c.best_metric] * (1 if c.best_metric == "valid_loss" else -1)
+
+    def try_average(self) -> AveragedRecord:
+        """Validate the mean of the last validations' weights; keep it if it beats the best single one."""
+        p = self.progress
+        states = self.recent_states
+        averaged = {k: (sum(s[k] for s in states) / len(states)).to(v.dtype) if v.is_floating_point() else v
+                    for k, v in states[-1].items()}
+        self.model.load_state_dict(averaged)
+        values, value = self.score_on_valid()
+        valid_loss, bleu, chrf = values["valid_loss"], values["valid_bleu"], values["valid_chrf"]
+        kept = value < p.best_value
         if kept:
             self.best_state = averaged
         best = p.history[p.best_index]
@@ -397,11 +404,8 @@ class Trainer:
         c, p = self.config, self.progress
         started = time.perf_counter()
         train_seconds = p.train_seconds + started - self.segment_start
-        valid_loss = validation_loss(self.model, self.valid_split, c.batch_tokens, self.device, c.precision)
-        bleu, chrf = validation_scores(self.model, self.valid_split, self.valid_references, self.tgt_tokenizer,
-                                       c.valid_bleu_sentences, self.device)
-        values = {"valid_loss": valid_loss, "valid_bleu": bleu, "valid_chrf": chrf}
-        value = values[c.best_metric] * (1 if c.best_metric == "valid_loss" else -1)
+        values, value = self.score_on_valid()
+        valid_loss, bleu, chrf = values["valid_loss"], values["valid_bleu"], values["valid_chrf"]
         index = len(p.history)
         if value < p.best_value:
             p.best_value, p.best_index = value, index
