@@ -1,14 +1,14 @@
 """Test scores against training minutes, for a recipe trained with ``train.snapshots: true``.
 
-    python bench/recipe_curve.py recipes/multi30k-en-de
+    python bench/recipe_curve.py recipes/multi30k-en-de [--every N]
 
 After `make recipe NAME=...`, decodes every test set of the recipe with the weights kept at
 each validation (data/checkpoints/train/snapshots/ in the recipe's folder), with the recipe's
 decode settings, and writes RECIPE/curve.csv and RECIPE/curve.png. Minutes are the train
 stage's cumulative time at each validation (training and validation both counted). The
 curve is for reading, never for choosing: the recipe keeps the weights its validation set
-picks. Joey NMT 2.3.0's point at its reference configuration (../shared/peers/joeynmt) is
-drawn beside it.
+picks. ``--every N`` decodes every Nth snapshot (and the last) to save time on long runs.
+Joey NMT 2.3.0's point at its reference configuration (../shared/peers/joeynmt) is drawn beside it.
 """
 from __future__ import annotations
 
@@ -33,11 +33,12 @@ from seq2seq.translator import SearchSettings, Translator  # noqa: E402
 JOEY_POINT = (3 * 337 / 60, 10.09, "Joey NMT 2.3.0, reference config, 3 epochs (beam 5)")
 
 
-def main(recipe: Path) -> None:
+def main(recipe: Path, every: int = 1) -> None:
     params = load_params(recipe / "params.yaml")
     snapshots = list_snapshots(recipe / "data/checkpoints/train")
     if not snapshots:
         sys.exit(f"error: {recipe}: no snapshots; train the recipe with train.snapshots: true first")
+    snapshots = [s for i, s in enumerate(snapshots, 1) if i % every == 0 or i == len(snapshots)]
     settings = SearchSettings.from_config(params.decode)
     translator = Translator.load(recipe / "data/model", device="cpu", **dataclasses.asdict(settings))
     tests = {name: read_split(recipe / "data/tests" / name / PAIRS) for name in params.tests}
@@ -80,6 +81,12 @@ def plot(recipe: Path, rows: list[dict], beam: int) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python bench/recipe_curve.py recipes/NAME")
-    main(Path(sys.argv[1]))
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Test scores against training minutes, from a recipe's snapshots.")
+    parser.add_argument("recipe", type=Path, help="recipes/NAME, trained with train.snapshots: true")
+    parser.add_argument("--every", type=int, default=1, help="decode every Nth snapshot (and the last)")
+    args = parser.parse_args()
+    if args.every < 1:
+        parser.error("--every must be at least 1")
+    main(args.recipe, args.every)
