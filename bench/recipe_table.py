@@ -48,6 +48,7 @@ def row(recipe: Path) -> dict:
     result = {
         "recipe": recipe.name, "model": describe(params), "parameters": train["parameters"],
         "epochs": train["epochs"], "train_minutes": round(train["wall_seconds"] / 60, 1),
+        "precision": params.train.precision, "vocab_size": params.tokenize.vocab_size, "dropout": params.model.dropout,
         "test_set": name, "beam": scores["decode"]["beam_width"], "bleu": scores["bleu"], "chrf": scores["chrf"],
         "greedy_bleu": greedy["bleu"], "greedy_chrf": greedy["chrf"],
         "greedy_decode_seconds": round(time.perf_counter() - started, 1),
@@ -58,11 +59,13 @@ def row(recipe: Path) -> dict:
 
 
 def main(recipes: list[Path]) -> None:
-    print("| recipe | model | parameters | epochs | training minutes | test BLEU / chrF, beam 5 | greedy |")
-    print("|---|---|---|---|---|---|---|")
+    print("| recipe | model | parameters | training | epochs | training minutes | test BLEU / chrF, beam 5 | greedy |")
+    print("|---|---|---|---|---|---|---|---|")
     for recipe in recipes:
         r = row(recipe)
-        print(f"| `{r['recipe']}` | {r['model']} | {r['parameters'] / 1e6:.1f} M | {r['epochs']} | {r['train_minutes']} "
+        training = f"{r['precision']}, dropout {r['dropout']}, {r['vocab_size']:,} pieces per side"
+        print(f"| `{r['recipe']}` | {r['model']} | {r['parameters'] / 1e6:.1f} M | {training} | {r['epochs']} "
+              f"| {r['train_minutes']} "
               f"| {r['bleu']:.2f} / {r['chrf']:.2f} | {r['greedy_bleu']:.2f} / {r['greedy_chrf']:.2f} |", flush=True)
 
 
