@@ -18,13 +18,14 @@ from typing import Any
 import torch
 
 from .atomic import atomic_path
-from .config import ModelConfig, TrainConfig
+from .config import REPORTING_TRAIN_KEYS, ModelConfig, TrainConfig
 
 CHECKPOINT_FILE = "last.pt"
 SNAPSHOTS = "snapshots"  # with train.snapshots: the weights at every validation, step-NNNNNNN.pt
 FORMAT_VERSION = 2
-# Train params that do not change the result: a change in them keeps the checkpoint.
-NEUTRAL_TRAIN_KEYS = ("device", "threads", "log_every", "checkpoint_every", "snapshots")
+# Train params a checkpoint survives a change in: the reporting ones, and where and on how many threads it
+# runs (a run may resume on another device; dvc.yaml still lists these two: they can change the last bits).
+NEUTRAL_TRAIN_KEYS = REPORTING_TRAIN_KEYS + ("device", "threads")
 
 
 def fingerprint(model: ModelConfig, train: TrainConfig, data_id: str) -> str:

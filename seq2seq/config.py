@@ -215,6 +215,11 @@ class ModelConfig:
             )
 
 
+# Train params that only say how a run reports and saves itself, never what it learns: dvc.yaml's train
+# stage leaves them out (changing them retrains nothing), and a checkpoint survives a change in them.
+REPORTING_TRAIN_KEYS = ("log_every", "checkpoint_every", "snapshots")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The training loop (train stage)."""

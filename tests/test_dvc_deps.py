@@ -52,6 +52,17 @@ def test_stage_deps_list_every_imported_module(name):
     assert not missing, f"dvc.yaml stage {name}: add {sorted(missing)} to its deps"
 
 
+def test_train_stage_params_are_what_can_change_the_model():
+    """Every train key but the reporting ones, the whole model section, the languages the bundle records."""
+    from dataclasses import fields
+
+    from seq2seq.config import REPORTING_TRAIN_KEYS, TrainConfig
+
+    train_keys = {f"train.{f.name}" for f in fields(TrainConfig) if f.name not in REPORTING_TRAIN_KEYS}
+    assert set(STAGES["train"]["params"]) == {"data.src_lang", "data.tgt_lang", "model"} | train_keys
+    assert len(STAGES["train"]["params"]) == len(set(STAGES["train"]["params"]))
+
+
 def test_recipes_run_the_projects_pipeline():
     """recipes/*/dvc.yaml are generated from dvc.yaml; `python recipes/sync.py --check` says if one is stale."""
     recipes = sorted((ROOT / "recipes").glob("*/dvc.yaml"))

@@ -104,6 +104,25 @@ def test_dvc_metrics_and_plots_render(repo):
         assert name in plots, name
 
 
+def test_reporting_params_retrain_nothing(repo):
+    """train.log_every, train.checkpoint_every, train.snapshots and mlflow.experiment_name cannot change the model."""
+    repo, env, _ = repo
+    original = (repo / "params.yaml").read_text(encoding="utf-8")
+    params = yaml.safe_load(original)
+    params["train"]["log_every"] += 7
+    params["train"]["checkpoint_every"] += 11
+    params["train"]["snapshots"] = not params["train"]["snapshots"]
+    params["mlflow"]["experiment_name"] += "-renamed"
+    try:
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+        assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, env).stdout) == {}
+        params["train"]["label_smoothing"] += 0.05  # while a key that shapes the model retrains
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+        assert "train" in json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo, env).stdout)
+    finally:
+        (repo / "params.yaml").write_text(original, encoding="utf-8")
+
+
 def test_status_clean_then_decode_param_reruns_decode_and_score_only(repo):
     repo, env, _ = repo
     status = run([sys.executable, "-m", "dvc", "status", "--json"], repo, env)
