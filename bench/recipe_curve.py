@@ -27,7 +27,7 @@ from seq2seq.clean import read_split  # noqa: E402
 from seq2seq.config import load_params  # noqa: E402
 from seq2seq.scoring import score_corpus  # noqa: E402
 from seq2seq.testsets import PAIRS  # noqa: E402
-from seq2seq.translator import SearchSettings, Translator  # noqa: E402
+from seq2seq.translator import Translator  # noqa: E402
 
 # ../shared/peers/joeynmt/README.md: 3 epochs of 337 s (training only), test_2016_flickr beam 5 BLEU 10.09
 JOEY_POINT = (3 * 337 / 60, 10.09, "Joey NMT 2.3.0, reference config, 3 epochs (beam 5)")
@@ -39,7 +39,7 @@ def main(recipe: Path, every: int = 1) -> None:
     if not snapshots:
         sys.exit(f"error: {recipe}: no snapshots; train the recipe with train.snapshots: true first")
     snapshots = [s for i, s in enumerate(snapshots, 1) if i % every == 0 or i == len(snapshots)]
-    settings = SearchSettings.from_config(params.decode)
+    settings = params.decode.search
     translator = Translator.load(recipe / "data/model", device="cpu", **dataclasses.asdict(settings))
     tests = {name: read_split(recipe / "data/tests" / name / PAIRS) for name in params.tests}
     rows = []
@@ -57,7 +57,7 @@ def main(recipe: Path, every: int = 1) -> None:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    plot(recipe, rows, params.decode.beam_width)
+    plot(recipe, rows, params.decode.search.beam)
 
 
 def plot(recipe: Path, rows: list[dict], beam: int) -> None:

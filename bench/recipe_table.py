@@ -23,7 +23,7 @@ from seq2seq.clean import read_split  # noqa: E402
 from seq2seq.config import load_params  # noqa: E402
 from seq2seq.scoring import score_corpus  # noqa: E402
 from seq2seq.testsets import PAIRS  # noqa: E402
-from seq2seq.translator import SearchSettings, Translator  # noqa: E402
+from seq2seq.translator import Translator  # noqa: E402
 
 
 def describe(params) -> str:
@@ -41,7 +41,7 @@ def row(recipe: Path) -> dict:
     train = json.loads((recipe / "metrics/train.json").read_text())
     scores = json.loads((recipe / f"metrics/scores/{name}.json").read_text())
     pairs = read_split(recipe / "data/tests" / name / PAIRS)
-    settings = dataclasses.replace(SearchSettings.from_config(params.decode), beam=1)
+    settings = dataclasses.replace(params.decode.search, beam=1)
     translator = Translator.load(recipe / "data/model", device="cpu", **dataclasses.asdict(settings))
     started = time.perf_counter()
     greedy = score_corpus(translator.translate(list(pairs["source"])), list(pairs["target"]), params.score)

@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from typing import Sequence
 
 from .guard import run_guarded
+from .search_settings import add_search_flags
 
 
 def _translate(args: argparse.Namespace) -> None:
     from .translator import Translator
 
-    translator = Translator.load(args.model, device=args.device, beam=args.beam, nbest=args.nbest,
-                                 batch_size=args.batch_size, length_penalty=args.length_penalty,
-                                 early_stop=not args.full_beam,
-                                 sampling=args.sample, temperature=args.temperature, top_k=args.top_k,
-                                 top_p=args.top_p, seed=args.seed, quantize=args.quantize)
+    from .search_settings import settings_from_flags
+
+    settings = settings_from_flags(args)
+    translator = Translator.load(args.model, device=args.device, quantize=args.quantize, **asdict(settings))
     source = open(args.input, encoding="utf-8") if args.input else sys.stdin
     out = sys.stdout
     # Someone typing at a terminal gets each line back at once; files and pipes go in batches.
@@ -40,28 +41,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     tr = sub.add_parser("translate", help="translate lines from stdin or a file")
     tr.add_argument("--model", default="data/model", help="bundle folder or MLflow model URI (runs:/..., models:/...)")
     tr.add_argument("--input", "-i", help="input file (default: stdin)")
-    tr.add_argument("--beam", type=int, default=5)
-    tr.add_argument("--nbest", type=int, default=1, help="print this many translations per line (beam: the n best, <= --beam; --sample: n "
-                    "samples), then a blank line")
-    tr.add_argument("--batch-size", type=int, default=32)
-    tr.add_argument("--length-penalty", type=float, default=1.0)
-    tr.add_argument("--full-beam", action="store_true",
-                    help="beam: search each sentence until --beam hypotheses have ended, not only until its "
-                         "best one has (slower)")
-    tr.add_argument("--sample", action="store_true",
-                    help="draw each token from the model's distribution instead of beam search")
-    tr.add_argument("--temperature", type=float, default=1.0, help="sampling: softmax temperature")
-    tr.add_argument("--top-k", type=int, default=0, help="sampling: keep the k most likely tokens (0: all)")
-    tr.add_argument("--top-p", type=float, default=1.0, help="sampling: nucleus probability mass (1: all)")
-    tr.add_argument("--seed", type=int, default=1, help="sampling: random seed")
+    add_search_flags(tr)  # --beam, --nbest (printed one per line, then a blank line), --batch-size, ...
     tr.add_argument("--quantize", choices=["none", "int8"], default="none",
                     help="int8: dynamic int8 quantization, faster on CPU (scores differ slightly)")
     tr.add_argument("--device", default="auto")
     tr.add_argument("--scores", action="store_true", help="append a TAB and the hypothesis score")
     args = parser.parse_args(argv)
-    for name in ("beam", "nbest", "batch_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
     run_guarded(lambda: _translate(args), "translate")
 
 

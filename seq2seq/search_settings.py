@@ -1,0 +1,149 @@
+"""How to search for translations, declared once.
+
+:class:`SearchSettings` is the one declaration of the search settings. Each field's metadata
+says what the setting is called elsewhere, and everything else is derived from it:
+
+- ``params.yaml``'s ``decode`` section (``param``: ``beam`` is ``decode.beam_width`` there),
+  parsed and validated by :mod:`seq2seq.config` into ``DecodeConfig.search``;
+- the ``seq2seq translate`` flags (``flag``: ``beam`` is ``--beam``; a boolean whose default
+  is true gets a flag that turns it off, ``--full-beam``), built by :func:`add_search_flags`;
+- the keywords of ``Translator.translate(...)`` (the field names);
+- the params the MLflow model's ``predict`` accepts (``predict``), :func:`predict_params`.
+
+Defaults, help texts and the checks of :func:`problem` therefore agree
+everywhere; an error names the setting the way the caller wrote it.
+"""
+from __future__ import annotations
+
+import argparse
+import typing
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any, Callable, Iterator
+
+from .errors import Seq2SeqError
+
+
+def _setting(default: Any, help: str, *, param: str | None = "", flag: str | None = "",
+             predict: bool = True) -> Any:
+    """A field with its names: ``param`` ("" = the field name, None = not in params.yaml), ``flag``
+    ("" = ``--field-name``, None = no flag), ``predict`` (the MLflow model accepts it)."""
+    return field(default=default, metadata={"help": help, "param": param, "flag": flag, "predict": predict})
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How to search; each field is also a keyword of ``Translator.translate(...)``."""
+
+    beam: int = _setting(5, "beam width; 1 = greedy", param="beam_width")
+    nbest: int = _setting(1, "hypotheses per sentence: beam search's n best (<= beam), or n samples",
+                          predict=False)
+    length_penalty: float = _setting(1.0, "GNMT alpha: scores are log_prob / ((5 + steps) / 6) ** alpha; "
+                                          "0 = raw log-probability")
+    early_stop: bool = _setting(True, "beam: a sentence is done once its best candidate ends (Joey NMT, "
+                                      "OpenNMT); off: once `beam` hypotheses have ended (fairseq: slower, "
+                                      "exact for any alpha)", flag="--full-beam")
+    max_length_ratio: float = _setting(1.5, "longest output: ratio * source tokens + max_length_extra")
+    max_length_extra: int = _setting(10, "longest output: added to ratio * source tokens")
+    batch_size: int = _setting(64, "sentences per batch")
+    sampling: bool = _setting(False, "draw each token from the model's distribution instead of beam search",
+                              flag="--sample")
+    temperature: float = _setting(1.0, "sampling: softmax temperature")
+    top_k: int = _setting(0, "sampling: keep the k most likely tokens (0 = all)")
+    top_p: float = _setting(1.0, "sampling: keep the smallest set of tokens with this much probability (1 = all)")
+    seed: int = _setting(1, "sampling: the same seed, input and settings give the same samples")
+    attention: bool = _setting(False, "return each hypothesis' attention weights", param=None, flag=None,
+                               predict=False)
+
+    def __post_init__(self) -> None:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        bad = problem(values, lambda name: name)
+        if bad:
+            name, advice = bad
+            raise Seq2SeqError(f"{name}: got {values[name]!r}; {advice}")
+
+
+def problem(values: dict[str, Any], name: Callable[[str], str]) -> tuple[str, str] | None:
+    """The first setting in ``values`` (field name -> value; missing ones take their defaults) that is
+    out of range, as (field name, what to do), or None. ``name`` gives a field's name as the caller
+    knows it (a params key, a flag, a keyword), for advice that mentions another setting."""
+    hints = typing.get_type_hints(SearchSettings)
+    v = {f.name: f.default for f in fields(SearchSettings)} | values
+    for key, value in v.items():
+        if hints[key] is bool and not isinstance(value, bool):
+            return key, "use true or false"
+        if hints[key] is int and (isinstance(value, bool) or not isinstance(value, int)):
+            return key, "use an integer"
+        if hints[key] is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return key, "use a number"
+    for key in ("beam", "nbest", "batch_size"):
+        if v[key] < 1:
+            return key, "use an integer >= 1"
+    if not v["sampling"] and v["nbest"] > v["beam"]:
+        return "nbest", f"beam search keeps {v['beam']} hypotheses ({name('beam')}): use {name('nbest')} <= that"
+    if v["length_penalty"] < 0:
+        return "length_penalty", "use a number >= 0"
+    if v["max_length_ratio"] <= 0:
+        return "max_length_ratio", "use a number > 0"
+    if v["max_length_extra"] < 0:
+        return "max_length_extra", "use an integer >= 0"
+    if not v["temperature"] > 0:
+        return "temperature", "use a number > 0"
+    if v["top_k"] < 0:
+        return "top_k", "use an integer >= 0 (0 = no cut)"
+    if not 0 < v["top_p"] <= 1:
+        return "top_p", "use a number in (0, 1]"
+    return None
+
+
+def search_fields() -> tuple[Field, ...]:
+    return fields(SearchSettings)
+
+
+def param_name(f: Field) -> str | None:
+    """The field's key in params.yaml's decode section (None: not a param)."""
+    return None if f.metadata["param"] is None else (f.metadata["param"] or f.name)
+
+
+def flag_name(f: Field) -> str | None:
+    return None if f.metadata["flag"] is None else (f.metadata["flag"] or "--" + f.name.replace("_", "-"))
+
+
+def params_fields() -> Iterator[tuple[str, Field]]:
+    """(params.yaml key, field) of every setting that is a param, in declaration order."""
+    for f in search_fields():
+        key = param_name(f)
+        if key is not None:
+            yield key, f
+
+
+def predict_params() -> dict[str, Any]:
+    """The settings the MLflow model's ``predict(..., params=...)`` accepts, with their defaults."""
+    return {f.name: f.default for f in search_fields() if f.metadata["predict"]}
+
+
+def add_search_flags(parser: argparse.ArgumentParser) -> None:
+    """One command-line flag per setting that has one, with its default and help."""
+    hints = typing.get_type_hints(SearchSettings)
+    for f in search_fields():
+        flag = flag_name(f)
+        if flag is None:
+            continue
+        assert f.default is not MISSING
+        if hints[f.name] is bool:
+            # a flag switches the default: --sample turns sampling on, --full-beam turns early_stop off
+            parser.add_argument(flag, dest=f.name, action="store_false" if f.default else "store_true",
+                                help=f.metadata["help"])
+        else:
+            parser.add_argument(flag, dest=f.name, type=hints[f.name], default=f.default,
+                                help=f"{f.metadata['help']} (default: {f.default})")
+
+
+def settings_from_flags(args: argparse.Namespace) -> SearchSettings:
+    """The settings parsed by :func:`add_search_flags`; a bad value names its flag."""
+    values = {f.name: getattr(args, f.name) for f in search_fields() if flag_name(f) is not None}
+    flags = {f.name: flag_name(f) or f.name for f in search_fields()}
+    bad = problem(values, lambda name: flags[name])
+    if bad:
+        name, advice = bad
+        raise Seq2SeqError(f"{flags[name]}: got {values[name]!r}; {advice}")
+    return SearchSettings(**values)
