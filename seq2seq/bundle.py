@@ -36,10 +36,6 @@ class Bundle:
     tgt_tokenizer: Tokenizer
     info: dict[str, Any]  # config.json as loaded
 
-    @property
-    def run_id(self) -> str | None:
-        return self.info.get("mlflow", {}).get("run_id")
-
 
 def save_bundle(
     path: str | Path, model: Seq2Seq, src_tokenizer: Tokenizer, tgt_tokenizer: Tokenizer, extra: dict[str, Any],

@@ -427,20 +427,6 @@ class Decoder(nn.Module):
         final = DecoderState(rnn, last if self.input_feeding else None)
         return self.dropout(features), flat(layout.output_positions()), final, weights
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
-        """Bundles and checkpoints made before the step recurrence and the split combine
-        layer load as they are: their parameters are renamed and split by columns."""
-        if self.recurrence is not None and prefix + "rnn.weight_ih_l0" in state_dict:
-            sizes = [self._embedding_size, self._memory_size if self.kind == "bahdanau" else 0,
-                     self.hidden_size if self.input_feeding else 0]
-            StepRecurrence.from_whole_layers(state_dict, prefix + "rnn.", prefix + "recurrence.", sizes)
-        if self.combine_hidden is not None and prefix + "combine.weight" in state_dict:
-            hidden, context = state_dict.pop(prefix + "combine.weight").split(
-                [self.hidden_size, self._memory_size], dim=1)
-            state_dict[prefix + "combine_hidden.weight"] = hidden
-            state_dict[prefix + "combine_context.weight"] = context
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
 
 class Seq2Seq(nn.Module):
     """Encoder + bridge + decoder + generator (features -> vocabulary logits)."""

@@ -127,22 +127,3 @@ class StepRecurrence(nn.Module):
             return h0, (h0.unsqueeze(0), c0.unsqueeze(0))
         output, (h_up, c_up) = self.upper(self.between(h0).unsqueeze(1), (h[1:], c[1:]))
         return output[:, 0], (torch.cat([h0.unsqueeze(0), h_up]), torch.cat([c0.unsqueeze(0), c_up]))
-
-    @staticmethod
-    def from_whole_layers(state_dict: dict[str, Tensor], old: str, new: str, input_sizes: list[int]) -> None:
-        """Rename, in place, the parameters of an ``nn.LSTM``/``nn.GRU`` at prefix ``old``
-        (bundles made before the input was split) to this module's at prefix ``new``.
-        ``input_sizes``: the widths of embedding, context (0: none) and feed (0: none)."""
-        weight_ih = state_dict.pop(old + "weight_ih_l0")
-        embedding, context, feed = weight_ih.split(input_sizes, dim=1)
-        state_dict[new + "input_gates.weight"] = embedding
-        if input_sizes[1]:
-            state_dict[new + "context_gates.weight"] = context
-        if input_sizes[2]:
-            state_dict[new + "feed_gates.weight"] = feed
-        state_dict[new + "input_gates.bias"] = state_dict.pop(old + "bias_ih_l0")
-        state_dict[new + "hidden_gates.weight"] = state_dict.pop(old + "weight_hh_l0")
-        state_dict[new + "hidden_gates.bias"] = state_dict.pop(old + "bias_hh_l0")
-        for key in [k for k in state_dict if k.startswith(old)]:
-            name, layer = key[len(old):].rsplit("_l", 1)
-            state_dict[f"{new}upper.{name}_l{int(layer) - 1}"] = state_dict.pop(key)

@@ -107,20 +107,34 @@ def test_tied_embeddings_share_weights():
     assert model.generator.weight is model.decoder.embed.weight
 
 
+def split_state(whole: dict[str, torch.Tensor], input_sizes: list[int]) -> dict[str, torch.Tensor]:
+    """An nn.LSTM/nn.GRU's parameters as StepRecurrence's: layer 0's input weights split by
+    columns into the shares of embedding, context (0: none) and fed-back vector (0: none)."""
+    embedding, context, feed = whole["weight_ih_l0"].split(input_sizes, dim=1)
+    state = {"input_gates.weight": embedding, "input_gates.bias": whole["bias_ih_l0"],
+             "hidden_gates.weight": whole["weight_hh_l0"], "hidden_gates.bias": whole["bias_hh_l0"]}
+    if input_sizes[1]:
+        state["context_gates.weight"] = context
+    if input_sizes[2]:
+        state["feed_gates.weight"] = feed
+    for key in [k for k in whole if not k.endswith("_l0")]:
+        name, layer = key.rsplit("_l", 1)
+        state[f"upper.{name}_l{int(layer) - 1}"] = whole[key]
+    return state
+
+
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_step_recurrence_computes_what_the_whole_layer_computes_over_the_concatenated_input(cell, layers):
     """Layer 0's gates as shares (embedding, context, fed-back vector) are nn.LSTM/nn.GRU over
-    [embedding; context; feed], and such a layer's parameters load into the split one."""
+    [embedding; context; feed] (the same weights, split by columns)."""
     from seq2seq.recurrence import StepRecurrence, recurrent_layers
 
     torch.manual_seed(1)
     emb_size, ctx_size, feed_size, hidden, batch = 6, 10, 8, 8, 3
     whole = recurrent_layers(cell, emb_size + ctx_size + feed_size, hidden, layers, 0.0, False)
     split = StepRecurrence(cell, emb_size, ctx_size, feed_size, hidden, layers, 0.0)
-    renamed = {"rnn." + k: v for k, v in whole.state_dict().items()}
-    StepRecurrence.from_whole_layers(renamed, "rnn.", "", [emb_size, ctx_size, feed_size])
-    split.load_state_dict(renamed)
+    split.load_state_dict(split_state(whole.state_dict(), [emb_size, ctx_size, feed_size]))
     emb, ctx, feed = torch.randn(batch, emb_size), torch.randn(batch, ctx_size), torch.randn(batch, feed_size)
     h = torch.randn(layers, batch, hidden)
     state = (h, torch.randn(layers, batch, hidden)) if cell == "lstm" else h
@@ -130,39 +144,6 @@ def test_step_recurrence_computes_what_the_whole_layer_computes_over_the_concate
     assert torch.allclose(output, expected[:, 0], atol=1e-6)
     for got, want in zip(*((s if cell == "lstm" else (s,)) for s in (new_state, expected_state))):
         assert torch.allclose(got, want, atol=1e-6)
-
-
-@pytest.mark.parametrize("variant", [v for v in ATTENTION_VARIANTS if v["attention"] != "none"],
-                         ids=lambda v: "-".join(map(str, v.values())))
-def test_models_saved_with_whole_decoder_layers_still_load(variant):
-    """A state dict from before the split (decoder.rnn over the concatenated input, one
-    decoder.combine over [h; context]) loads into the split model and computes the same."""
-    model = tiny("lstm", layers=2, **variant)
-    old = {}
-    for key, value in model.state_dict().items():
-        if key.startswith("decoder.recurrence.upper."):
-            name, layer = key[len("decoder.recurrence.upper."):].rsplit("_l", 1)
-            old[f"decoder.rnn.{name}_l{int(layer) + 1}"] = value
-        elif not key.startswith(("decoder.recurrence.", "decoder.combine_")):
-            old[key] = value
-    state = model.state_dict()
-    if model.decoder.recurrence is not None:
-        parts = [state["decoder.recurrence.input_gates.weight"]] + [
-            state[f"decoder.recurrence.{name}.weight"] for name in ("context_gates", "feed_gates")
-            if f"decoder.recurrence.{name}.weight" in state]
-        old["decoder.rnn.weight_ih_l0"] = torch.cat(parts, dim=1)
-        old["decoder.rnn.bias_ih_l0"] = state["decoder.recurrence.input_gates.bias"]
-        old["decoder.rnn.weight_hh_l0"] = state["decoder.recurrence.hidden_gates.weight"]
-        old["decoder.rnn.bias_hh_l0"] = state["decoder.recurrence.hidden_gates.bias"]
-    old["decoder.combine.weight"] = torch.cat([state["decoder.combine_hidden.weight"],
-                                               state["decoder.combine_context.weight"]], dim=1)
-    torch.manual_seed(7)
-    loaded = Seq2Seq(model.config, 20, 24).eval()
-    loaded.load_state_dict(old)
-    src = torch.tensor([[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]])
-    prev = torch.tensor([[BOS_ID, 9, 10], [BOS_ID, 11, PAD_ID]])
-    with torch.no_grad():
-        assert torch.equal(loaded(src, torch.tensor([4, 2]), prev), model(src, torch.tensor([4, 2]), prev))
 
 
 @pytest.mark.parametrize("attention", ["bahdanau", "luong"])
