@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from .batching import source_tensor
 from .model import Seq2Seq
+from .search_settings import SearchSettings
 from .subwords import BOS_ID, EOS_ID
 
 
@@ -288,4 +290,33 @@ def batched_beam_search(
     for b in range(batch):
         ranked = sorted(finished[b], key=lambda h: h.score, reverse=True)
         results.append(ranked[:nbest] if ranked else [Hypothesis([], float("-inf"), float("-inf"), ended=False)])
+    return results
+
+
+def search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, settings: SearchSettings,
+           generator: torch.Generator | None = None) -> list[list[Hypothesis]]:
+    """Search one padded batch (src: [B, S], on the model's device) as ``settings`` say."""
+    limit = max_lengths(src_lengths - 1, settings.max_length_ratio, settings.max_length_extra)
+    if settings.sampling:
+        if generator is None:
+            generator = torch.Generator(device=src.device).manual_seed(settings.seed)
+        return sample_search(model, src, src_lengths, limit, settings.nbest, settings.length_penalty,
+                             settings.temperature, settings.top_k, settings.top_p, generator, settings.attention)
+    return beam_search(model, src, src_lengths, limit, settings.beam, settings.length_penalty, settings.nbest,
+                       settings.attention, settings.early_stop)
+
+
+def translate_ids(
+    model: Seq2Seq, sources: Sequence[Sequence[int]], settings: SearchSettings, device: torch.device,
+) -> list[list[Hypothesis]]:
+    """Search for every source (token ids without </s>), in length-sorted batches; results in input order."""
+    results: list[list[Hypothesis]] = [[] for _ in sources]
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]), reverse=True)
+    generator = torch.Generator(device=device).manual_seed(settings.seed) if settings.sampling else None
+    for start in range(0, len(order), settings.batch_size):
+        chunk = order[start:start + settings.batch_size]
+        src, lengths = source_tensor([sources[i] for i in chunk])
+        hyps = search(model, src.to(device), lengths, settings, generator)
+        for i, h in zip(chunk, hyps):
+            results[i] = h
     return results

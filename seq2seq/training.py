@@ -32,10 +32,11 @@ from .config import ModelConfig, TrainConfig
 from .errors import Seq2SeqError
 from .loss import projected_cross_entropy
 from .model import Seq2Seq
+from .search import translate_ids
+from .search_settings import SearchSettings
 from .schedules import LearningRateSchedule, teacher_forcing_ratio
 from .scoring import bleu_chrf
 from .subwords import PAD_ID, EncodedSplit, Tokenizer
-from .translator import SearchSettings, translate_ids
 
 
 @dataclass

@@ -9,44 +9,14 @@ from typing import Iterable, Iterator, Sequence
 import torch
 
 from .allocator import reuse_freed_memory
-from .batching import source_tensor
 from .bundle import CONFIG_FILE, Bundle, load_bundle
 from .devices import resolve_device
 from .errors import ModelBundleError, Seq2SeqError
 from .model import Seq2Seq
-from .search import Hypothesis, beam_search, max_lengths, sample_search
+from .search import translate_ids
 from .search_settings import SearchSettings
 
 MAX_SOURCE_TOKENS = 256
-
-
-def search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, settings: SearchSettings,
-           generator: torch.Generator | None = None) -> list[list[Hypothesis]]:
-    """Search one padded batch (src: [B, S], on the model's device) as ``settings`` say."""
-    limit = max_lengths(src_lengths - 1, settings.max_length_ratio, settings.max_length_extra)
-    if settings.sampling:
-        if generator is None:
-            generator = torch.Generator(device=src.device).manual_seed(settings.seed)
-        return sample_search(model, src, src_lengths, limit, settings.nbest, settings.length_penalty,
-                             settings.temperature, settings.top_k, settings.top_p, generator, settings.attention)
-    return beam_search(model, src, src_lengths, limit, settings.beam, settings.length_penalty, settings.nbest,
-                       settings.attention, settings.early_stop)
-
-
-def translate_ids(
-    model: Seq2Seq, sources: Sequence[Sequence[int]], settings: SearchSettings, device: torch.device,
-) -> list[list[Hypothesis]]:
-    """Search for every source (token ids without </s>), in length-sorted batches; results in input order."""
-    results: list[list[Hypothesis]] = [[] for _ in sources]
-    order = sorted(range(len(sources)), key=lambda i: len(sources[i]), reverse=True)
-    generator = torch.Generator(device=device).manual_seed(settings.seed) if settings.sampling else None
-    for start in range(0, len(order), settings.batch_size):
-        chunk = order[start:start + settings.batch_size]
-        src, lengths = source_tensor([sources[i] for i in chunk])
-        hyps = search(model, src.to(device), lengths, settings, generator)
-        for i, h in zip(chunk, hyps):
-            results[i] = h
-    return results
 
 
 @dataclass
