@@ -15,17 +15,20 @@ from typing import Any, Callable
 from .paths import project_root
 
 
-def tracking_uri() -> str:
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
+def default_store_uri() -> str:
     return f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or default_store_uri()
 
 
 def default_artifact_location() -> str | None:
     """With the default store (``mlflow.db`` at the repository root), artifacts go to ``mlruns/``
     beside it, whichever folder a stage runs in (a recipe's stages run in their own); with
-    ``MLFLOW_TRACKING_URI`` set, the server decides."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
+    another store, its server decides. (``mlflow.set_tracking_uri`` also sets
+    ``$MLFLOW_TRACKING_URI``, so the store is compared, not the variable's presence.)"""
+    if tracking_uri() != default_store_uri():
         return None
     return (project_root() / "mlruns").as_uri()
 

@@ -66,3 +66,24 @@ def test_artifacts_go_beside_the_default_store_whichever_folder_a_stage_runs_in(
     assert default_artifact_location() == (tmp_path.resolve() / "mlruns").as_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert default_artifact_location() is None  # a tracking server decides
+
+
+def test_a_recipes_run_keeps_its_artifacts_beside_the_root_store(tmp_path, monkeypatch):
+    """A recipe's stages run in recipes/NAME/ (their own DVC project): the experiment they create keeps
+    its artifacts in the repository's mlruns/, also after MLflow has set $MLFLOW_TRACKING_URI itself."""
+    (tmp_path / ".git").mkdir()
+    recipe = tmp_path / "recipes" / "r"
+    recipe.mkdir(parents=True)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(recipe))
+    monkeypatch.chdir(recipe)
+    from dataclasses import replace
+
+    params = Params()
+    params = replace(params, mlflow=replace(params.mlflow, experiment_name="recipe-r"))
+    with TrainingRun(params, "cd" * 32) as run:
+        assert run.run_id
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}")
+    experiment = mlflow.get_experiment_by_name("recipe-r")
+    assert experiment.artifact_location == (tmp_path.resolve() / "mlruns").as_uri()
+    assert not (recipe / "mlruns").exists() and not (recipe / "mlflow.db").exists()
