@@ -117,15 +117,18 @@ class Encoder(nn.Module):
 
     def _by_length(self, embedded: Tensor, lengths: Tensor, distinct: list[int]) -> tuple[Tensor, State]:
         """The same outputs and final state as a packed call, from one call per source length."""
-        outputs = embedded.new_zeros(embedded.size(0), embedded.size(1), self.output_size)
+        outputs: Tensor | None = None
         finals, rows = [], []
         for length in distinct:
             index = (lengths == length).nonzero().squeeze(1).to(embedded.device)
             out, final = self.rnn(embedded[index, :length])
+            if outputs is None:  # the RNN's dtype: under bf16 autocast an LSTM returns bf16, a GRU fp32
+                outputs = out.new_zeros(embedded.size(0), embedded.size(1), self.output_size)
             positions = torch.arange(length, device=embedded.device)
             outputs = outputs.index_put((index.unsqueeze(1), positions.unsqueeze(0)), out)
             finals.append(final)
             rows.append(index)
+        assert outputs is not None  # distinct holds at least one length
         back = torch.cat(rows).argsort()  # concatenated group order -> batch order
         if isinstance(finals[0], tuple):
             h = torch.cat([f[0] for f in finals], dim=1).index_select(1, back)

@@ -268,3 +268,22 @@ def test_average_of_the_last_validations_is_validated_and_kept_only_if_better(tm
     plain = train_model(TINY_MODEL, TrainConfig(**{**cfg.__dict__, "average_last": 0}), split, split, [],
                         src_tok.vocab_size, tgt_tok, torch.device("cpu"), log=lambda line: None)
     assert plain.averaged is None
+
+
+@pytest.mark.parametrize("cell, attention, feeding", [
+    ("lstm", "none", False), ("lstm", "luong", False), ("lstm", "bahdanau", True), ("gru", "bahdanau", True),
+    ("gru", "luong", False), ("gru", "none", False),
+])
+def test_bf16_training_runs_every_architecture(cell, attention, feeding):
+    """train.precision: bf16 (autocast) trains each cell and attention, batches of mixed source lengths
+    included (under autocast an LSTM returns bf16 and a GRU fp32: the encoder must take either)."""
+    train, valid = reverse_task(300, 0), reverse_task(40, 1)
+    assert len({len(s) for s in train.src}) > 1
+    model_cfg = ModelConfig(cell=cell, attention=attention, input_feeding=feeding, embedding_size=16,
+                            hidden_size=16, dropout=0.1, tie_embeddings=False)
+    cfg = TrainConfig(epochs=2, batch_tokens=300, learning_rate=0.005, warmup_steps=5, valid_bleu_sentences=10,
+                      threads=1, seed=3, precision="bf16")
+    result = train_model(model_cfg, cfg, train, valid, [" ".join(map(str, t)) for t in valid.tgt[:10]], 14,
+                         DigitTokenizer(), torch.device("cpu"), log=lambda line: None)
+    losses = [r.valid_loss for r in result.history]
+    assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
