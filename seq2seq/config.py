@@ -327,10 +327,11 @@ def _build_search(section: str, raw: dict[str, Any]) -> SearchSettings:
     key_of = {f.name: f"{section}.{key}" for key, f in params_fields()}
     values = {f.name: _check_type(f"{section}.{key}", raw[key], hints[f.name])
               for key, f in params_fields() if key in raw}
-    bad = problem(values, lambda name: key_of[name])
+    settings = {f.name: f.default for f in fields(SearchSettings)} | values
+    bad = problem(settings, lambda name: key_of[name])
     if bad:
         name, advice = bad
-        raise ParamError(key_of[name], values.get(name, getattr(SearchSettings, name, None)), advice)
+        raise ParamError(key_of[name], settings[name], advice)
     return SearchSettings(**values)
 
 

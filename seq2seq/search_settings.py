@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import typing
-from dataclasses import MISSING, Field, dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from typing import Any, Callable, Iterator
 
 from .errors import Seq2SeqError
@@ -128,7 +128,6 @@ def add_search_flags(parser: argparse.ArgumentParser) -> None:
         flag = flag_name(f)
         if flag is None:
             continue
-        assert f.default is not MISSING
         if hints[f.name] is bool:
             # a flag switches the default: --sample turns sampling on, --full-beam turns early_stop off
             parser.add_argument(flag, dest=f.name, action="store_false" if f.default else "store_true",
