@@ -23,11 +23,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seq2seq.bundle import save_bundle  # noqa: E402
-from seq2seq.config import ModelConfig, TokenizeConfig, TrainConfig  # noqa: E402
-from seq2seq.subwords import EncodedSplit, Tokenizer, train_sentencepiece  # noqa: E402
-from seq2seq.training import train_model  # noqa: E402
-from seq2seq.translator import Translator  # noqa: E402
+from seq2seq.core.config import ModelConfig, TokenizeConfig, TrainConfig  # noqa: E402
+from seq2seq.data.subwords import EncodedSplit, Tokenizer, train_sentencepiece  # noqa: E402
+from seq2seq.decoding.bundle import save_bundle  # noqa: E402
+from seq2seq.decoding.translator import Translator  # noqa: E402
+from seq2seq.training.trainer import train_model  # noqa: E402
 
 # Joey's "bidirectional LSTM of 256" has 256 per direction: an encoder output of 512.
 PEER_MODEL = ModelConfig(cell="lstm", embedding_size=256, hidden_size=256, encoder_hidden_size=512, layers=1,
@@ -129,9 +129,10 @@ def flops(work: Path, out: Path, batches: int = 40) -> None:
     off for the count: PyTorch's own LSTM then runs the same products as visible ops."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from seq2seq.batching import make_batch, token_batches
-    from seq2seq.model import Seq2Seq
-    from seq2seq.training import batch_loss
+    from seq2seq.data.batching import make_batch, token_batches
+    from seq2seq.fast import plug_in
+    from seq2seq.model.seq2seq import Seq2Seq
+    from seq2seq.training.step import batch_loss
 
     data = work / "data"
     src_tok, tgt_tok = tokenizers(work)
@@ -140,7 +141,7 @@ def flops(work: Path, out: Path, batches: int = 40) -> None:
     order = token_batches([len(s) for s in split.src], [len(t) for t in split.tgt], config.batch_tokens,
                           config.seed, 1)[:batches]
     torch.manual_seed(config.seed)
-    model = Seq2Seq(PEER_MODEL, src_tok.vocab_size, tgt_tok.vocab_size).train()
+    model = plug_in(Seq2Seq(PEER_MODEL, src_tok.vocab_size, tgt_tok.vocab_size)).train()
     counter, tokens = FlopCounterMode(display=False), 0
     with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=False), counter:
         warnings.simplefilter("ignore")  # torch.backends.mkldnn.flags warns about Intel GPUs' TF32

@@ -22,12 +22,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seq2seq.checkpoint import list_snapshots  # noqa: E402
-from seq2seq.clean import read_split  # noqa: E402
-from seq2seq.config import load_params  # noqa: E402
-from seq2seq.scoring import score_corpus  # noqa: E402
-from seq2seq.testsets import PAIRS  # noqa: E402
-from seq2seq.translator import Translator  # noqa: E402
+from seq2seq.core.config import load_params  # noqa: E402
+from seq2seq.data.clean import read_split  # noqa: E402
+from seq2seq.data.testsets import PAIRS  # noqa: E402
+from seq2seq.decoding.translator import Translator  # noqa: E402
+from seq2seq.reporting.scoring import score_corpus  # noqa: E402
+from seq2seq.training.checkpoint import list_snapshots  # noqa: E402
 
 # ../shared/peers/joeynmt/README.md: 3 epochs of 337 s (training only), test_2016_flickr beam 5 BLEU 10.09
 JOEY_POINT = (3 * 337 / 60, 10.09, "Joey NMT 2.3.0, reference config, 3 epochs (beam 5)")

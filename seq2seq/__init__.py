@@ -3,10 +3,18 @@
 embed -> encode -> (h, c) -> decode -> softmax -> token. Encoder packs, decoder unpacks.
 Training feeds truth (teacher forcing); inference feeds itself (greedy or beam search).
 
-Modules, one job each: ``config`` (params.yaml, validated), ``download``, ``clean``,
-``subwords`` (SentencePiece), ``batching``, ``model``, ``training``, ``search``,
-``bundle`` (the saved model), ``translator`` (Python API), ``scoring`` (sacreBLEU),
-``tracking``/``experiment``/``mlflow_model`` (MLflow), ``cli``.
+The subpackages, in the order a run uses them:
+
+* ``core``: params.yaml as validated configs, errors, atomic writes, devices;
+* ``data``: download, clean, official test sets, SentencePiece, batching;
+* ``model``: encoder, attention, decoder, the seq2seq model (the reference math);
+* ``fast``: CPU fast paths that training and decoding plug into the model;
+* ``training``: the training step and loop, schedules, checkpoints, torchrun;
+* ``decoding``: greedy / beam search, the translator (Python API), the model bundle;
+* ``reporting``: sacreBLEU scores and figures;
+* ``tracking``: MLflow runs and the MLflow model;
+
+and ``cli`` (``seq2seq translate``). The pipeline's stages (``stages/``) are thin scripts over them.
 """
 
 __version__ = "0.1.0"

@@ -6,14 +6,13 @@ import sys
 from dataclasses import asdict
 from typing import Sequence
 
-from .guard import run_guarded
-from .search_settings import add_search_flags
+from .core.guard import run_guarded
+from .core.search_settings import add_search_flags
 
 
 def _translate(args: argparse.Namespace) -> None:
-    from .translator import Translator
-
-    from .search_settings import settings_from_flags
+    from .core.search_settings import settings_from_flags
+    from .decoding.translator import Translator
 
     settings = settings_from_flags(args)
     translator = Translator.load(args.model, device=args.device, quantize=args.quantize, **asdict(settings))

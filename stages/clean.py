@@ -4,10 +4,10 @@ With an official validation set (data/raw/valid.tsv, from data.valid) the corpus
 training data and the official pairs are the valid split, normalised but never filtered.
 """
 
-from seq2seq.atomic import write_json
-from seq2seq.clean import clean_corpus
-from seq2seq.guard import run_guarded
-from seq2seq.config import load_params
+from seq2seq.core.atomic import write_json
+from seq2seq.core.config import load_params
+from seq2seq.core.guard import run_guarded
+from seq2seq.data.clean import clean_corpus
 
 
 def main() -> None:

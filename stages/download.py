@@ -1,7 +1,7 @@
 """download: fetch the corpus named by data.* into data/raw/ (corpus.tsv + provenance.json)."""
-from seq2seq.guard import run_guarded
-from seq2seq.config import load_params
-from seq2seq.download import fetch_corpus
+from seq2seq.core.config import load_params
+from seq2seq.core.guard import run_guarded
+from seq2seq.data.download import fetch_corpus
 
 
 def main() -> None:

@@ -13,15 +13,15 @@ import json
 import sys
 from pathlib import Path
 
-from seq2seq.atomic import write_json, write_text
-from seq2seq.bundle import load_bundle_info
-from seq2seq.clean import read_split
-from seq2seq.config import load_params
-from seq2seq.figures import scores_by_length_chart
-from seq2seq.guard import run_guarded
-from seq2seq.scoring import multi_reference_scores, score_corpus, scores_by_length
-from seq2seq.testsets import PAIRS, test_set_from_args
-from seq2seq.tracking import RunLog
+from seq2seq.core.atomic import write_json, write_text
+from seq2seq.core.config import load_params
+from seq2seq.core.guard import run_guarded
+from seq2seq.data.clean import read_split
+from seq2seq.data.testsets import PAIRS, test_set_from_args
+from seq2seq.decoding.bundle_files import load_bundle_info
+from seq2seq.reporting.figures import scores_by_length_chart
+from seq2seq.reporting.scoring import multi_reference_scores, score_corpus, scores_by_length
+from seq2seq.tracking.store import RunLog
 
 
 def main() -> None:

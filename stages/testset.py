@@ -2,10 +2,10 @@
 provenance.json); its size and overlap with the training split go to metrics/tests/NAME.json."""
 import sys
 
-from seq2seq.atomic import write_json
-from seq2seq.config import load_params
-from seq2seq.guard import run_guarded
-from seq2seq.testsets import prepare_test_set, test_set_from_args
+from seq2seq.core.atomic import write_json
+from seq2seq.core.config import load_params
+from seq2seq.core.guard import run_guarded
+from seq2seq.data.testsets import prepare_test_set, test_set_from_args
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ stored in the bundle, so decode and score log into the same run. An interrupted 
 (Ctrl-C, kill -9) resumes from data/checkpoints/train/ when the stage is rerun.
 
 With ``train.nproc`` > 1 the stage starts itself again under torchrun, one process per rank
-(seq2seq.distributed); rank 0 does all the writing and logging.
+(seq2seq.training.distributed); rank 0 does all the writing and logging.
 """
 import csv
 import io
@@ -17,19 +17,19 @@ from pathlib import Path
 
 import torch
 
-from seq2seq.atomic import sha256_file, write_json, write_text
-from seq2seq.bundle import save_bundle
-from seq2seq.checkpoint import remove_checkpoint
-from seq2seq.clean import read_split
-from seq2seq.guard import run_guarded
-from seq2seq.config import Params, load_params
-from seq2seq.devices import resolve_device
-from seq2seq.distributed import ProcessGroup, join, launched_by_torchrun, leave, run_under_torchrun
-from seq2seq.errors import Seq2SeqError
-from seq2seq.experiment import TrainingRun
-from seq2seq.subwords import Tokenizer, load_encoded
-from seq2seq.tracking import tracking_uri
-from seq2seq.training import find_checkpoint, train_model
+from seq2seq.core.atomic import sha256_file, write_json, write_text
+from seq2seq.core.config import Params, load_params
+from seq2seq.core.devices import resolve_device
+from seq2seq.core.errors import Seq2SeqError
+from seq2seq.core.guard import run_guarded
+from seq2seq.data.clean import read_split
+from seq2seq.data.subwords import Tokenizer, load_encoded
+from seq2seq.decoding.bundle import save_bundle
+from seq2seq.tracking.runs import TrainingRun
+from seq2seq.tracking.store import tracking_uri
+from seq2seq.training.checkpoint import remove_checkpoint
+from seq2seq.training.distributed import ProcessGroup, join, launched_by_torchrun, leave, run_under_torchrun
+from seq2seq.training.trainer import find_checkpoint, train_model
 
 # Resumable checkpoints live outside the stage's outputs (DVC deletes outputs before a rerun).
 CHECKPOINTS = Path("data/checkpoints/train")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seq2seq.config import ModelConfig, TokenizeConfig, TrainConfig
-from seq2seq.subwords import EncodedSplit, Tokenizer, train_sentencepiece
+from seq2seq.core.config import ModelConfig, TokenizeConfig, TrainConfig
+from seq2seq.data.subwords import EncodedSplit, Tokenizer, train_sentencepiece
 from tests.conftest import synthetic_pairs
 
 TINY_MODEL = ModelConfig(cell="gru", embedding_size=32, hidden_size=32, dropout=0.0)
@@ -28,8 +28,8 @@ def encode(pairs, src_tok: Tokenizer, tgt_tok: Tokenizer) -> EncodedSplit:
 def train_tiny_bundle(path: Path, epochs: int = 2) -> Path:
     import torch
 
-    from seq2seq.bundle import save_bundle
-    from seq2seq.training import train_model
+    from seq2seq.decoding.bundle import save_bundle
+    from seq2seq.training.trainer import train_model
 
     pairs = synthetic_pairs(300)
     src_tok, tgt_tok = tokenizers(pairs)

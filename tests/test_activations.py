@@ -1,7 +1,7 @@
-"""tanh from sigmoid (seq2seq/activations.py) against torch.tanh."""
+"""tanh from sigmoid (seq2seq/fast/activations.py) against torch.tanh."""
 import torch
 
-from seq2seq.activations import tanh, tanh_from_doubled_
+from seq2seq.fast.activations import tanh, tanh_from_doubled_
 
 
 def test_tanh_matches_torch_including_strided_outputs():

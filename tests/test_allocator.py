@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-from seq2seq.allocator import reuse_freed_memory
+from seq2seq.fast.allocator import reuse_freed_memory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from seq2seq.atomic import atomic_dir, atomic_path, sha256_file, write_json, write_text
+from seq2seq.core.atomic import atomic_dir, atomic_path, sha256_file, write_json, write_text
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):
@@ -45,7 +45,7 @@ def test_sha256_file(tmp_path):
 
 
 def test_leftovers_of_a_killed_write_are_removed_by_the_next(tmp_path):
-    from seq2seq.atomic import atomic_dir, write_text
+    from seq2seq.core.atomic import atomic_dir, write_text
 
     (tmp_path / ".out.abc123.tmp").mkdir()
     (tmp_path / ".out.abc123.tmp" / "half.bin").write_bytes(b"x")

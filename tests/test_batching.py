@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
-from seq2seq.batching import make_batch, pad, token_batches
-from seq2seq.subwords import BOS_ID, EOS_ID, PAD_ID
+from seq2seq.data.batching import make_batch, pad, token_batches
+from seq2seq.data.subwords import BOS_ID, EOS_ID, PAD_ID
 
 
 def test_every_sentence_once_and_within_budget():

@@ -6,9 +6,9 @@ import sys
 import pytest
 import torch
 
-from seq2seq.bundle import CONFIG_FILE, WEIGHTS_FILE, load_bundle
-from seq2seq.errors import ModelBundleError
-from seq2seq.translator import Translator
+from seq2seq.core.errors import ModelBundleError
+from seq2seq.decoding.bundle import CONFIG_FILE, WEIGHTS_FILE, load_bundle
+from seq2seq.decoding.translator import Translator
 from tests.helpers import train_tiny_bundle
 
 
@@ -116,7 +116,7 @@ def test_details_give_pieces_scores_and_attention(bundle_dir):
 
 
 def test_bad_search_settings_name_the_setting(bundle_dir):
-    from seq2seq.errors import Seq2SeqError
+    from seq2seq.core.errors import Seq2SeqError
 
     translator = Translator.load(bundle_dir, device="cpu")
     for bad, name in (({"beam": 2, "nbest": 3}, "nbest"), ({"sampling": True, "top_p": 0.0}, "top_p"),
@@ -145,8 +145,8 @@ def test_translate_command_samples_reproducibly_and_prints_nbest(bundle_dir):
 
 
 def test_tokenizer_that_does_not_match_the_model_is_refused(bundle_dir, tmp_path):
-    from seq2seq.config import TokenizeConfig
-    from seq2seq.subwords import train_sentencepiece
+    from seq2seq.core.config import TokenizeConfig
+    from seq2seq.data.subwords import train_sentencepiece
     from tests.conftest import synthetic_pairs
 
     broken = _copy(bundle_dir, tmp_path)
@@ -162,7 +162,7 @@ def test_tokenizer_that_does_not_match_the_model_is_refused(bundle_dir, tmp_path
 
 
 def test_int8_quantized_model_translates_close_to_the_float_one(bundle_dir):
-    from seq2seq.errors import Seq2SeqError
+    from seq2seq.core.errors import Seq2SeqError
 
     sentences = ["The red cat sees the dog.", "The old horse has the book.", ""]
     plain = Translator.load(bundle_dir, device="cpu").translate_nbest(sentences, beam=3)

@@ -3,9 +3,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seq2seq.clean import clean_corpus, clean_pairs, group_key, normalize_text, read_corpus, read_split, split_pairs
-from seq2seq.config import CleanConfig
-from seq2seq.errors import DataError
+from seq2seq.core.config import CleanConfig
+from seq2seq.core.errors import DataError
+from seq2seq.data.clean import (
+    clean_corpus,
+    clean_pairs,
+    group_key,
+    normalize_text,
+    read_corpus,
+    read_split,
+    split_pairs,
+)
 
 
 def test_normalize_text():

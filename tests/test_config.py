@@ -1,8 +1,8 @@
 import pytest
 
-from seq2seq.config import ModelConfig, Params, flatten, load_params, params_from_dict
-from seq2seq.devices import resolve_device
-from seq2seq.errors import ParamError
+from seq2seq.core.config import ModelConfig, Params, flatten, load_params, params_from_dict
+from seq2seq.core.devices import resolve_device
+from seq2seq.core.errors import ParamError
 
 
 def test_defaults_validate_and_repo_params_load():

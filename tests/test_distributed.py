@@ -50,7 +50,7 @@ def test_two_ranks_train_like_one_process_with_the_same_global_batch(tmp_path):
 
 
 def test_killed_two_rank_training_resumes_to_the_same_curve(tmp_path):
-    from seq2seq.checkpoint import CHECKPOINT_FILE
+    from seq2seq.training.checkpoint import CHECKPOINT_FILE
     from tests.test_interrupted_stages import kill_stage_during_run
 
     (tmp_path / "repo").mkdir()

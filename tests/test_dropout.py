@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from seq2seq.dropout import Dropout
+from seq2seq.fast.dropout import Dropout
 
 
 def test_keeps_one_minus_p_and_scales_like_nn_dropout():

@@ -3,8 +3,8 @@ import errno
 
 import pytest
 
-from seq2seq.errors import ParamError
-from seq2seq.guard import run_guarded
+from seq2seq.core.errors import ParamError
+from seq2seq.core.guard import run_guarded
 
 
 def fail_with(error):

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq.bundle import load_bundle
-from seq2seq.checkpoint import CHECKPOINT_FILE
+from seq2seq.decoding.bundle import load_bundle
+from seq2seq.training.checkpoint import CHECKPOINT_FILE
 from tests.pipeline_repo import make_repo, read_params, run, write_params
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the stage process in /proc")

@@ -1,9 +1,9 @@
-"""seq2seq/loss.py: the fused projection + cross-entropy equals F.cross_entropy over the projected logits."""
+"""seq2seq/fast/fused_loss.py: the fused projection + cross-entropy equals F.cross_entropy over the projected logits."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from seq2seq.loss import projected_cross_entropy
+from seq2seq.fast.fused_loss import projected_cross_entropy
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])

@@ -1,10 +1,9 @@
 import pytest
 import torch
 
-from seq2seq.config import ModelConfig
-from seq2seq.model import Seq2Seq
-from seq2seq.subwords import BOS_ID, EOS_ID, PAD_ID
-
+from seq2seq.core.config import ModelConfig
+from seq2seq.data.subwords import BOS_ID, EOS_ID, PAD_ID
+from seq2seq.model.seq2seq import Seq2Seq
 
 ATTENTION_VARIANTS = [
     {"attention": "none"},
@@ -77,7 +76,7 @@ def test_teacher_forced_pass_equals_step_by_step(cell, variant):
 
 
 def test_input_feeding_needs_attention():
-    from seq2seq.errors import ParamError
+    from seq2seq.core.errors import ParamError
 
     with pytest.raises(ParamError, match="model.input_feeding"):
         ModelConfig(attention="none", input_feeding=True)
@@ -128,7 +127,7 @@ def split_state(whole: dict[str, torch.Tensor], input_sizes: list[int]) -> dict[
 def test_step_recurrence_computes_what_the_whole_layer_computes_over_the_concatenated_input(cell, layers):
     """Layer 0's gates as shares (embedding, context, fed-back vector) are nn.LSTM/nn.GRU over
     [embedding; context; feed] (the same weights, split by columns)."""
-    from seq2seq.recurrence import StepRecurrence, recurrent_layers
+    from seq2seq.model.recurrence import StepRecurrence, recurrent_layers
 
     torch.manual_seed(1)
     emb_size, ctx_size, feed_size, hidden, batch = 6, 10, 8, 8, 3
@@ -171,7 +170,7 @@ def test_fused_feed_and_hidden_product_steps_like_the_two(attention):
 
 
 def test_int8_quantization_fuses_a_copy_and_leaves_the_model_alone():
-    from seq2seq.translator import quantize_int8
+    from seq2seq.decoding.translator import quantize_int8
 
     model = tiny("lstm", attention="bahdanau", input_feeding=True)
     quantized = quantize_int8(model)

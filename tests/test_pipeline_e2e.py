@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from seq2seq.translator import Translator
+from seq2seq.decoding.translator import Translator
 from tests.pipeline_repo import make_repo, run
 
 

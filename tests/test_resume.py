@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from seq2seq.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from seq2seq.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def test_kill_9_at_several_points_then_resume_gives_identical_weights(tmp_path):
 
 
 def test_checkpoint_of_other_params_is_not_used(tmp_path):
-    from seq2seq.checkpoint import save_checkpoint
+    from seq2seq.training.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path, {"fingerprint": "old", "epoch": 1, "step": 3})
     checkpoint, why = load_checkpoint(tmp_path, "new")

@@ -1,7 +1,7 @@
 import pytest
 
-from seq2seq.errors import DataError
-from seq2seq.scoring import score_corpus
+from seq2seq.core.errors import DataError
+from seq2seq.reporting.scoring import score_corpus
 
 
 def test_perfect_and_partial_scores():
@@ -21,7 +21,7 @@ def test_length_mismatch():
 
 
 def test_multi_reference_scores_each_source_once_against_all_its_references():
-    from seq2seq.scoring import multi_reference_scores
+    from seq2seq.reporting.scoring import multi_reference_scores
 
     sources = ["Hi there.", "Hi there.", "Go away now."]
     hyps = ["Hola a todos ustedes.", "Hola a todos ustedes.", "Vete de aquí ahora."]

@@ -3,10 +3,17 @@ import itertools
 import pytest
 import torch
 
-from seq2seq.batching import source_tensor
-from seq2seq.search import (batched_beam_search, beam_search, greedy_search, length_penalty, max_lengths,
-                            sample_search, sampler)
-from seq2seq.subwords import BOS_ID, EOS_ID
+from seq2seq.data.batching import source_tensor
+from seq2seq.data.subwords import BOS_ID, EOS_ID
+from seq2seq.decoding.search import (
+    batched_beam_search,
+    beam_search,
+    greedy_search,
+    length_penalty,
+    max_lengths,
+    sample_search,
+    sampler,
+)
 from tests.test_model import tiny
 
 SOURCES = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14]]
@@ -55,8 +62,8 @@ def test_wide_beam_finds_the_exhaustive_best(alpha, early_stop):
     """Exact for every alpha when the beam runs until ``beam`` hypotheses end; with early
     stopping (the best candidate ends) exact for raw log-probability, alpha = 0."""
     torch.manual_seed(1)
-    from seq2seq.config import ModelConfig
-    from seq2seq.model import Seq2Seq
+    from seq2seq.core.config import ModelConfig
+    from seq2seq.model.seq2seq import Seq2Seq
 
     model = Seq2Seq(ModelConfig(embedding_size=8, hidden_size=8, dropout=0.0), 8, 6).eval()
     source = [4, 5, 6]
@@ -185,7 +192,7 @@ def test_sampling_is_seeded_ranked_and_degenerates_to_greedy():
 def test_row_top_equals_topk(vocab):
     """The chunked top-k (used over the vocabulary at every step) gives topk's values and tokens,
     also when the vocabulary is not a multiple of the chunk and the best token is in the tail."""
-    from seq2seq.search import row_top
+    from seq2seq.decoding.search import row_top
 
     torch.manual_seed(vocab)
     logits = torch.randn(50, vocab)

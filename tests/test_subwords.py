@@ -1,11 +1,20 @@
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import pytest
 
-from seq2seq.config import TokenizeConfig
-from seq2seq.errors import DataError, ModelBundleError
-from seq2seq.subwords import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer, load_encoded, save_encoded, train_sentencepiece
+from seq2seq.core.config import TokenizeConfig
+from seq2seq.core.errors import DataError, ModelBundleError
+from seq2seq.data.subwords import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    Tokenizer,
+    load_encoded,
+    save_encoded,
+    train_sentencepiece,
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +78,7 @@ def alphabet_tokenizer():
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=ALPHABET, max_size=60))
 def test_decode_encode_gives_back_the_normalised_text(alphabet_tokenizer, text):
-    from seq2seq.clean import normalize_text
+    from seq2seq.data.clean import normalize_text
 
     normal = normalize_text(text)
     assert alphabet_tokenizer.decode(alphabet_tokenizer.encode([normal]))[0] == normal

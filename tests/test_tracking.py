@@ -1,8 +1,8 @@
 import mlflow
 
-from seq2seq.config import Params
-from seq2seq.experiment import TrainingRun
-from seq2seq.tracking import RunLog, tracking_uri
+from seq2seq.core.config import Params
+from seq2seq.tracking.runs import TrainingRun
+from seq2seq.tracking.store import RunLog, tracking_uri
 
 
 def test_store_is_sqlite_at_the_dvc_root(monkeypatch, tmp_path):
@@ -15,7 +15,7 @@ def test_store_is_sqlite_at_the_dvc_root(monkeypatch, tmp_path):
 
 def test_run_logs_params_and_validation_curves(monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    from seq2seq.training import ValidationRecord
+    from seq2seq.training.trainer import ValidationRecord
 
     with TrainingRun(Params(), "ab" * 32) as run:
         assert run.active
@@ -57,7 +57,7 @@ def test_invalid_tracking_uri_warns_once_and_carries_on(monkeypatch, capsys):
 
 
 def test_artifacts_go_beside_the_default_store_whichever_folder_a_stage_runs_in(tmp_path, monkeypatch):
-    from seq2seq.tracking import default_artifact_location, tracking_uri
+    from seq2seq.tracking.store import default_artifact_location, tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from seq2seq.config import ModelConfig, TrainConfig
-from seq2seq.search import greedy_search, max_lengths
-from seq2seq.batching import source_tensor
-from seq2seq.subwords import EncodedSplit
-from seq2seq.batching import make_batch
-from seq2seq.schedules import LearningRateSchedule, lr_factor, teacher_forcing_ratio
-from seq2seq.training import decoder_features, train_model
-from tests.helpers import TINY_MODEL, encode, tokenizers
+from seq2seq.core.config import ModelConfig, TrainConfig
+from seq2seq.data.batching import make_batch, source_tensor
+from seq2seq.data.subwords import EncodedSplit
+from seq2seq.decoding.search import greedy_search, max_lengths
+from seq2seq.training.schedules import LearningRateSchedule, lr_factor, teacher_forcing_ratio
+from seq2seq.training.step import decoder_features
+from seq2seq.training.trainer import train_model
 from tests.conftest import synthetic_pairs
+from tests.helpers import TINY_MODEL, encode, tokenizers
 
 
 class DigitTokenizer:
@@ -131,7 +131,7 @@ def test_early_stopping_keeps_the_best_epoch():
     assert result.best.valid_loss == min(r.valid_loss for r in result.history)
     assert any("early stop" in line for line in lines)
     # the returned model has the best validation's weights: its valid loss is that one
-    from seq2seq.training import validation_loss
+    from seq2seq.training.trainer import validation_loss
     assert validation_loss(result.model, noise, 200, torch.device("cpu"), "fp32") == pytest.approx(
         result.best.valid_loss, rel=1e-6)
 
@@ -190,9 +190,9 @@ def test_plateau_schedule_cuts_the_rate_when_validation_stalls():
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import seq2seq.training as training
-    from seq2seq.checkpoint import CHECKPOINT_FILE
-    from seq2seq.errors import Seq2SeqError
+    import seq2seq.training.step as training
+    from seq2seq.core.errors import Seq2SeqError
+    from seq2seq.training.checkpoint import CHECKPOINT_FILE
 
     pairs = synthetic_pairs(200)
     src_tok, tgt_tok = tokenizers(pairs)
@@ -217,7 +217,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
 
 
 def test_snapshots_keep_every_validations_weights_and_a_fresh_run_clears_them(tmp_path):
-    from seq2seq.checkpoint import list_snapshots
+    from seq2seq.training.checkpoint import list_snapshots
 
     pairs = synthetic_pairs(200)
     src_tok, tgt_tok = tokenizers(pairs)
@@ -244,8 +244,8 @@ def test_snapshots_keep_every_validations_weights_and_a_fresh_run_clears_them(tm
 
 
 def test_average_of_the_last_validations_is_validated_and_kept_only_if_better(tmp_path):
-    from seq2seq.checkpoint import list_snapshots
-    from seq2seq.training import validation_loss
+    from seq2seq.training.checkpoint import list_snapshots
+    from seq2seq.training.trainer import validation_loss
 
     pairs = synthetic_pairs(200)
     src_tok, tgt_tok = tokenizers(pairs)

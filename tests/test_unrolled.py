@@ -1,11 +1,15 @@
-"""The unrolled teacher-forced decoder (seq2seq/unrolled.py) against the step loop it replaces:
-same features, weights and final state, and the same gradient for every parameter and input."""
+"""The unrolled teacher-forced decoder (seq2seq/fast/unrolled.py) against the plain model's step loop it
+replaces: same features, weights and final state, and the same gradient for every parameter and input."""
+import copy
+
 import pytest
 import torch
 
-from seq2seq.config import ModelConfig
-from seq2seq.model import Seq2Seq
-from seq2seq.subwords import BOS_ID, EOS_ID, PAD_ID
+from seq2seq.core.config import ModelConfig
+from seq2seq.data.subwords import BOS_ID, EOS_ID, PAD_ID
+from seq2seq.fast import plug_in
+from seq2seq.fast.unrolled import UnrolledSteps
+from seq2seq.model.seq2seq import Seq2Seq
 
 UNROLLED_VARIANTS = [
     {"attention": "bahdanau", "input_feeding": True},
@@ -16,10 +20,15 @@ UNROLLED_VARIANTS = [
 
 
 def model_for(cell: str, variant: dict, encoder_hidden: int = 0) -> Seq2Seq:
+    """The plain model (its decoder's own step loop); ``plug_in(model)`` adds the unrolled steps."""
     torch.manual_seed(3)
     config = ModelConfig(cell=cell, embedding_size=12, hidden_size=16, encoder_hidden_size=encoder_hidden,
                          bidirectional=True, dropout=0.0, tie_embeddings=False, **variant)
     return Seq2Seq(config, 20, 24).double().train()
+
+
+def unrolls(model: Seq2Seq, prev: torch.Tensor, memory) -> bool:
+    return UnrolledSteps().applies(model.decoder, prev, memory)
 
 
 SRC = torch.tensor([[5, 6, 7, 8, EOS_ID], [8, 9, EOS_ID, PAD_ID, PAD_ID], [10, EOS_ID, PAD_ID, PAD_ID, PAD_ID]])
@@ -39,7 +48,7 @@ def run(model: Seq2Seq, one_step_at_a_time: bool):
             weights.append(w)
         features, weights = torch.cat(features, 1), torch.cat(weights, 1)
     else:
-        assert model.decoder._can_unroll(PREV, memory)
+        assert model.decoder.unrolled is not None and unrolls(model, PREV, memory)
         features, state, weights = model.decoder(PREV, state, memory)
     torch.manual_seed(1)
     final = state.rnn if isinstance(state.rnn, tuple) else (state.rnn,)
@@ -58,7 +67,7 @@ def test_unrolled_matches_step_loop(cell, variant, encoder_hidden):
         pytest.skip("dot scores need equal encoder and decoder sizes")
     model = model_for(cell, variant, encoder_hidden)
     f_loop, w_loop, s_loop, g_loop = run(model, one_step_at_a_time=True)
-    f_un, w_un, s_un, g_un = run(model, one_step_at_a_time=False)
+    f_un, w_un, s_un, g_un = run(plug_in(copy.deepcopy(model)), one_step_at_a_time=False)
     torch.testing.assert_close(f_un, f_loop)
     torch.testing.assert_close(w_un, w_loop)
     for a, b in zip(s_un, s_loop):
@@ -73,21 +82,21 @@ def test_unrolled_matches_step_loop(cell, variant, encoder_hidden):
 def test_step_loop_is_used_where_unrolling_does_not_apply():
     model = model_for("lstm", {"attention": "bahdanau", "input_feeding": True})
     memory, _ = model.encode(SRC, LENGTHS)
-    assert not model.decoder._can_unroll(PREV[:, :1], memory)  # one step (search)
+    assert not unrolls(model, PREV[:, :1], memory)  # one step (search)
     beams = memory.select(torch.tensor([0, 1, 2]))
-    assert not model.decoder._can_unroll(PREV.repeat(2, 1), beams)  # two rows per memory entry
+    assert not unrolls(model, PREV.repeat(2, 1), beams)  # two rows per memory entry
     two_layers = Seq2Seq(ModelConfig(cell="lstm", attention="bahdanau", input_feeding=True, layers=2,
                                      embedding_size=12, hidden_size=16, tie_embeddings=False), 20, 24)
     memory, _ = two_layers.encode(SRC, LENGTHS)
-    assert not two_layers.decoder._can_unroll(PREV, memory)
+    assert not unrolls(two_layers, PREV, memory)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not model.decoder._can_unroll(PREV, model.encode(SRC, LENGTHS)[0])
+        assert not unrolls(model, PREV, model.encode(SRC, LENGTHS)[0])
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_forward_without_grad_gives_the_same_features(cell):
     """Validation runs the unrolled forward under no_grad, where it keeps nothing for a backward."""
-    model = model_for(cell, {"attention": "bahdanau", "input_feeding": True})
+    model = plug_in(model_for(cell, {"attention": "bahdanau", "input_feeding": True}))
     memory, state = model.encode(SRC, LENGTHS)
     with_grad, _, _ = model.decoder(PREV, state, memory)
     with torch.no_grad():
@@ -137,6 +146,7 @@ def test_lengths_skip_padding_steps_exactly(cell, variant, order):
     lengths = [int(n) for n in (prev != PAD_ID).sum(1)]
     expected, expected_final = loop_with_lengths(model, lengths, src, src_lengths, prev)
     expected_grads = loss_and_grads(model, expected, expected_final)
+    plug_in(model)
     memory, state = model.encode(src, src_lengths)
     features, state, weights = model.decoder(prev, state, memory, lengths)
     final = list(state.rnn) if isinstance(state.rnn, tuple) else [state.rnn]
@@ -153,7 +163,7 @@ def test_lengths_skip_padding_steps_exactly(cell, variant, order):
 
 
 def test_lengths_are_checked():
-    from seq2seq.unrolled import active_rows
+    from seq2seq.fast.unrolled import active_rows
     assert active_rows([3, 3, 1], 3, 3) == [3, 2, 2]
     assert active_rows(None, 2, 3) == [2, 2, 2]
     for bad in ([1, 3, 3], [4, 1, 1], [0, 0, 0], [3, 3]):
@@ -164,7 +174,7 @@ def test_lengths_are_checked():
 def test_step_layout_blocks():
     """Rows [3, 3, 1] steps: step 0 runs 3 rows, steps 1 and 2 run 2. State blocks: 3 initial
     states, then 3, 2, 2 after each step; a step reads its rows of the block before it."""
-    from seq2seq.unrolled import StepLayout
+    from seq2seq.fast.unrolled import StepLayout
     layout = StepLayout.of([3, 3, 1])
     assert layout.active == (3, 2, 2) and layout.starts == (0, 3, 6, 8, 10)
     assert (layout.input_rows, layout.output_rows) == (8, 7)
@@ -181,7 +191,7 @@ def test_step_layout_blocks():
 def test_teacher_forced_gives_the_real_positions_features(variant):
     """The loss's entry point: features of the real target positions only, with their positions
     in [B, T]; values and gradients are the full forward's at those positions."""
-    model = model_for("lstm", variant)
+    model = plug_in(model_for("lstm", variant))
     order = [2, 0, 1]
     src, src_lengths, prev = SRC[order], LENGTHS[order], PREV[order]
     lengths = [int(n) for n in (prev != PAD_ID).sum(1)]

@@ -9,7 +9,6 @@ from typing import Callable, Sequence
 
 from .errors import Seq2SeqError
 
-
 WHAT_TO_DO = {
     errno.ENOSPC: "free some disk space and rerun",
     errno.EDQUOT: "free some disk space (or raise the quota) and rerun",

@@ -302,7 +302,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    """The decode stage: the search settings (declared once, in :mod:`seq2seq.search_settings`; in this
+    """The decode stage: the search settings (declared once, in :mod:`seq2seq.core.search_settings`; in this
     section under their params names, e.g. ``beam_width``) and what the stage does around the search."""
 
     search: SearchSettings = field(default_factory=SearchSettings, metadata={"inline": True})

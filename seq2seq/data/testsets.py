@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_dir, write_json
+from ..core.atomic import atomic_dir, write_json
+from ..core.config import Params, TestSetConfig
+from ..core.errors import ParamError, Seq2SeqError
 from .clean import group_key, normalize_pairs, parse_corpus, read_split, write_split
-from .config import Params, TestSetConfig
 from .download import fetch_parallel, files_record
-from .errors import ParamError, Seq2SeqError
 
 PAIRS = "pairs.tsv"
 

@@ -1,7 +1,7 @@
 """MLflow: where the store is, and logging that never loses a training run.
 
 The store is ``MLFLOW_TRACKING_URI`` when set, else SQLite at the repository root
-(``mlflow.db`` in :func:`seq2seq.paths.project_root`, also when a stage runs in a temporary
+(``mlflow.db`` in :func:`seq2seq.core.paths.project_root`, also when a stage runs in a temporary
 copy under ``dvc exp run --temp`` or in a benchmark recipe's folder).
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .paths import project_root
+from ..core.paths import project_root
 
 
 def default_store_uri() -> str:

@@ -8,7 +8,6 @@ with the weights, so a model can never be used with the wrong vocabulary.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,17 +15,13 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_dir
-from .config import ModelConfig, model_config_from_dict
-from .errors import ModelBundleError, Seq2SeqError
-from .model import Seq2Seq
-from .subwords import Tokenizer
-
-FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.pt"
-SRC_SPM = "src.spm.model"
-TGT_SPM = "tgt.spm.model"
+from ..core.atomic import atomic_dir
+from ..core.config import ModelConfig, model_config_from_dict
+from ..core.errors import ModelBundleError, Seq2SeqError
+from ..data.subwords import Tokenizer
+from ..fast import plug_in
+from ..model.seq2seq import Seq2Seq
+from .bundle_files import CONFIG_FILE, FORMAT_VERSION, SRC_SPM, TGT_SPM, WEIGHTS_FILE, file_sha256
 
 
 @dataclass
@@ -51,23 +46,10 @@ def save_bundle(
             "model": asdict(model.config),
             "src_vocab_size": model.src_vocab_size,
             "tgt_vocab_size": model.tgt_vocab_size,
-            "sha256": {name: _sha(tmp / name) for name in (WEIGHTS_FILE, SRC_SPM, TGT_SPM)},
+            "sha256": {name: file_sha256(tmp / name) for name in (WEIGHTS_FILE, SRC_SPM, TGT_SPM)},
             **extra,
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def load_bundle_info(path: str | Path) -> dict[str, Any]:
-    """config.json of a bundle, without loading weights (e.g. to find its MLflow run)."""
-    config_path = Path(path) / CONFIG_FILE
-    try:
-        return json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ModelBundleError(f"{config_path}: unreadable ({err}); rerun the train stage") from None
 
 
 def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
@@ -91,7 +73,7 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
         if not file.is_file():
             raise ModelBundleError(f"{file}: missing from the bundle")
         expected = info.get("sha256", {}).get(name)
-        if expected and _sha(file) != expected:
+        if expected and file_sha256(file) != expected:
             raise ModelBundleError(f"{file}: checksum does not match {CONFIG_FILE}; the bundle is corrupt or mixed")
     try:
         model_config: ModelConfig = model_config_from_dict(info.get("model"), str(config_path))
@@ -116,5 +98,5 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
         raise ModelBundleError(
             f"{path / WEIGHTS_FILE}: weights do not match {CONFIG_FILE} ({first[1].strip() if len(first) > 1 else first[0]})"
         ) from None
-    model.to(device).eval()
+    plug_in(model).to(device).eval()
     return Bundle(model, src_tok, tgt_tok, info)

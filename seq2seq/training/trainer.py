@@ -12,7 +12,6 @@ the run early, and the ``plateau`` schedule cuts the learning rate after
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import sys
@@ -22,21 +21,21 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
-from .allocator import reuse_freed_memory
-from .batching import Batch, make_batch, token_batches
-from .distributed import ProcessGroup
+from ..core.config import ModelConfig, TrainConfig
+from ..core.errors import Seq2SeqError
+from ..core.search_settings import SearchSettings
+from ..data.batching import make_batch, token_batches
+from ..data.subwords import EncodedSplit, Tokenizer
+from ..decoding.search import translate_ids
+from ..fast import plug_in
+from ..fast.allocator import reuse_freed_memory
+from ..model.seq2seq import Seq2Seq
+from ..reporting.scoring import bleu_chrf
 from .checkpoint import fingerprint, load_checkpoint, remove_snapshots, save_checkpoint, save_snapshot
-from .config import ModelConfig, TrainConfig
-from .errors import Seq2SeqError
-from .loss import projected_cross_entropy
-from .model import Seq2Seq
-from .search import translate_ids
-from .search_settings import SearchSettings
+from .distributed import ProcessGroup
 from .schedules import LearningRateSchedule, teacher_forcing_ratio
-from .scoring import bleu_chrf
-from .subwords import PAD_ID, EncodedSplit, Tokenizer
+from .step import BatchLoss, autocast, batch_loss
 
 
 @dataclass
@@ -101,60 +100,6 @@ def set_threads(threads: int, processes: int = 1) -> None:
     torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // processes))
 
 
-class BatchLoss(torch.nn.Module):
-    """The summed loss of a batch as a module, so DistributedDataParallel can wrap it."""
-
-    def __init__(self, model: Seq2Seq, label_smoothing: float) -> None:
-        super().__init__()
-        self.model, self.label_smoothing = model, label_smoothing
-
-    def forward(self, batch: Batch, teacher_forcing: float) -> torch.Tensor:
-        return batch_loss(self.model, batch, self.label_smoothing, teacher_forcing)
-
-
-def decoder_features(model: Seq2Seq, batch: Batch, ratio: float) -> torch.Tensor:
-    """Features [B, T, H] with teacher forcing: the gold previous token with probability ``ratio``,
-    else the model's own greedy prediction from the step before (scheduled sampling).
-
-    At ratio 1.0 the whole target goes through the decoder in one call (the fast path).
-    """
-    if ratio >= 1.0:
-        return model(batch.src, batch.src_lengths, batch.prev_tokens, batch.tgt_lengths)
-    memory, state = model.encode(batch.src, batch.src_lengths)
-    prev = batch.prev_tokens[:, :1]
-    steps = []
-    for t in range(batch.prev_tokens.size(1)):
-        features, state, _ = model.decoder(prev, state, memory)
-        steps.append(features)
-        if t + 1 < batch.prev_tokens.size(1):
-            gold = batch.prev_tokens[:, t + 1:t + 2]
-            with torch.no_grad():
-                predicted = model.generator(features).argmax(dim=-1)
-            use_gold = torch.rand(gold.shape, device=gold.device) < ratio
-            prev = torch.where(use_gold | (gold == PAD_ID), gold, predicted)
-    return torch.cat(steps, dim=1)
-
-
-def batch_loss(model: Seq2Seq, batch: Batch, label_smoothing: float, teacher_forcing: float = 1.0) -> torch.Tensor:
-    """Summed cross-entropy over the non-pad target positions of one batch."""
-    if teacher_forcing >= 1.0:  # the decoder computes the real positions only
-        kept, positions = model.teacher_forced(batch.src, batch.src_lengths, batch.prev_tokens, batch.tgt_lengths)
-        gold = batch.gold.reshape(-1)[positions]
-    else:
-        features = decoder_features(model, batch, teacher_forcing)  # [B, T, H]
-        mask = batch.gold != PAD_ID
-        kept, gold = features[mask], batch.gold[mask]  # [N, H]: padding positions are never projected
-    if torch.is_autocast_enabled(kept.device.type):
-        return F.cross_entropy(model.generator(kept).float(), gold, label_smoothing=label_smoothing, reduction="sum")
-    return projected_cross_entropy(kept, model.generator.weight, model.generator.bias, gold, label_smoothing)
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.inference_mode()
 def validation_loss(model: Seq2Seq, split: EncodedSplit, batch_tokens: int, device: torch.device,
                     precision: str) -> float:
@@ -212,7 +157,7 @@ def train_model(
     same weights, bit for bit on CPU, as an uninterrupted run. ``checkpoint_meta`` is
     stored with it (e.g. the MLflow run id).
 
-    Under torchrun (``group`` from :func:`seq2seq.distributed.join`) every rank calls this:
+    Under torchrun (``group`` from :func:`seq2seq.training.distributed.join`) every rank calls this:
     each takes its slice of every batch, DDP averages the gradients, and only rank 0 writes
     checkpoints.
     """
@@ -243,7 +188,7 @@ class Trainer:
         self.valid_references, self.tgt_tokenizer = valid_references, tgt_tokenizer
         self.on_validation = on_validation
         self.checkpoint_dir, self.fingerprint, self.checkpoint_meta = checkpoint_dir, fingerprint, checkpoint_meta
-        self.model = Seq2Seq(model_config, src_vocab_size, tgt_tokenizer.vocab_size).to(device)
+        self.model = plug_in(Seq2Seq(model_config, src_vocab_size, tgt_tokenizer.vocab_size)).to(device)
         self.loss: torch.nn.Module = BatchLoss(self.model, config.label_smoothing)
         if group.distributed:
             from torch.nn.parallel import DistributedDataParallel

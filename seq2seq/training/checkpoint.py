@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from .atomic import atomic_path
-from .config import REPORTING_TRAIN_KEYS, ModelConfig, TrainConfig
+from ..core.atomic import atomic_path
+from ..core.config import REPORTING_TRAIN_KEYS, ModelConfig, TrainConfig
 
 CHECKPOINT_FILE = "last.pt"
 SNAPSHOTS = "snapshots"  # with train.snapshots: the weights at every validation, step-NNNNNNN.pt

@@ -27,10 +27,10 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .batching import source_tensor
-from .model import Seq2Seq
-from .search_settings import SearchSettings
-from .subwords import BOS_ID, EOS_ID
+from ..core.search_settings import SearchSettings
+from ..data.batching import source_tensor
+from ..data.subwords import BOS_ID, EOS_ID
+from ..model.seq2seq import Seq2Seq
 
 
 @dataclass

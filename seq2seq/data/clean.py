@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_path
-from .config import CleanConfig
-from .errors import DataError
+from ..core.atomic import atomic_path
+from ..core.config import CleanConfig
+from ..core.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 COLUMNS = ["source", "target", "attribution"]

@@ -8,13 +8,13 @@ from typing import Iterable, Iterator, Sequence
 
 import torch
 
-from .allocator import reuse_freed_memory
+from ..core.devices import resolve_device
+from ..core.errors import ModelBundleError, Seq2SeqError
+from ..core.search_settings import SearchSettings
+from ..fast.allocator import reuse_freed_memory
+from ..model.seq2seq import Seq2Seq
 from .bundle import CONFIG_FILE, Bundle, load_bundle
-from .devices import resolve_device
-from .errors import ModelBundleError, Seq2SeqError
-from .model import Seq2Seq
 from .search import translate_ids
-from .search_settings import SearchSettings
 
 MAX_SOURCE_TOKENS = 256
 
@@ -55,7 +55,7 @@ class Translator:
         ``quantize="int8"``: dynamic int8 quantization of the linear and recurrent layers
         (CPU only): faster decoding, scores slightly different from the float model's.
         Like training, this keeps freed heap memory in the process for reuse
-        (:func:`seq2seq.allocator.reuse_freed_memory`): search allocates and frees the
+        (:func:`seq2seq.fast.allocator.reuse_freed_memory`): search allocates and frees the
         same large buffers every step, and decoding ran about 15% faster for it.
         """
         reuse_freed_memory()
@@ -119,7 +119,7 @@ def quantize_int8(model: Seq2Seq) -> Seq2Seq:
     nn.Linear, nn.LSTM and nn.GRU; embeddings stay float, and so does Bahdanau attention's
     energy vector (a matrix-vector product over every source position, where quantizing the
     activations costs more than it saves). An LSTM step with input feeding gets one product
-    over [feed; h] (:meth:`~seq2seq.recurrence.StepRecurrence.fuse_feed_and_hidden`). The
+    over [feed; h] (:meth:`~seq2seq.model.recurrence.StepRecurrence.fuse_feed_and_hidden`). The
     model given is left as it is."""
     import copy
     import warnings
@@ -145,7 +145,7 @@ def resolve_bundle_path(path_or_uri: str | Path) -> Path:
         return Path(text)
     import mlflow
 
-    from .tracking import configure_tracking
+    from ..tracking.store import configure_tracking
 
     configure_tracking()
     try:

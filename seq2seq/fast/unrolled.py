@@ -12,13 +12,16 @@ Each row runs only its own steps: the buffers are packed, time-major, one block 
 step (:class:`StepLayout`), so neither the loop nor the products over all steps compute the
 target padding of a batch.
 
-The arithmetic is :class:`seq2seq.model.Decoder`'s step loop (``tests/test_unrolled.py``
+The arithmetic is :class:`seq2seq.model.decoder.Decoder`'s step loop (``tests/test_unrolled.py``
 checks outputs and every gradient against it). Dropout is outside (on the embeddings
 before and on the features after), so nothing here is random.
 
 Names: N rows, T steps, S source positions, H hidden, G gate rows (4H LSTM, 3H GRU),
-A attention size (Bahdanau keys come doubled, 2 U s_j, as the model keeps them), X value
-width (G + H with Bahdanau: the context's gate share and its combine share; H with Luong).
+A attention size (Bahdanau keys come doubled, 2 U s_j), X value width (G + H with Bahdanau:
+the context's gate share and its combine share, side by side; H with Luong).
+
+:class:`UnrolledSteps` plugs this into a :class:`~seq2seq.model.decoder.Decoder` (its
+``unrolled``) for training.
 """
 from __future__ import annotations
 
@@ -29,6 +32,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..model.attention import BahdanauAttention, Memory
+from ..model.decoder import Decoder, DecoderState
+from ..model.recurrence import State
 from .activations import tanh, tanh_from_doubled_
 
 
@@ -198,7 +204,7 @@ class _Unrolled(torch.autograd.Function):
             # v^T tanh(q + k) = (2v)^T sigmoid(2q + 2k) - sum(v), as BahdanauAttention computes it
             sigmoids = new(outputs, source, keys.size(2))
             doubled_keys, doubled_query, energy2 = keys, w_query.t() * 2, energy * 2
-        # tanh as 2 sigmoid(2x) - 1 (seq2seq/activations.py): the products that feed a tanh come out
+        # tanh as 2 sigmoid(2x) - 1 (seq2seq/fast/activations.py): the products that feed a tanh come out
         # doubled, from doubled weights and value columns (the features' tanh, the LSTM's candidate)
         w_hidden_t, w_combine_t = w_hidden.t(), w_combine.t() * 2
         w_feed_t = None if w_feed is None else w_feed.t()
@@ -394,3 +400,73 @@ class _Unrolled(torch.autograd.Function):
         d_feed0 = d_feed.clone() if ctx.has_feed0 else None
         return (None, None, None, d_input, d_h.clone(), d_c0, d_feed0, d_keys, d_values, None, d_w_query,
                 d_energy, d_w_feed, d_w_hidden, d_b_hidden, d_w_combine)
+
+
+class UnrolledSteps:
+    """Runs a one-layer step-by-step decoder's teacher-forced steps with :func:`unrolled_decoder`
+    (a :class:`~seq2seq.model.decoder.TeacherForcedSteps`): plugged in by :func:`seq2seq.fast.plug_in`."""
+
+    def applies(self, decoder: Decoder, prev_tokens: Tensor, memory: Memory) -> bool:
+        """T > 1 steps (teacher forcing), one layer, attention, one memory entry per row, no autocast."""
+        recurrence = decoder.recurrence
+        return (recurrence is not None and prev_tokens.size(1) > 1 and recurrence.upper is None
+                and decoder.attention is not None and memory.mask.size(0) == prev_tokens.size(0)
+                and not torch.is_autocast_enabled(prev_tokens.device.type))
+
+    def __call__(self, decoder: Decoder, prev_tokens: Tensor, state: DecoderState, memory: Memory,
+                 lengths: list[int] | None) -> tuple[Tensor, Tensor, DecoderState, Tensor]:
+        """All steps, each row up to its length: features [R, H] and their flat positions in
+        [B, T], the state after each row's last step, and the attention weights [B, T, S]
+        (zero past a row's length)."""
+        recurrence, attention = decoder.recurrence, decoder.attention
+        assert recurrence is not None and attention is not None and decoder.combine_hidden is not None
+        assert memory.keys is not None and memory.values is not None
+        batch, steps = prev_tokens.shape
+        device = prev_tokens.device
+        if lengths is None:
+            lengths = [steps] * batch
+        if len(lengths) != batch or not all(0 < n <= steps for n in lengths):
+            raise ValueError(f"decoder: lengths must be {batch} counts in 1..{steps}")
+        bahdanau = isinstance(attention, BahdanauAttention)
+        h, c = (state.rnn[0][0], state.rnn[1][0]) if isinstance(state.rnn, tuple) else (state.rnn[0], None)
+        keys, values, mask, feed = memory.keys, memory.values, memory.mask, state.feed
+        context_gate_size = 0
+        if bahdanau:
+            assert memory.gate_values is not None
+            keys = keys * 2  # the sigmoid form of tanh below wants 2 U s_j
+            values = torch.cat([memory.gate_values, values], dim=-1)  # one mix per step for both shares
+            context_gate_size = memory.gate_values.size(-1)
+        order = None
+        if any(a < b for a, b in zip(lengths, lengths[1:])):
+            # the unrolled steps skip a suffix of rows: run the rows longest first, then put them back
+            order = sorted(range(batch), key=lambda row: -lengths[row])
+            index = torch.tensor(order, device=device)
+            h, keys, values, mask = (x.index_select(0, index) for x in (h, keys, values, mask))
+            c = None if c is None else c.index_select(0, index)
+            feed = None if feed is None else feed.index_select(0, index)
+            lengths = [lengths[row] for row in order]
+        layout = StepLayout.of(lengths)
+        rows = np.asarray(order) if order is not None else np.arange(batch)
+
+        def flat(row_step: tuple[np.ndarray, np.ndarray]) -> Tensor:  # layout rows -> positions in [B, T]
+            return torch.from_numpy(rows[row_step[0]] * steps + row_step[1]).to(device)
+
+        tokens = prev_tokens.reshape(-1).index_select(0, flat(layout.input_positions()))
+        input_shares = recurrence.input_gates(decoder.dropout(decoder.embed(tokens)))  # every step's at once
+        shape = UnrolledShape("lstm" if recurrence.is_lstm else "gru", decoder.kind, context_gate_size)
+        features, weights, h_last, c_last = unrolled_decoder(
+            shape, layout, input_shares, h, c, feed, keys, values, mask,
+            attention.query_proj.weight if bahdanau else None,
+            attention.energy.weight.squeeze(0) if bahdanau else None,
+            None if recurrence.feed_gates is None else recurrence.feed_gates.weight,
+            recurrence.hidden_gates.weight, recurrence.hidden_gates.bias, decoder.combine_hidden.weight)
+        last = features.index_select(0, torch.from_numpy(layout.final_states() - batch).to(device))
+        if order is not None:
+            back = torch.tensor(order, device=device).argsort()
+            weights, h_last, last = (x.index_select(0, back) for x in (weights, h_last, last))
+            c_last = None if c_last is None else c_last.index_select(0, back)
+        if weights.size(1) < steps:  # no row runs the last steps
+            weights = torch.nn.functional.pad(weights, (0, 0, 0, steps - weights.size(1)))
+        rnn: State = (h_last.unsqueeze(0), c_last.unsqueeze(0)) if c_last is not None else h_last.unsqueeze(0)
+        final = DecoderState(rnn, last if decoder.input_feeding else None)
+        return decoder.dropout(features), flat(layout.output_positions()), final, weights

@@ -15,9 +15,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import sentencepiece as spm
 
-from .atomic import atomic_path
-from .config import TokenizeConfig
-from .errors import DataError, ModelBundleError
+from ..core.atomic import atomic_path
+from ..core.config import TokenizeConfig
+from ..core.errors import DataError, ModelBundleError
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 

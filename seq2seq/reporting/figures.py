@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .atomic import atomic_path
+from ..core.atomic import atomic_path
 
 
 def _figure(width: float, height: float):  # -> matplotlib.figure.Figure

@@ -9,7 +9,7 @@ of one share per part, and each share can be computed where it costs least:
   (training), instead of inside the step;
 * the context's share from the memory: the context is ``sum_j a_j s_j``, so
   ``W_c context = sum_j a_j (W_c s_j)``, and ``W_c s_j`` is computed once per batch (see
-  ``Memory.values``); the step only mixes it with the attention weights;
+  ``Memory.gate_values``); the step only mixes it with the attention weights;
 * only the fed-back vector's share and the hidden state's share are products inside the step.
 
 The arithmetic is the same as ``nn.LSTM``/``nn.GRU`` over the concatenated input (the
@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-
-from .activations import tanh
-from .dropout import Dropout
 
 # An RNN state: h [L, B, H] for GRU, (h, c) for LSTM.
 State = Tensor | tuple[Tensor, Tensor]
@@ -65,7 +62,7 @@ class StepRecurrence(nn.Module):
         self.feed_gates = nn.Linear(feed_size, gates, bias=False) if feed_size else None
         self.hidden_gates = nn.Linear(hidden, gates)
         self.feed_hidden_gates: nn.Linear | None = None  # see fuse_feed_and_hidden (inference only)
-        self.between = Dropout(dropout)
+        self.between = nn.Dropout(dropout)
         self.upper = recurrent_layers(cell, hidden, hidden, layers - 1, dropout, False) if layers > 1 else None
         self._init_like_pytorch(hidden)
 
@@ -109,7 +106,7 @@ class StepRecurrence(nn.Module):
         hidden_r, hidden_z, hidden_n = self.hidden_gates(h[0]).chunk(3, dim=-1)
         r = torch.sigmoid(input_r + hidden_r)
         z = torch.sigmoid(input_z + hidden_z)
-        n = tanh(input_n + r * hidden_n)
+        n = torch.tanh(input_n + r * hidden_n)
         h0 = n + z * (h[0] - n)  # (1 - z) n + z h
         if self.upper is None:
             return h0, h0.unsqueeze(0)
@@ -121,8 +118,8 @@ class StepRecurrence(nn.Module):
         """Layer 0's LSTM cell from its summed gates [B, 4H], then the layers above."""
         i, f, _, o = torch.sigmoid(gates).chunk(4, dim=-1)  # one call; the candidate's is unused
         hidden = self.hidden_size
-        c0 = torch.addcmul(f * c[0], i, tanh(gates[..., 2 * hidden:3 * hidden]))
-        h0 = o * tanh(c0)
+        c0 = torch.addcmul(f * c[0], i, torch.tanh(gates[..., 2 * hidden:3 * hidden]))
+        h0 = o * torch.tanh(c0)
         if self.upper is None:
             return h0, (h0.unsqueeze(0), c0.unsqueeze(0))
         output, (h_up, c_up) = self.upper(self.between(h0).unsqueeze(1), (h[1:], c[1:]))

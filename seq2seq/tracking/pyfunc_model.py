@@ -6,7 +6,7 @@ from typing import Any
 
 import mlflow.pyfunc
 
-from seq2seq.search_settings import predict_params
+from ..core.search_settings import predict_params
 
 BUNDLE_ARTIFACT = "bundle"
 # Search settings a caller may pass as ``params`` (e.g. {"beam": 1} over HTTP), with their defaults.
@@ -14,10 +14,10 @@ PREDICT_PARAMS = predict_params()
 
 
 class TranslatorModel(mlflow.pyfunc.PythonModel):
-    """Wraps :class:`seq2seq.translator.Translator`; the bundle travels as the ``bundle`` artifact."""
+    """Wraps :class:`seq2seq.decoding.translator.Translator`; the bundle travels as the ``bundle`` artifact."""
 
     def load_context(self, context: Any) -> None:
-        from seq2seq.translator import Translator
+        from ..decoding.translator import Translator
 
         self.translator = Translator.load(Path(context.artifacts[BUNDLE_ARTIFACT]), device="cpu")
 

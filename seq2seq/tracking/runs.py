@@ -10,10 +10,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .config import Params, flatten
-from .paths import project_root
-from .tracking import NeverBreaks, configure_tracking, default_artifact_location, git_commit, tracking_uri, warn
-from .training import ValidationRecord
+from ..core.config import Params, flatten
+from ..core.paths import project_root
+from ..training.trainer import ValidationRecord
+from .store import NeverBreaks, configure_tracking, default_artifact_location, git_commit, tracking_uri, warn
 
 # Sections that shape the model: logged as params of the training run. Decode and score
 # settings change without retraining, so they are tags set by the score stage.
@@ -111,13 +111,13 @@ class TrainingRun(NeverBreaks):
     def log_model(self, bundle_dir: Path, example: list[str]) -> None:
         """Log the bundle as an ``mlflow.pyfunc`` model named ``model``."""
         def log() -> None:
-            from .mlflow_model import BUNDLE_ARTIFACT, PREDICT_PARAMS, TranslatorModel
+            from .pyfunc_model import BUNDLE_ARTIFACT, PREDICT_PARAMS, TranslatorModel
 
             self._mlflow.pyfunc.log_model(
                 name="model",
                 python_model=TranslatorModel(),
                 artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
-                code_paths=[str(Path(__file__).resolve().parent)],
+                code_paths=[str(Path(__file__).resolve().parents[1])],  # the seq2seq package
                 # the signature comes from predict's type hints; params from this example
                 input_example=(example, PREDICT_PARAMS),
                 pip_requirements=_requirements(),

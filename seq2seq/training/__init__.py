@@ -1,0 +1,3 @@
+"""Training feeds truth: ``step`` (one batch's teacher-forced forward and loss), ``trainer`` (the
+loop: epochs, validation, best weights, averaging), ``schedules`` (learning rate, teacher forcing),
+``checkpoint`` (exact resume), ``distributed`` (torchrun data parallelism)."""

@@ -1,0 +1,74 @@
+"""The package's layout is its architecture: one subpackage per concern, and imports only go the allowed way.
+
+core (params, errors, atomic writes, devices) <- data (download, clean, test sets, subwords, batching)
+<- model (encoder, attention, decoder: the reference math) <- fast (CPU fast paths, plugged into the
+model by training and decoding) <- training / decoding <- tracking, with reporting (scores, figures)
+beside them. The model never imports a fast path, so it always reads as the plain math.
+"""
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "seq2seq"
+sys.path.insert(0, str(ROOT / "tools"))
+import stage_deps  # noqa: E402
+
+ALLOWED = {  # subpackage -> the subpackages its modules may import
+    "core": {"core"},
+    "data": {"core", "data"},
+    "model": {"core", "data", "model"},
+    "fast": {"core", "data", "model", "fast"},
+    "reporting": {"core", "reporting"},
+    "decoding": {"core", "data", "model", "fast", "decoding", "tracking"},  # tracking: models:/ and runs:/ URIs
+    "training": {"core", "data", "model", "fast", "decoding", "reporting", "training"},  # decoding: valid BLEU
+    "tracking": {"core", "training", "decoding", "tracking"},
+}
+
+
+def subpackage(path: Path) -> str | None:
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_module_lives_in_a_subpackage():
+    loose = [p.name for p in modules() if subpackage(p) is None and p.name not in ("__init__.py", "cli.py")]
+    assert not loose, f"seq2seq/{loose}: put each module in the subpackage of its concern"
+    assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()} == set(ALLOWED)
+
+
+@pytest.mark.parametrize("path", [p for p in modules() if subpackage(p)], ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_go_the_allowed_way(path):
+    own = subpackage(path)
+    for target in stage_deps.imported_files(path):
+        other = subpackage(target)
+        assert other in ALLOWED[own], f"{path.relative_to(ROOT)} imports {target.relative_to(ROOT)}: " \
+                                      f"{own}/ may import only {sorted(ALLOWED[own])}"
+
+
+def test_the_model_never_reaches_a_fast_path():
+    for path in (PACKAGE / "model").glob("*.py"):
+        reached = stage_deps.closure(path)
+        assert not [m for m in reached if m.startswith("seq2seq/fast/")], f"{path.name} reaches {reached}"
+
+
+def test_the_rules_can_fail():
+    """A model module that imports a fast path is caught (the checker is not vacuous)."""
+    fake = PACKAGE / "model" / "_layout_probe.py"
+    fake.write_text("from ..fast.dropout import Dropout\n")
+    try:
+        with pytest.raises(AssertionError, match="model/ may import only"):
+            test_imports_go_the_allowed_way(fake)
+    finally:
+        fake.unlink()
+
+
+def test_every_subpackage_says_what_it_holds():
+    for name in ALLOWED:
+        doc = (PACKAGE / name / "__init__.py").read_text()
+        assert doc.startswith('"""') and "TODO" not in doc and len(doc) > 80, f"seq2seq/{name}/__init__.py"
