@@ -65,3 +65,19 @@ def test_checkpoint_of_other_params_is_not_used(tmp_path):
     (tmp_path / CHECKPOINT_FILE).write_bytes(b"truncated")
     checkpoint, why = load_checkpoint(tmp_path, "new")
     assert checkpoint is None and "unreadable" in why
+
+
+def test_code_digest_covers_every_subpackage(tmp_path):
+    """A change anywhere in the package (the model, a fast path) gives another checkpoint fingerprint."""
+    import shutil
+
+    from seq2seq.training.checkpoint import code_digest
+
+    package = Path(__file__).resolve().parents[1] / "seq2seq"
+    copy = tmp_path / "seq2seq"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert code_digest(copy) == code_digest(package)
+    for module in ("model/attention.py", "fast/unrolled.py", "data/batching.py"):
+        before = code_digest(copy)
+        (copy / module).write_text((copy / module).read_text() + "\n# changed\n")
+        assert code_digest(copy) != before, module

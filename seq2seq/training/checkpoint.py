@@ -28,15 +28,19 @@ FORMAT_VERSION = 2
 NEUTRAL_TRAIN_KEYS = REPORTING_TRAIN_KEYS + ("device", "threads")
 
 
-def fingerprint(model: ModelConfig, train: TrainConfig, data_id: str) -> str:
-    """A hash of everything that decides the trained weights."""
-    train_values = {k: v for k, v in asdict(train).items() if k not in NEUTRAL_TRAIN_KEYS}
-    package = Path(__file__).resolve().parent
+def code_digest(package: Path = Path(__file__).resolve().parents[1]) -> str:
+    """A hash of every module of the package (the seq2seq folder, all subpackages)."""
     code = hashlib.sha256()
-    for path in sorted(package.glob("*.py")):
-        code.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted(package.rglob("*.py")):
+        code.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return code.hexdigest()
+
+
+def fingerprint(model: ModelConfig, train: TrainConfig, data_id: str) -> str:
+    """A hash of everything that decides the trained weights: params, data and code."""
+    train_values = {k: v for k, v in asdict(train).items() if k not in NEUTRAL_TRAIN_KEYS}
     blob = json.dumps({"model": asdict(model), "train": train_values, "data": data_id,
-                       "code": code.hexdigest(), "format": FORMAT_VERSION}, sort_keys=True)
+                       "code": code_digest(), "format": FORMAT_VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
