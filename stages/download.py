@@ -7,7 +7,8 @@ from seq2seq.data.download import fetch_corpus
 def main() -> None:
     params = load_params()
     provenance = fetch_corpus(params.data, "data/raw")
-    print(f"download: {provenance.lines:,} lines from {provenance.origin} (sha256 {provenance.sha256[:12]}…)")
+    print(f"download: {provenance.lines:,} lines from {provenance.origin} (sha256 {provenance.sha256[:12]}…; "
+          f"served from {provenance.served_from})")
 
 
 if __name__ == "__main__":

@@ -3,25 +3,27 @@ with every reference of a repeated source, and by source length.
 
 Writes metrics/scores/NAME.json (with the signatures and the decode settings) and
 metrics/scores_by_length/NAME.csv (a DVC plot), the same and a chart in data/score/NAME/, and
-logs all of it into the MLflow run that made the model: metrics NAME_bleu, NAME_chrf,
-NAME_ter, and under NAME/ the hypotheses, a table of sample translations, the by-length
-chart and the decode stage's attention heatmaps.
+records the evaluation in MLflow as a run of its own, a child of the run that made the model
+(seq2seq.tracking.evaluations): the decode and score settings as params, the test set as its
+dataset, BLEU / chrF / TER as metrics, the hypotheses, a table of sample translations, the
+by-length chart and the decode stage's attention heatmaps as artifacts.
 """
 import csv
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
-from seq2seq.core.atomic import write_json, write_text
-from seq2seq.core.config import load_params
+from seq2seq.core.atomic import sha256_file, write_json, write_text
+from seq2seq.core.config import flatten, load_params
 from seq2seq.core.guard import run_guarded
 from seq2seq.data.clean import read_split
 from seq2seq.data.testsets import PAIRS, test_set_from_args
 from seq2seq.decoding.bundle_files import load_bundle_info
 from seq2seq.reporting.figures import scores_by_length_chart
 from seq2seq.reporting.scoring import multi_reference_scores, score_corpus, scores_by_length
-from seq2seq.tracking.store import RunLog
+from seq2seq.tracking.evaluations import Evaluation, EvaluationLog
 
 
 def main() -> None:
@@ -49,19 +51,23 @@ def main() -> None:
     write_text(scored / "scores_by_length.csv", table.getvalue())
     scores_by_length_chart(scored / "scores_by_length.png", by_length, title=f"{name}, {len(hypotheses):,} sentences")
 
-    log = RunLog(load_bundle_info("data/model").get("mlflow", {}).get("run_id"))
-    log.metrics({f"{name}_{k}": scores[k] for k in ("bleu", "chrf", "ter")}
-                | ({f"{name}_bleu_multi_ref": multi["bleu"], f"{name}_chrf_multi_ref": multi["chrf"]} if multi else {}))
-    log.tags({**{f"decode.{k}": v for k, v in settings.items()},
-              **{f"signature.{k}": v for k, v in scores["signatures"].items()}})
-    log.artifacts([decoded / "hypotheses.txt", *(scored / f for f in ("scores.json", "scores_by_length.csv",
-                                                                      "scores_by_length.png"))], folder=name)
-    log.artifacts(sorted((decoded / "attention").glob("*.png")), folder=f"{name}/attention")
     n = min(cfg.samples, len(hypotheses))
-    log.table({"source": sources[:n], "reference": references[:n], "translation": hypotheses[:n]},
-              f"{name}/samples.json")
+    metrics = {k: scores[k] for k in ("bleu", "chrf", "ter")}
+    if multi:
+        metrics |= {"bleu_multi_ref": multi["bleu"], "chrf_multi_ref": multi["chrf"]}
+    pairs_path = Path(f"data/tests/{name}/{PAIRS}")
+    evaluation = Evaluation(
+        test_set=name, test_digest=sha256_file(pairs_path), decode=settings, score=flatten(cfg), metrics=metrics,
+        signatures=scores["signatures"], pairs=test, pairs_path=pairs_path,
+        artifacts=[decoded / "hypotheses.txt", *(scored / f for f in ("scores.json", "scores_by_length.csv",
+                                                                      "scores_by_length.png"))],
+        attention=sorted((decoded / "attention").glob("*.png")),
+        samples={"source": sources[:n], "reference": references[:n], "translation": hypotheses[:n]},
+        dvc_experiment=os.environ.get("DVC_EXP_NAME") or None)
+    run_id = EvaluationLog(load_bundle_info("data/model").get("mlflow", {}).get("run_id")).record(evaluation)
     extra = f"  (all references: BLEU {multi['bleu']:.2f}  chrF {multi['chrf']:.2f})" if multi else ""
-    print(f"score {name}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  TER {scores['ter']:.2f}{extra}")
+    print(f"score {name}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  TER {scores['ter']:.2f}{extra}"
+          + (f"; MLflow evaluation run {run_id} ({evaluation.name})" if run_id else ""))
 
 
 if __name__ == "__main__":

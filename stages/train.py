@@ -27,7 +27,7 @@ from seq2seq.data.subwords import Tokenizer, load_encoded
 from seq2seq.decoding.bundle import save_bundle
 from seq2seq.tracking.runs import TrainingRun
 from seq2seq.tracking.store import tracking_uri
-from seq2seq.training.checkpoint import remove_checkpoint
+from seq2seq.training.checkpoint import fingerprint, remove_checkpoint
 from seq2seq.training.distributed import ProcessGroup, join, launched_by_torchrun, leave, run_under_torchrun
 from seq2seq.training.trainer import find_checkpoint, train_model
 
@@ -72,7 +72,9 @@ def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -
         print(f"train: data parallel over {group.world} processes (torchrun, DDP, "
               f"{torch.distributed.get_backend()})", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    with TrainingRun(params, data_sha, resume_run_id=previous["meta"].get("mlflow_run_id") if previous else None) as run:
+    resume_run_id = previous["meta"].get("mlflow_run_id") if previous else None
+    model_key = fingerprint(params.model, params.train, data_id)
+    with TrainingRun(params, data_sha, resume_run_id=resume_run_id, model_key=model_key) as run:
         run.log_dataset(read_split("data/clean/train.tsv"), Path("data/clean/train.tsv"), sha256_file("data/clean/train.tsv"), "training")
         run.log_dataset(valid, Path("data/clean/valid.tsv"), sha256_file("data/clean/valid.tsv"), "validation")
         result = train_model(params.model, params.train, train_split, valid_split, list(valid["target"]),
@@ -103,7 +105,8 @@ def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -
         save_bundle("data/model", result.model, src_tok, tgt_tok, {
             "src_lang": params.data.src_lang,
             "tgt_lang": params.data.tgt_lang,
-            "mlflow": {"run_id": run.run_id, "experiment_id": run.experiment_id, "tracking_uri": tracking_uri()},
+            "mlflow": {"run_id": run.standing_run_id(), "experiment_id": run.experiment_id,
+                       "tracking_uri": tracking_uri()},
         })
         write_json("metrics/train.json", summary)
         history = io.StringIO()

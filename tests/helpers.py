@@ -39,3 +39,16 @@ def train_tiny_bundle(path: Path, epochs: int = 2) -> Path:
                          torch.device("cpu"), log=lambda line: None)
     save_bundle(path, result.model, src_tok, tgt_tok, {"src_lang": "en", "tgt_lang": "es", "mlflow": {}})
     return path
+
+
+def training_runs(client, experiment_id: str) -> list:
+    """The experiment's training runs (one per trained model)."""
+    return client.search_runs([experiment_id], filter_string="tags.`seq2seq.kind` = 'training'")
+
+
+def evaluation_runs(client, experiment_id: str, parent_run_id: str | None = None) -> list:
+    """The experiment's evaluation runs (a model x a test set x decode settings), of one model if given."""
+    query = "tags.`seq2seq.kind` = 'evaluation'"
+    if parent_run_id:
+        query += f" and tags.`mlflow.parentRunId` = '{parent_run_id}'"
+    return client.search_runs([experiment_id], filter_string=query)

@@ -174,3 +174,30 @@ def test_int8_quantized_model_translates_close_to_the_float_one(bundle_dir):
     assert sum(p[0][0] == f[0][0] for p, f in zip(plain[:2], fast[:2])) >= 1  # the real sentences: mostly the same
     with pytest.raises(Seq2SeqError, match="quantize"):
         Translator.load(bundle_dir, device="cpu", quantize="int4")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda info: [info], "holds a JSON list, not an object"),
+    (lambda info: "text", "holds a JSON str, not an object"),
+    (lambda info: {**info, "model": [1, 2]}, "model is [1, 2], not an object"),
+    (lambda info: {**info, "src_vocab_size": "30"}, 'src_vocab_size is "30", not an integer'),
+    (lambda info: {**info, "sha256": {"weights.pt": 7}}, "sha256.weights.pt is not a string"),
+    (lambda info: {**info, "mlflow": {"run_id": 5}}, "mlflow.run_id is not a string"),
+    (lambda info: {k: v for k, v in info.items() if k != "model"}, "model is missing"),
+    (lambda info: {**info, "model": {**info["model"], "hidden_size": "big"}}, "hidden_size"),
+], ids=["list", "string", "model-list", "vocab-string", "sha-int", "run-id-int", "no-model", "model-field"])
+def test_config_json_of_the_wrong_shape_is_one_clear_line(bundle_dir, tmp_path, change, message):
+    """Valid JSON of the wrong shape: a one-line error naming the file and the field, never a traceback."""
+    from seq2seq.decoding.bundle_files import load_bundle_info
+
+    broken = _copy(bundle_dir, tmp_path)
+    info = json.loads((broken / CONFIG_FILE).read_text())
+    (broken / CONFIG_FILE).write_text(json.dumps(change(info)))
+    for load in (load_bundle, load_bundle_info):
+        if load is load_bundle_info and message == "hidden_size":
+            continue  # the model's fields are checked where the model is built
+        with pytest.raises(ModelBundleError) as err:
+            load(broken)
+        text = str(err.value)
+        assert message in text and str(broken / CONFIG_FILE) in text and "\n" not in text, text
+    assert "dvc checkout data/model" in text or "hidden_size" in message

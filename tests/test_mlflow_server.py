@@ -13,6 +13,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.helpers import evaluation_runs, training_runs
 from tests.pipeline_repo import make_repo, read_params, run, write_params
 
 MLFLOW = [sys.executable, "-m", "mlflow"]
@@ -61,12 +62,13 @@ def mlflow_server(backend_store_uri: str, artifacts: Path) -> Iterator[str]:
         stop(proc)
 
 
-def seq2seq_runs(tracking_uri: str) -> list:
-    """The runs of the pipeline's MLflow experiment at ``tracking_uri``."""
+def seq2seq_runs(tracking_uri: str, kind: str = "training") -> list:
+    """The training (or evaluation) runs of the pipeline's MLflow experiment at ``tracking_uri``."""
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    return client.search_runs([client.get_experiment_by_name("seq2seq").experiment_id])
+    experiment = client.get_experiment_by_name("seq2seq").experiment_id
+    return (training_runs if kind == "training" else evaluation_runs)(client, experiment)
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +96,11 @@ def test_pipeline_logs_to_a_real_tracking_server(server, tracked_repo):
     assert len(runs) == 1
     run_ = runs[0]
     assert run_.data.params["model.hidden_size"] == "32"
-    assert {"test_bleu", "test_chrf", "valid_loss", "best_valid_loss"} <= set(run_.data.metrics)
-    assert {"test/hypotheses.txt", "test/samples.json"} <= {f.path for f in client.list_artifacts(run_.info.run_id,
-                                                                                                    "test")}
+    assert {"valid_loss", "best_valid_loss"} <= set(run_.data.metrics)
+    (evaluation,) = seq2seq_runs(server, "evaluation")
+    assert evaluation.data.tags["mlflow.parentRunId"] == run_.info.run_id
+    assert {"bleu", "chrf", "ter"} <= set(evaluation.data.metrics)
+    assert {"hypotheses.txt", "samples.json"} <= {f.path for f in client.list_artifacts(evaluation.info.run_id)}
     bundle = json.loads((repo / "data/model/config.json").read_text())
     assert bundle["mlflow"] == {"run_id": run_.info.run_id, "experiment_id": run_.info.experiment_id,
                                 "tracking_uri": server}
@@ -148,8 +152,11 @@ def test_dvc_exp_run_temp_makes_a_tagged_run_in_the_repository_store(tmp_path):
     by_size = {r.data.params["model.hidden_size"]: r for r in runs}
     assert set(by_size) == {"32", "16"} and len(runs) == 2
     small = by_size["16"]
-    assert small.data.tags.get("dvc.experiment") == "small"
-    assert "test_bleu" in small.data.metrics  # decode and score found the experiment's run
+    assert small.data.tags.get("dvc.experiment") == "small" and small.info.run_name == "small"
+    evaluations = seq2seq_runs(store, "evaluation")
+    assert len(evaluations) == 2  # one per model: decode and score found the experiment's run
+    (of_small,) = [e for e in evaluations if e.data.tags["mlflow.parentRunId"] == small.info.run_id]
+    assert of_small.data.tags.get("dvc.experiment") == "small" and "bleu" in of_small.data.metrics
     shown = json.loads(run([sys.executable, "-m", "dvc", "exp", "show", "--json"], repo, env).stdout)
     assert "small" in json.dumps(shown)
     # The same params in the workspace: DVC restores train from its run cache, and no new

@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from tests.conftest import synthetic_pairs, write_tsv
+from tests.helpers import evaluation_runs, training_runs
 from tests.pipeline_repo import make_repo, read_params, run, write_params
 
 DVC = [sys.executable, "-m", "dvc"]
@@ -61,13 +62,17 @@ def repo(tmp_path_factory):
     return repo, env, first, {"a": len(a_src), "b": len(test_b), "c": len(test_c)}
 
 
-def mlflow_run(repo):
+def mlflow_evaluations(repo):
+    """The one training run, and its evaluation runs by test set (one each)."""
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("seq2seq").experiment_id])
-    assert len(runs) == 1
-    return client, runs[0]
+    experiment = client.get_experiment_by_name("seq2seq").experiment_id
+    (training,) = training_runs(client, experiment)
+    evaluations = evaluation_runs(client, experiment, training.info.run_id)
+    by_set = {r.data.params["test_set"]: r for r in evaluations}
+    assert len(by_set) == len(evaluations)
+    return client, by_set
 
 
 def test_official_sets_go_through_whole_and_each_test_set_is_scored(repo):
@@ -97,14 +102,16 @@ def test_official_sets_go_through_whole_and_each_test_set_is_scored(repo):
     assert multi["sentences"] == sizes["a"] - 2 and multi["max_references"] == 2
     assert multi["signatures"]["bleu"].startswith("nrefs:var")
     assert "multi_reference" not in json.loads((repo / "metrics/scores/b.json").read_text())
-    client, record = mlflow_run(repo)
+    client, evaluations = mlflow_evaluations(repo)
+    assert set(evaluations) == {"a", "b"}
     for name in ("a", "b"):
         scores = json.loads((repo / f"metrics/scores/{name}.json").read_text())
-        assert record.data.metrics[f"{name}_bleu"] == pytest.approx(scores["bleu"])
-        assert record.data.metrics[f"{name}_chrf"] == pytest.approx(scores["chrf"])
-        assert {f"{name}/hypotheses.txt", f"{name}/samples.json"} <= {
-            f.path for f in client.list_artifacts(record.info.run_id, name)}
-    assert "a_bleu_multi_ref" in record.data.metrics and "b_bleu_multi_ref" not in record.data.metrics
+        record = evaluations[name]
+        assert record.info.run_name.startswith(f"{name} · ")
+        assert record.data.metrics["bleu"] == pytest.approx(scores["bleu"])
+        assert record.data.metrics["chrf"] == pytest.approx(scores["chrf"])
+        assert {"hypotheses.txt", "samples.json"} <= {f.path for f in client.list_artifacts(record.info.run_id)}
+    assert "bleu_multi_ref" in evaluations["a"].data.metrics and "bleu_multi_ref" not in evaluations["b"].data.metrics
     assert json.loads(run([*DVC, "status", "--json"], repo, env).stdout) == {}
 
 
@@ -120,8 +127,9 @@ def test_adding_a_test_set_decodes_and_scores_only_it(repo):
     assert (repo / "data/model/weights.pt").read_bytes() == model
     assert {name: (repo / f"metrics/scores/{name}.json").read_bytes() for name in ("a", "b")} == before
     assert json.loads((repo / "metrics/scores/c.json").read_text())["sentences"] == sizes["c"]
-    _, record = mlflow_run(repo)
-    assert {"a_bleu", "b_bleu", "c_bleu", "c_chrf", "c_ter"} <= set(record.data.metrics)
+    _, evaluations = mlflow_evaluations(repo)
+    assert set(evaluations) == {"a", "b", "c"}  # a and b are not recorded again
+    assert {"bleu", "chrf", "ter"} <= set(evaluations["c"].data.metrics)
     assert json.loads(run([*DVC, "status", "--json"], repo, env).stdout) == {}
 
 

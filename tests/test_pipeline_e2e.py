@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from seq2seq.decoding.translator import Translator
+from tests.helpers import evaluation_runs, training_runs
 from tests.pipeline_repo import make_repo, run
 
 
@@ -20,6 +21,16 @@ def repo(tmp_path_factory):
     repo, env = make_repo(tmp_path_factory.mktemp("pipeline"))
     first = run([sys.executable, "-m", "dvc", "repro"], repo, env)
     return repo, env, first
+
+
+def test_a_successful_run_prints_its_own_lines_only(repo):
+    """Progress and results of each stage; not MLflow's INFO lines, warnings or download bars."""
+    _, _, first = repo
+    output = first.stdout + first.stderr
+    for noise in ("INFO mlflow", "INFO  [alembic", "UserWarning", "WARNING mlflow", "Downloading artifacts",
+                  "warning: MLflow"):
+        assert noise not in output, f"{noise!r} in the output of dvc repro:\n{output}"
+    assert "score test: BLEU" in first.stdout and "MLflow evaluation run" in first.stdout
 
 
 def test_every_stage_writes_well_formed_outputs(repo):
@@ -56,7 +67,7 @@ def test_every_stage_writes_well_formed_outputs(repo):
     assert summary["epochs"] == 2 and summary["parameters"] > 0
 
 
-def test_mlflow_holds_one_run_with_params_metrics_and_model(repo, monkeypatch):
+def test_mlflow_holds_a_training_run_and_its_evaluation(repo, monkeypatch):
     repo, env, _ = repo
     import mlflow
 
@@ -64,14 +75,28 @@ def test_mlflow_holds_one_run_with_params_metrics_and_model(repo, monkeypatch):
     mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name("seq2seq")
-    runs = client.search_runs([experiment.experiment_id])
-    assert len(runs) == 1
+    runs = training_runs(client, experiment.experiment_id)
+    assert len(runs) == 1 and len(client.search_runs([experiment.experiment_id])) == 2
     run = runs[0]
+    assert run.info.run_name == "gru-luong-32"
     assert run.data.params["model.hidden_size"] == "32"
     assert run.data.params["train.epochs"] == "2"
-    for key in ("test_bleu", "test_chrf", "test_ter", "valid_loss", "train_loss", "best_valid_loss"):
+    for key in ("valid_loss", "train_loss", "best_valid_loss"):
         assert key in run.data.metrics, key
-    assert run.data.tags["decode.beam_width"] == "2"
+    assert not any(k.startswith(("test", "decode.")) for k in (*run.data.metrics, *run.data.params, *run.data.tags))
+    (evaluation,) = evaluation_runs(client, experiment.experiment_id, run.info.run_id)
+    scores = json.loads((repo / "metrics/scores/test.json").read_text())
+    assert evaluation.info.run_name == "test · beam 2" and evaluation.data.params["decode.beam_width"] == "2"
+    assert evaluation.data.params["test_set"] == "test"
+    assert {k: round(evaluation.data.metrics[k], 6) for k in ("bleu", "chrf", "ter")} == {
+        k: round(scores[k], 6) for k in ("bleu", "chrf", "ter")}
+    (dataset,) = evaluation.inputs.dataset_inputs
+    assert dataset.dataset.name == "test"
+    summary = json.loads((Path(client.download_artifacts(run.info.run_id, "evaluations.json"))).read_text())
+    assert [row["run_id"] for row in summary] == [evaluation.info.run_id]
+    (logged,) = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
+    assert {m.key for m in logged.metrics} >= {"bleu", "chrf", "ter"}
+    assert {m.dataset_name for m in logged.metrics if m.key == "bleu"} == {"test"}
     assert len(client.get_metric_history(run.info.run_id, "valid_loss")) == 2
     bundle = json.loads((repo / "data/model/config.json").read_text())
     assert bundle["mlflow"]["run_id"] == run.info.run_id
@@ -83,10 +108,10 @@ def test_mlflow_holds_one_run_with_params_metrics_and_model(repo, monkeypatch):
     signature = model.metadata.signature
     assert signature is not None and signature.inputs.to_dict()[0]["type"] == "string"
     assert "beam" in {p.name for p in signature.params.params}
-    artifacts = {f.path for f in client.list_artifacts(run.info.run_id, "test")}
-    assert {"test/hypotheses.txt", "test/scores.json", "test/scores_by_length.csv", "test/scores_by_length.png",
-            "test/samples.json", "test/attention"} <= artifacts, artifacts
-    assert len(client.list_artifacts(run.info.run_id, "test/attention")) == 4
+    artifacts = {f.path for f in client.list_artifacts(evaluation.info.run_id)}
+    assert {"hypotheses.txt", "scores.json", "scores_by_length.csv", "scores_by_length.png",
+            "samples.json", "attention"} <= artifacts, artifacts
+    assert len(client.list_artifacts(evaluation.info.run_id, "attention")) == 4
     datasets = {tag.value: d.dataset for d in run.inputs.dataset_inputs for tag in d.tags if tag.key == "mlflow.data.context"}
     assert set(datasets) == {"training", "validation"}
     import hashlib

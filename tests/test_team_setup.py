@@ -118,7 +118,9 @@ def test_pipeline_logs_to_an_mlflow_server_backed_by_postgresql(postgres, tmp_pa
         record = runs[0]
         client = mlflow.MlflowClient(tracking_uri=url)
         assert record.data.params["model.cell"] == "gru"
-        assert {"test_bleu", "test_chrf", "test_ter", "valid_loss"} <= set(record.data.metrics)
+        assert {"valid_loss", "best_valid_loss"} <= set(record.data.metrics)
+        (evaluation,) = seq2seq_runs(url, "evaluation")
+        assert {"bleu", "chrf", "ter"} <= set(evaluation.data.metrics)
         assert [m.step for m in client.get_metric_history(record.info.run_id, "valid_loss")]
         assert "train_history.csv" in {a.path for a in client.list_artifacts(record.info.run_id)}
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
@@ -128,5 +130,6 @@ def test_pipeline_logs_to_an_mlflow_server_backed_by_postgresql(postgres, tmp_pa
         # The run lives in PostgreSQL, not in a file store beside the pipeline.
         with psycopg2.connect(postgres.replace("+psycopg2", "")) as connection, connection.cursor() as cursor:
             cursor.execute("SELECT run_uuid, status FROM runs")
-            assert cursor.fetchall() == [(record.info.run_id, "FINISHED")]
+            assert sorted(cursor.fetchall()) == sorted([(record.info.run_id, "FINISHED"),
+                                                        (evaluation.info.run_id, "FINISHED")])
         assert not (repo / "mlflow.db").exists()

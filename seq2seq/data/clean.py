@@ -96,7 +96,8 @@ def parse_corpus(raw: bytes, path: str) -> pd.DataFrame:
         if len(parts) not in (2, 3):
             raise DataError(
                 f"{path}:{number}: expected 2 or 3 TAB-separated columns (source, target[, attribution]), "
-                f"found {len(parts)}"
+                f"found {len(parts)}; put one TAB between the source and the target (a TAB inside a sentence "
+                "belongs in a two-file corpus: data.path and data.target_path)"
             )
         rows.append((parts[0], parts[1], parts[2] if len(parts) == 3 else ""))
     return pd.DataFrame(rows, columns=COLUMNS)

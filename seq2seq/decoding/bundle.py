@@ -21,7 +21,16 @@ from ..core.errors import ModelBundleError, Seq2SeqError
 from ..data.subwords import Tokenizer
 from ..fast import plug_in
 from ..model.seq2seq import Seq2Seq
-from .bundle_files import CONFIG_FILE, FORMAT_VERSION, SRC_SPM, TGT_SPM, WEIGHTS_FILE, file_sha256
+from .bundle_files import (
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    RESTORE,
+    SRC_SPM,
+    TGT_SPM,
+    WEIGHTS_FILE,
+    file_sha256,
+    load_bundle_info,
+)
 
 
 @dataclass
@@ -56,12 +65,7 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
     """Load and check a bundle; any inconsistency is a :class:`ModelBundleError` naming the file."""
     path = Path(path)
     config_path = path / CONFIG_FILE
-    if not config_path.is_file():
-        raise ModelBundleError(f"{path}: not a model bundle ({CONFIG_FILE} missing); point to the train stage's data/model")
-    try:
-        info = json.loads(config_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ModelBundleError(f"{config_path}: unreadable ({err}); the bundle is corrupt, retrain or restore it") from None
+    info = load_bundle_info(path)
     version = info.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelBundleError(
@@ -71,10 +75,11 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
     for name in (WEIGHTS_FILE, SRC_SPM, TGT_SPM):
         file = path / name
         if not file.is_file():
-            raise ModelBundleError(f"{file}: missing from the bundle")
+            raise ModelBundleError(f"{file}: missing from the bundle; {RESTORE}")
         expected = info.get("sha256", {}).get(name)
         if expected and file_sha256(file) != expected:
-            raise ModelBundleError(f"{file}: checksum does not match {CONFIG_FILE}; the bundle is corrupt or mixed")
+            raise ModelBundleError(f"{file}: checksum does not match {CONFIG_FILE}: the bundle is corrupt or mixed; "
+                                   f"{RESTORE}")
     try:
         model_config: ModelConfig = model_config_from_dict(info.get("model"), str(config_path))
     except Seq2SeqError as err:
@@ -90,7 +95,8 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
     try:
         state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for corrupt files
-        raise ModelBundleError(f"{path / WEIGHTS_FILE}: unreadable weights ({type(err).__name__}); the bundle is corrupt") from None
+        raise ModelBundleError(f"{path / WEIGHTS_FILE}: unreadable weights ({type(err).__name__}): the bundle is "
+                               f"corrupt; {RESTORE}") from None
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError) as err:

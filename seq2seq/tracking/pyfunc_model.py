@@ -1,12 +1,18 @@
-"""The trained model as an ``mlflow.pyfunc`` model: ``predict(list[str]) -> list[str]``."""
+"""The trained model as an ``mlflow.pyfunc`` model: ``predict(list[str]) -> list[str]``.
+
+Logged as "models from code": MLflow runs this file to get the model (``set_model`` below)
+instead of unpickling a Python object, so loading a logged model executes only this code and
+the package it imports (the logged ``code`` folder). Hence the absolute imports.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import mlflow.models
 import mlflow.pyfunc
 
-from ..core.search_settings import predict_params
+from seq2seq.core.search_settings import predict_params
 
 BUNDLE_ARTIFACT = "bundle"
 # Search settings a caller may pass as ``params`` (e.g. {"beam": 1} over HTTP), with their defaults.
@@ -17,10 +23,13 @@ class TranslatorModel(mlflow.pyfunc.PythonModel):
     """Wraps :class:`seq2seq.decoding.translator.Translator`; the bundle travels as the ``bundle`` artifact."""
 
     def load_context(self, context: Any) -> None:
-        from ..decoding.translator import Translator
+        from seq2seq.decoding.translator import Translator
 
         self.translator = Translator.load(Path(context.artifacts[BUNDLE_ARTIFACT]), device="cpu")
 
     def predict(self, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
         settings = {k: v for k, v in (params or {}).items() if k in PREDICT_PARAMS}
         return self.translator.translate(list(model_input), **settings)
+
+
+mlflow.models.set_model(TranslatorModel())

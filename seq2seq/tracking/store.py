@@ -7,11 +7,18 @@ copy under ``dvc exp run --temp`` or in a benchmark recipe's folder).
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
+import time
+import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
+T = TypeVar("T")
+LOCK_WAIT_SECONDS = 120.0  # how long a writer waits for SQLite's lock (other stages, queue workers) in all
+
+from ..core.guard import debug_enabled
 from ..core.paths import project_root
 
 
@@ -34,8 +41,14 @@ def default_artifact_location() -> str | None:
 
 
 def configure_tracking() -> str:
+    """Point MLflow at the store, and keep its INFO lines (database setup, migrations) off the stage's output."""
+    import logging
+
     import mlflow
 
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no download bars in a stage's output
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     return uri
@@ -47,6 +60,27 @@ def git_commit(cwd: str | Path = ".") -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+class StoreBusy(Exception):
+    """The store stayed locked by other writers for LOCK_WAIT_SECONDS."""
+
+
+def retry_locked(call: Callable[[], T], wait: float = LOCK_WAIT_SECONDS) -> T:
+    """``call()``, again after a growing, jittered pause while SQLite answers "database is locked"
+    (concurrent writers: ``dvc queue start -j N`` runs several stages at once)."""
+    deadline, pause = time.monotonic() + wait, 0.05
+    jitter = random.Random()
+    while True:
+        try:
+            return call()
+        except Exception as err:
+            if "database is locked" not in str(err):
+                raise
+            if time.monotonic() > deadline:
+                raise StoreBusy(f"the store stayed locked by other writers for {wait:.0f} s") from None
+            time.sleep(pause * (0.5 + jitter.random()))
+            pause = min(pause * 2, 2.0)
 
 
 def warn(message: str) -> None:
@@ -67,50 +101,19 @@ class NeverBreaks:
         self.failed = False
 
     def _attempt(self, what: str, action: Callable[[], Any]) -> bool:
-        """Run ``action``; on any error warn ``what`` failed (once) and stop tracking."""
+        """Run ``action`` (again while the store is locked by another writer); on any other error
+        warn ``what`` failed (once) and stop tracking."""
         if self.failed:
             return False
         try:
-            action()
+            with warnings.catch_warnings(record=True) as caught:  # MLflow's own warnings are not the user's business
+                warnings.simplefilter("always")
+                retry_locked(action)
+            if debug_enabled():
+                for warning in caught:
+                    warn(str(warning.message).splitlines()[0][:200])
             return True
         except Exception as err:  # tracking must never break the pipeline
             warn(f"{what} ({_first_line(err)}); {self.consequence}")
             self.failed = True
             return False
-
-
-class RunLog(NeverBreaks):
-    """Logging into an existing run (the one that made the model), by its id."""
-
-    def __init__(self, run_id: str | None) -> None:
-        super().__init__()
-        self.run_id = run_id
-        self._client: Any = None
-        if not run_id:
-            warn(f"the model bundle names no MLflow run; {self.consequence}")
-            self.failed = True
-
-    def _do(self, what: str, action: Any) -> bool:
-        return self._attempt(f"could not log {what} to run {self.run_id} at {tracking_uri()}",
-                             lambda: action(self._connected()))
-
-    def _connected(self) -> Any:
-        if self._client is None:
-            import mlflow
-
-            configure_tracking()
-            self._client = mlflow.MlflowClient()
-        return self._client
-
-    def metrics(self, values: dict[str, float], step: int = 0) -> bool:
-        return self._do("metrics", lambda c: [c.log_metric(self.run_id, k, float(v), step=step)
-                                              for k, v in values.items()])
-
-    def tags(self, values: dict[str, Any]) -> bool:
-        return self._do("tags", lambda c: [c.set_tag(self.run_id, k, str(v)) for k, v in values.items()])
-
-    def artifacts(self, paths: list[Path], folder: str | None = None) -> bool:
-        return self._do("artifacts", lambda c: [c.log_artifact(self.run_id, str(p), folder) for p in paths])
-
-    def table(self, data: dict[str, list], artifact_file: str) -> bool:
-        return self._do("a table", lambda c: c.log_table(self.run_id, data, artifact_file))
