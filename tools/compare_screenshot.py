@@ -42,22 +42,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "mlflow-compare.png")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary clone (its path is printed)")
-    args = parser.parse_args()
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        sys.exit("error: chromium is not on PATH; install it (Debian: apt-get install chromium)")
-    work = Path(tempfile.mkdtemp(prefix="seq2seq-compare-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    repo = work / "repo"
-    sh(["git", "clone", "-q", str(ROOT), str(repo)], work, env)
+def run_grid(repo: Path, epochs: int, env: dict[str, str]) -> dict:
+    """A fresh clone at ``repo`` with ``train.epochs`` = epochs: the committed baseline, then the queued grid."""
+    sh(["git", "clone", "-q", str(ROOT), str(repo)], repo.parent, env)
     params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
-    params["train"]["epochs"] = args.epochs
+    params["train"]["epochs"] = epochs
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     sh([*DVC, "repro"], repo, env)
     sh(["git", "add", "-A"], repo, env)
@@ -67,16 +56,38 @@ def main() -> None:
     while any(word in (status := sh([*DVC, "queue", "status"], repo, env)) for word in ("Queued", "Running")):
         time.sleep(10)
     print(status, file=sys.stderr)
+    return params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "mlflow-compare.png")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary clone (its path is printed)")
+    parser.add_argument("--from-clone", type=Path, help="photograph the grid already run in this clone (kept by --keep)")
+    args = parser.parse_args()
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        sys.exit("error: chromium is not on PATH; install it (Debian: apt-get install chromium)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if args.from_clone:
+        repo, work = args.from_clone.resolve(), None
+        params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+    else:
+        work = Path(tempfile.mkdtemp(prefix="seq2seq-compare-"))
+        repo = work / "repo"
+        params = run_grid(repo, args.epochs, env)
 
     import mlflow
 
     store = f"sqlite:///{repo / 'mlflow.db'}"
     client = mlflow.MlflowClient(tracking_uri=store)
     experiment = client.get_experiment_by_name(params["mlflow"]["experiment_name"]).experiment_id
-    grid = client.search_runs([experiment], filter_string="tags.`seq2seq.kind` = 'evaluation' and "
-                                                          "tags.`dvc.experiment` != ''",
-                              order_by=["attributes.run_name ASC"])
-    if len(grid) < 4:
+    # the grid's four evaluations: its GRU x beam 5 cell is the baseline's own (DVC restores it unchanged)
+    grid = client.search_runs([experiment], filter_string="tags.`seq2seq.kind` = 'evaluation'",
+                              order_by=["attributes.start_time ASC"])
+    if len(grid) != 4:
         sys.exit(f"error: expected the grid's 4 evaluations, found {len(grid)}")
     port = free_port()
     ui = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store, "--host", "127.0.0.1",
@@ -92,13 +103,18 @@ def main() -> None:
         ids = ",".join(f'"{r.info.run_id}"' for r in grid)
         url = f"http://127.0.0.1:{port}/#/compare-runs?runs=[{ids}]&experiments=[\"{experiment}\"]"
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        sh([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1600,1300",
+        sh([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1500,3400",
             "--virtual-time-budget=30000", f"--screenshot={args.out.resolve()}", url], repo, env)
     finally:
         ui.terminate()
         ui.wait(timeout=30)
+    from PIL import Image  # (matplotlib's dependency)
+
+    with Image.open(args.out) as shot:  # the page down to the metrics table, without the assistant panel
+        cropped = shot.crop((0, 0, min(shot.width, 1110), min(shot.height, 1990)))
+    cropped.save(args.out)
     print(f"wrote {args.out} from {url}")
-    if args.keep:
+    if args.keep or work is None:
         print(f"clone kept at {repo}")
     else:
         shutil.rmtree(work, ignore_errors=True)
