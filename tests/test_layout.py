@@ -72,3 +72,17 @@ def test_every_subpackage_says_what_it_holds():
     for name in ALLOWED:
         doc = (PACKAGE / name / "__init__.py").read_text()
         assert doc.startswith('"""') and "TODO" not in doc and len(doc) > 80, f"seq2seq/{name}/__init__.py"
+
+
+def test_the_readme_layout_names_every_subpackage_and_module():
+    """The README's layout section matches the tree: each subpackage and each of its modules is named."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[: layout.index("```", layout.index("```") + 3)]
+    for name in ALLOWED:
+        assert f"  {name}/" in layout, f"README layout: add seq2seq/{name}/"
+        for module in (PACKAGE / name).glob("*.py"):
+            if module.stem != "__init__":
+                assert module.stem in layout, f"README layout: name seq2seq/{name}/{module.name}"
+    for folder in ("stages", "recipes", "bench", "docs", "tests", "tools"):
+        assert f"{folder}/" in layout
