@@ -89,6 +89,39 @@ def decode_in_process(tree: Path, work: Path, bundles: list[Path], repeats: int)
     return results
 
 
+def train_in_process(tree: Path, work: Path, repeats: int, pairs: int = SPEED_PAIRS) -> dict[str, list[float]]:
+    """The default model (GRU, Luong, 256; params.yaml's model and train sections, 1 epoch) on ``pairs``
+    sampled Multi30k pairs, trained by both revisions in turns in one process: target tokens/s."""
+    import importlib
+
+    import numpy as np
+    import torch
+
+    import_base_package(tree, work)
+    sys.path.insert(0, str(ROOT / "bench"))
+    sys.path.insert(0, str(ROOT))
+    from ours_multi30k import MAX_TOKENS, encode, lines, tokenizers
+
+    data = work / "data"
+    src_tok, tgt_tok = tokenizers(work)
+    split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
+    keep = np.sort(np.random.default_rng(42).choice(len(split), size=min(pairs, len(split)), replace=False))
+    speeds: dict[str, list[float]] = {"base": [], "this": []}
+    for _ in range(repeats):
+        for name, package in (("base", "seq2seq_base"), ("this", "seq2seq")):
+            config = importlib.import_module(f"{package}.config" if name == "base" else f"{package}.core.config")
+            subwords = importlib.import_module(f"{package}.subwords" if name == "base" else f"{package}.data.subwords")
+            trainer = importlib.import_module(f"{package}.training" if name == "base" else f"{package}.training.trainer")
+            subset = subwords.EncodedSplit([split.src[i] for i in keep], [split.tgt[i] for i in keep])
+            valid = subwords.EncodedSplit(subset.src[:50], subset.tgt[:50])
+            result = trainer.train_model(config.ModelConfig(), config.TrainConfig(epochs=1, valid_bleu_sentences=0,
+                                                                                   checkpoint_every=0, log_every=1000),
+                                         subset, valid, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"),
+                                         log=lambda line: None)
+            speeds[name].append(result.history[0].tokens_per_second)
+    return speeds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="the earlier revision (a commit, tag or branch)")
@@ -97,6 +130,8 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, action="append", default=[], help="a trained en->de model bundle")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--in-process", action="store_true", help="time decoding in one process (see above)")
+    parser.add_argument("--train-default-in-process", action="store_true",
+                        help="also train the default model (GRU, Luong) 1 epoch on 5,000 pairs, both revisions in turns")
     args = parser.parse_args()
     work = args.work.resolve()
     phase_data(work)
@@ -112,6 +147,8 @@ def main() -> None:
                 run(tree, "speed", str(work), str(SPEED_PAIRS), str(record))
                 speeds[name].append(json.loads(record.read_text())["tokens_per_second"])
         results["training"] = speeds
+    if args.train_default_in_process:
+        results["training_default"] = train_in_process(trees["base"], work, args.repeats)
     if args.in_process:
         results["decoding"] = decode_in_process(trees["base"], work, args.bundle, args.repeats)
     for bundle in [] if args.in_process else args.bundle:
@@ -134,6 +171,10 @@ def main() -> None:
     if results["training"]:
         base, this = (statistics.median(results["training"][n]) for n in ("base", "this"))
         print(f"| training, target tokens/s (peer model, 5,000 pairs) | {base:,.0f} | {this:,.0f} | {this / base:.3f} |")
+    if results.get("training_default"):
+        base, this = (statistics.median(results["training_default"][n]) for n in ("base", "this"))
+        print(f"| training, target tokens/s (default model, GRU + Luong, 5,000 pairs, in one process) | {base:,.0f} | "
+              f"{this:,.0f} | {this / base:.3f} |")
     for key, record in results["decoding"].items():
         base, this = (statistics.median(record["seconds"][n]) for n in ("base", "this"))
         print(f"| decoding {key}, seconds (identical outputs: {record['identical']}/{record['sentences']}) | "
