@@ -55,8 +55,12 @@ def test_another_decode_setting_adds_an_evaluation_and_keeps_the_first(tmp_path)
     assert greedy.data.tags["dvc.experiment"] == "greedy" and "bleu" in greedy.data.metrics
     assert [row["run_id"] for row in summary(client, training.info.run_id)] == [first.info.run_id, greedy.info.run_id]
 
-    # The same evaluation again (a forced rerun of score) adds nothing.
+    # The same evaluation again (a forced rerun of score) adds nothing, and neither does going back
+    # to beam 2, which DVC restores from its run cache without running decode or score.
     run([*DVC, "repro", "-f", "-s", "score@test"], repo, env)
+    assert len(evaluation_runs(client, experiment)) == 2
+    back = run([*DVC, "exp", "run", "-S", "decode.beam_width=2"], repo, env)
+    assert "Running stage 'score@test'" not in back.stdout, back.stdout
     assert len(evaluation_runs(client, experiment)) == 2
 
 
