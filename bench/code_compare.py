@@ -45,9 +45,8 @@ def run(tree: Path, *args: str) -> None:
     sh([sys.executable, str(tree / "bench" / "ours_multi30k.py"), *args], cwd=tree)
 
 
-def import_base_package(tree: Path, work: Path):
-    """The base tree's ``seq2seq`` package, copied and imported as ``seq2seq_base``."""
-    import importlib
+def import_base_package(tree: Path, work: Path) -> None:
+    """Make the base tree's ``seq2seq`` package importable as ``seq2seq_base`` (a renamed copy)."""
     import shutil
 
     copy = work / "base-package"
@@ -59,7 +58,6 @@ def import_base_package(tree: Path, work: Path):
                                                                                     "import seq2seq_base."),
                         encoding="utf-8")
     sys.path.insert(0, str(copy))
-    return importlib
 
 
 def decode_in_process(tree: Path, work: Path, bundles: list[Path], repeats: int) -> dict:

@@ -66,8 +66,8 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
     path = Path(path)
     config_path = path / CONFIG_FILE
     info = load_bundle_info(path)
-    version = info.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    version = info["format_version"]  # an integer: load_bundle_info checked the shape
+    if version > FORMAT_VERSION:
         raise ModelBundleError(
             f"{config_path}: format_version {version!r} is not supported by this seq2seq (reads <= {FORMAT_VERSION}); "
             "upgrade seq2seq"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .store import NeverBreaks, configure_tracking, retry_locked, tracking_uri
+from .store import NeverBreaks, configure_tracking, retry_locked, tracking_uri, warn
 
 EVALUATION_KEY_TAG = "seq2seq.evaluation"
 KIND_TAG = "seq2seq.kind"
@@ -79,8 +79,6 @@ class EvaluationLog(NeverBreaks):
         super().__init__()
         self.training_run_id = training_run_id
         if not training_run_id:
-            from .store import warn
-
             warn(f"the model bundle names no MLflow run; {self.consequence}")
             self.failed = True
 
