@@ -21,34 +21,24 @@ weights of each step over the source tokens.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from ..core.search_rules import Hypothesis, beam_done, best_first, ending, length_penalty, output_limit
 from ..core.search_settings import SearchSettings
 from ..data.batching import source_tensor
 from ..data.subwords import BOS_ID, EOS_ID
 from ..model.seq2seq import Seq2Seq
 
 
-@dataclass
-class Hypothesis:
-    tokens: list[int]  # without <s> and </s>
-    score: float  # the ranking score: log_prob / length penalty
-    log_prob: float  # total log-probability under the model (</s> included when emitted)
-    attention: Tensor | None = None  # [steps, source tokens + </s>]: one row per output token (and </s>)
-    ended: bool = True  # emitted </s> (False: cut off by the length limit)
+__all__ = ["Hypothesis", "length_penalty", "max_lengths", "search", "translate_ids"]
 
 
 def max_lengths(src_lengths: Tensor, ratio: float, extra: int) -> Tensor:
-    """Longest output allowed per sentence: ceil(ratio * source tokens) + extra (>= 1)."""
-    return (torch.ceil(src_lengths.double() * ratio).long() + extra).clamp(min=1)
-
-
-def length_penalty(length: int, alpha: float) -> float:
-    return ((5.0 + length) / 6.0) ** alpha
+    """Longest output allowed per sentence (:func:`~seq2seq.core.search_rules.output_limit`)."""
+    return torch.tensor([output_limit(n, ratio, extra) for n in src_lengths.tolist()], dtype=torch.long)
 
 
 Chooser = Callable[[Tensor], Tensor]  # logits [N, V] -> chosen token ids [N]
@@ -149,7 +139,7 @@ def token_by_token(model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tens
         attn = None
         if weights_all is not None and model.decoder.attention is not None:
             attn = weights_all[b, :n, : int(src_lengths[b])]
-        hyps.append(Hypothesis(row[: n - 1 if eos else n], lp / length_penalty(n, alpha), lp, attn, eos))
+        hyps.append(ending(row[: n - 1 if eos else n], lp, alpha, eos, attn))
     return hyps
 
 
@@ -166,8 +156,7 @@ def sample_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tenso
     rows = torch.arange(src.size(0)).repeat_interleave(count)
     hyps = token_by_token(model, src[rows.to(src.device)], src_lengths[rows], limit[rows],
                           sampler(temperature, top_k, top_p, generator), alpha, attention)
-    return [sorted(hyps[b * count:(b + 1) * count], key=lambda h: h.score, reverse=True)
-            for b in range(src.size(0))]
+    return [best_first(hyps[b * count:(b + 1) * count], count) for b in range(src.size(0))]
 
 
 @torch.inference_mode()
@@ -208,11 +197,8 @@ def batched_beam_search(
 ) -> list[list[Hypothesis]]:
     """Beam search over the whole batch as one (B * K) tensor.
 
-    A sentence is done when its length limit is reached, when ``beam`` hypotheses have
-    ended, or (``early_stop``) as soon as its best candidate ends in </s> and ``nbest``
-    hypotheses have ended: then no live beam has a higher log-probability, so with
-    ``alpha`` = 0 nothing better can come (Joey NMT's and OpenNMT's rule). Done sentences
-    leave the batch, so the rest run on fewer rows.
+    When a sentence is done is :func:`~seq2seq.core.search_rules.beam_done` (shared with the
+    exported model's search). Done sentences leave the batch, so the rest run on fewer rows.
     """
     nbest = min(nbest, beam)
     device = src.device
@@ -251,22 +237,19 @@ def batched_beam_search(
             src_row = (offsets + top_beam).tolist()
             ts, tt = top_scores.tolist(), top_token.tolist()
 
-            def ending(i: int, c: int, extra: list[int], eos: bool) -> Hypothesis:
+            def candidate(i: int, c: int, extra: list[int], eos: bool) -> Hypothesis:
                 row, b = src_row[i][c], active[i]
-                seq = history[row].tolist() + extra
                 attn = None if so_far is None else so_far[row, :, : src_len[b]].float().cpu()
-                steps = len(seq) + (1 if eos else 0)
-                return Hypothesis(seq, ts[i][c] / length_penalty(steps, alpha), ts[i][c], attn, eos)
+                return ending(history[row].tolist() + extra, ts[i][c], alpha, eos, attn)
 
             for i, c in zip(eos_rows.tolist(), eos_cols.tolist()):
-                finished[active[i]].append(ending(i, c, [], True))
+                finished[active[i]].append(candidate(i, c, [], True))
             for i in at_limit:  # the limit cuts these off: the top K candidates end here, </s> or not
-                finished[active[i]] += [ending(i, c, [tt[i][c]], False) for c in range(beam)
+                finished[active[i]] += [candidate(i, c, [tt[i][c]], False) for c in range(beam)
                                         if math.isfinite(ts[i][c]) and tt[i][c] != EOS_ID]
-        cut = set(at_limit)
-        best_ended = is_eos[:, 0].tolist() if early_stop else [False] * n
-        going = [i for i in range(n) if i not in cut and len(finished[active[i]]) < beam
-                 and not (best_ended[i] and len(finished[active[i]]) >= nbest)]
+        best_ended = is_eos[:, 0].tolist()
+        going = [i for i in range(n) if not beam_done(step + 1, limits[active[i]], len(finished[active[i]]), beam,
+                                                      nbest, best_ended[i], early_stop)]
         if not going:
             break
         # The K best candidates that do not end in </s> carry on.
@@ -286,11 +269,7 @@ def batched_beam_search(
             attn_history = so_far.index_select(0, order)
         tokens = keep_token.view(-1, 1)
         state = state.select(order)
-    results = []
-    for b in range(batch):
-        ranked = sorted(finished[b], key=lambda h: h.score, reverse=True)
-        results.append(ranked[:nbest] if ranked else [Hypothesis([], float("-inf"), float("-inf"), ended=False)])
-    return results
+    return [best_first(finished[b], nbest) for b in range(batch)]
 
 
 def search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, settings: SearchSettings,
