@@ -61,8 +61,9 @@ def save_bundle(
         (tmp / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
-def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
-    """Load and check a bundle; any inconsistency is a :class:`ModelBundleError` naming the file."""
+def load_bundle(path: str | Path, device: torch.device | str = "cpu", fast: bool = True) -> Bundle:
+    """Load and check a bundle; any inconsistency is a :class:`ModelBundleError` naming the file.
+    ``fast``: plug the CPU fast paths in (:func:`seq2seq.fast.plug_in`); without, the plain model."""
     path = Path(path)
     config_path = path / CONFIG_FILE
     info = load_bundle_info(path)
@@ -104,5 +105,7 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu") -> Bundle:
         raise ModelBundleError(
             f"{path / WEIGHTS_FILE}: weights do not match {CONFIG_FILE} ({first[1].strip() if len(first) > 1 else first[0]})"
         ) from None
-    plug_in(model).to(device).eval()
+    if fast:
+        plug_in(model)
+    model.to(device).eval()
     return Bundle(model, src_tok, tgt_tok, info)

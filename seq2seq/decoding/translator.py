@@ -1,10 +1,8 @@
 """Translate text with a trained model: ``Translator.load(path_or_uri).translate([...])``."""
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import torch
 
@@ -14,36 +12,17 @@ from ..core.search_settings import SearchSettings
 from ..fast.allocator import reuse_freed_memory
 from ..model.seq2seq import Seq2Seq
 from .bundle import CONFIG_FILE, Bundle, load_bundle
-from .search import translate_ids
+from .search import Hypothesis, translate_ids
+from .text import TextTranslator, Translation, nbest_table
 
-MAX_SOURCE_TOKENS = 256
+__all__ = ["Translation", "Translator", "nbest_table", "quantize_int8", "resolve_bundle_path"]
 
-
-@dataclass
-class Translation:
-    """One hypothesis for one sentence, with what it is made of."""
-
-    text: str
-    score: float  # what hypotheses are ranked by: log_prob / length penalty
-    log_prob: float
-    source_pieces: list[str]  # the subword pieces of the source, then </s>
-    target_pieces: list[str]  # the subword pieces of the translation, then </s> if it was emitted
-    attention: torch.Tensor | None  # [target pieces, source pieces], each row sums to 1; None unless asked
-
-
-def nbest_table(results: Sequence[Sequence[Translation]]) -> str:
-    """N-best lists as TSV: line (from 1), rank (from 1), score, log_prob, translation."""
-    rows = ["line\trank\tscore\tlog_prob\ttranslation\n"]
-    for line, hyps in enumerate(results, start=1):
-        rows += [f"{line}\t{rank}\t{t.score:.6f}\t{t.log_prob:.6f}\t{t.text}\n" for rank, t in enumerate(hyps, 1)]
-    return "".join(rows)
-
-
-class Translator:
-    """A loaded bundle plus search settings."""
+class Translator(TextTranslator):
+    """A loaded bundle plus search settings (the text API: :class:`~.text.TextTranslator`)."""
 
     def __init__(self, bundle: Bundle, device: torch.device, settings: SearchSettings | None = None) -> None:
         self.bundle = bundle
+        self.src_tokenizer, self.tgt_tokenizer = bundle.src_tokenizer, bundle.tgt_tokenizer
         self.device = device
         self.settings = settings or SearchSettings()
 
@@ -69,49 +48,8 @@ class Translator:
             bundle = replace(bundle, model=quantize_int8(bundle.model))
         return cls(bundle, torch_device, SearchSettings(**settings))  # type: ignore[arg-type]
 
-    def translate(self, sentences: Sequence[str], **overrides: object) -> list[str]:
-        """Best translation of each sentence; an empty sentence gives an empty string."""
-        return [nbest[0][0] for nbest in self.translate_nbest(sentences, **overrides)]
-
-    def translate_nbest(self, sentences: Sequence[str], **overrides: object) -> list[list[tuple[str, float]]]:
-        """(translation, score) lists, best first, ``nbest`` long (one entry for an empty sentence)."""
-        return [[(t.text, t.score) for t in ts] for ts in self.translate_details(sentences, **overrides)]
-
-    def translate_details(self, sentences: Sequence[str], **overrides: object) -> list[list[Translation]]:
-        """Per sentence, its hypotheses best first, with scores, subword pieces and (when
-        ``attention=True``) attention weights. An empty sentence gives one empty translation."""
-        settings = replace(self.settings, **overrides)  # type: ignore[arg-type]
-        texts = [s.strip() for s in sentences]
-        src_tok, tgt_tok = self.bundle.src_tokenizer, self.bundle.tgt_tokenizer
-        ids = src_tok.encode(texts)
-        for n, seq in enumerate(ids):
-            if len(seq) > MAX_SOURCE_TOKENS:
-                print(f"warning: sentence {n + 1} has {len(seq)} subword tokens; only the first "
-                      f"{MAX_SOURCE_TOKENS} are translated", file=sys.stderr)
-                ids[n] = seq[:MAX_SOURCE_TOKENS]
-        non_empty = [i for i, t in enumerate(texts) if t]
-        hyps = translate_ids(self.bundle.model, [ids[i] for i in non_empty], settings, self.device)
-        out = [[Translation("", 0.0, 0.0, [], [], None)] for _ in texts]
-        for i, hs in zip(non_empty, hyps):
-            words = tgt_tok.decode([h.tokens for h in hs])
-            source_pieces = src_tok.pieces(ids[i]) + ["</s>"]
-            out[i] = []
-            for word, h in zip(words, hs):
-                target_pieces = tgt_tok.pieces(h.tokens) + (["</s>"] if h.ended else [])
-                out[i].append(Translation(word, h.score, h.log_prob, source_pieces, target_pieces, h.attention))
-        return out
-
-    def stream(self, lines: Iterable[str], **overrides: object) -> Iterator[list[tuple[str, float]]]:
-        """Translate lines as they arrive, one batch at a time (for shell pipes)."""
-        batch_size = int(overrides.get("batch_size", self.settings.batch_size))  # type: ignore[arg-type]
-        pending: list[str] = []
-        for line in lines:
-            pending.append(line.rstrip("\n"))
-            if len(pending) >= batch_size:
-                yield from self.translate_nbest(pending, **overrides)
-                pending = []
-        if pending:
-            yield from self.translate_nbest(pending, **overrides)
+    def search_ids(self, sources: list[list[int]], settings: SearchSettings) -> list[list[Hypothesis]]:
+        return translate_ids(self.bundle.model, sources, settings, self.device)
 
 
 def quantize_int8(model: Seq2Seq) -> Seq2Seq:

@@ -34,11 +34,16 @@ class Encoder(nn.Module):
                                     config.layers, config.dropout, config.bidirectional)
         self.output_size = config.encoder_size
 
-    def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, State]:
+    def forward(self, src: Tensor, lengths: Tensor, packed: bool = False) -> tuple[Tensor, State]:
         """src: [B, S] ids; lengths: [B] (on CPU). Returns outputs [B, S, D] (zeros at padding)
-        and the final state, h (and c) each [L * directions, B, D / directions]."""
+        and the final state, h (and c) each [L * directions, B, D / directions].
+
+        ``packed``: always one packed call, whatever the lengths (the same result; one graph
+        for every batch, as an exported model needs)."""
         embedded = self.dropout(self.embed(src))
         lengths = lengths.cpu()
+        if packed:
+            return self._packed(embedded, lengths)
         if bool((lengths == src.size(1)).all()):
             # No padding at all (the usual case with length-bucketed batches): the plain
             # call gives the same result as a packed one and runs the fused kernel.

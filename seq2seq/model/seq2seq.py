@@ -36,9 +36,10 @@ class Seq2Seq(nn.Module):
         if config.tie_embeddings:
             self.generator.weight = self.decoder.embed.weight
 
-    def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Memory, DecoderState]:
-        """Encoder packs: returns the memory for attention and the decoder's initial state."""
-        states, final = self.encoder(src, src_lengths)
+    def encode(self, src: Tensor, src_lengths: Tensor, packed: bool = False) -> tuple[Memory, DecoderState]:
+        """Encoder packs: returns the memory for attention and the decoder's initial state.
+        ``packed``: see :meth:`Encoder.forward`."""
+        states, final = self.encoder(src, src_lengths, packed)
         mask = src != PAD_ID
         initial = self.decoder.initial_state(self.bridge(final), src.size(0), states)
         return self.decoder.memory(states, mask), initial

@@ -1,0 +1,187 @@
+"""``seq2seq export --format onnx``: a trained model as a folder that translates without torch.
+
+The encoder and one decoder step are traced to ONNX with dynamic batch and lengths
+(:mod:`.graphs`), then run under ONNX Runtime on a probe batch and compared with the PyTorch
+model: an export that does not compute what the model computes is refused, not written.
+``quantize="int8"`` then applies ONNX Runtime's dynamic quantization (int8 weights,
+activations quantized on the fly) to both graphs. The folder (see
+:mod:`seq2seq.runtime.folder`) is written atomically.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from ..core.atomic import atomic_dir
+from ..core.errors import Seq2SeqError
+from ..data.batching import source_tensor
+from ..decoding.bundle import Bundle, load_bundle
+from ..decoding.bundle_files import SRC_SPM as BUNDLE_SRC_SPM
+from ..decoding.bundle_files import TGT_SPM as BUNDLE_TGT_SPM
+from ..decoding.bundle_files import WEIGHTS_FILE
+from ..decoding.bundle_files import file_sha256 as bundle_file_sha256
+from ..decoding.translator import resolve_bundle_path
+from ..runtime.folder import (
+    ENCODER_FILE,
+    EXPORT_FILE,
+    FILES,
+    FORMAT,
+    FORMAT_VERSION,
+    SRC_SPM,
+    STEP_FILE,
+    TGT_SPM,
+    file_sha256,
+    is_export_folder,
+)
+from ..runtime.onnx_model import OnnxModel, import_onnxruntime
+from .graphs import EncoderGraph, StepGraph, encoder_outputs, flat_memory, flat_state, memory_names, state_names
+
+OPSET = 17
+TOLERANCE = 1e-4  # largest difference allowed between ONNX Runtime's and PyTorch's fp32 outputs on the probe
+
+
+def export_onnx(model: str | Path, out: str | Path, quantize: str = "none") -> dict[str, Any]:
+    """Export the bundle (folder or MLflow URI) ``model`` to the folder ``out``; returns export.json."""
+    if quantize not in ("none", "int8"):
+        raise Seq2SeqError(f"--quantize: got {quantize!r}; use none or int8")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_export_folder(out))):
+        raise Seq2SeqError(f"--out: {out} exists and is not an exported model; choose a new folder (or remove it)")
+    import_onnxruntime()
+    bundle_path = resolve_bundle_path(model)
+    bundle = load_bundle(bundle_path, "cpu", fast=False)  # the plain model: the reference math
+    with atomic_dir(out) as tmp:
+        write_graphs(bundle, tmp)
+        check_against_pytorch(bundle, tmp)
+        if quantize == "int8":
+            quantize_graphs(tmp)
+        shutil.copyfile(bundle_path / BUNDLE_SRC_SPM, tmp / SRC_SPM)
+        shutil.copyfile(bundle_path / BUNDLE_TGT_SPM, tmp / TGT_SPM)
+        info = export_info(bundle, bundle_path, tmp, "int8" if quantize == "int8" else "fp32")
+        (tmp / EXPORT_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return info
+
+
+def probe_batch(vocab_size: int, lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random source ids (no special tokens) with these lengths, as the encoder takes them."""
+    generator = torch.Generator().manual_seed(seed)
+    seqs = [torch.randint(4, max(vocab_size, 5), (n,), generator=generator).tolist() for n in lengths]
+    return source_tensor(seqs)
+
+
+def write_graphs(bundle: Bundle, folder: Path) -> None:
+    model = bundle.model
+    states, memories = state_names(model), memory_names(model)
+    src, lengths = probe_batch(model.src_vocab_size, [4, 6])
+    beam = 3  # trace the step with several rows per memory entry, as beam search runs it
+    with torch.no_grad():
+        memory, state = model.encode(src, lengths, packed=True)
+        rows = torch.arange(src.size(0)).repeat_interleave(beam)
+        step_state = flat_state(state.select(rows))
+    tokens = torch.full((rows.numel(), 1), 5, dtype=torch.long)
+    state_axes = {name: ({0: "rows"} if name == "feed" else {1: "rows"}) for name in states}
+    memory_axes = {name: {0: "entries", 1: "source"} for name in memories}
+    batch_axes = {name: ({0: "batch"} if name == "feed" else {1: "batch"}) for name in states}
+    encoder_axes = {"src": {0: "batch", 1: "source"}, "src_lengths": {0: "batch"}, **batch_axes,
+                    **{name: {0: "batch", 1: "source"} for name in memories + ["states"]}}
+    step_outputs = ["log_probs"] + [f"next_{name}" for name in states] + (["attention"] if memories else [])
+    step_axes = {"tokens": {0: "rows"}, **state_axes, **memory_axes, "log_probs": {0: "rows"},
+                 **{f"next_{name}": axes for name, axes in state_axes.items()}, "attention": {0: "rows", 1: "source"}}
+    with warnings.catch_warnings(), quiet_stderr():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(EncoderGraph(model), (src, lengths), str(folder / ENCODER_FILE), input_names=["src", "src_lengths"],
+                          output_names=encoder_outputs(model), dynamic_axes=encoder_axes, opset_version=OPSET, dynamo=False)
+        torch.onnx.export(StepGraph(model), (tokens, *step_state, *flat_memory(memory, memories)),
+                          str(folder / STEP_FILE), input_names=["tokens"] + states + memories, output_names=step_outputs,
+                          dynamic_axes={k: v for k, v in step_axes.items() if k in ["tokens"] + states + memories
+                                        + step_outputs}, opset_version=OPSET, dynamo=False)
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Keep the exporter's C++ shape-inference notes (about pack_padded_sequence, whose shapes it
+    cannot infer but the graphs carry at run time) off the terminal."""
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def check_against_pytorch(bundle: Bundle, folder: Path) -> None:
+    """Run both graphs under ONNX Runtime on a probe batch of other sizes (unsorted lengths,
+    beams sharing memory) and compare with the PyTorch model; refuse an export that differs."""
+    model = bundle.model
+    info = {"state": state_names(model), "memory": memory_names(model), "attention": bool(memory_names(model))}
+    runtime = OnnxModel(folder, info, threads=1)
+    src, lengths = probe_batch(model.src_vocab_size, [3, 9, 5], seed=1)
+    memory_np, state_np = runtime.encode(src.numpy(), lengths.numpy())
+    beam, entries = 2, src.size(0)
+    rows = torch.arange(entries).repeat_interleave(beam)
+    tokens = torch.arange(rows.numel()) % max(model.tgt_vocab_size - 4, 1) + 4
+    with torch.no_grad():
+        memory, state = model.encode(src, lengths)
+        features, next_state, weights = model.decoder(tokens.unsqueeze(1), state.select(rows), memory)
+        expected = torch.log_softmax(model.generator(features[:, -1]).float(), dim=-1)
+    rows_np = rows.numpy()
+    step_state = {n: x[:, rows_np] if x.ndim == 3 else x[rows_np] for n, x in state_np.items()}
+    log_probs, next_np, weights_np = runtime.step(tokens.numpy(), step_state, memory_np)
+    pairs = [("log-probabilities", log_probs, expected)]
+    pairs += [(f"state {n}", next_np[n], t) for n, t in zip(info["state"], flat_state(next_state))]
+    if weights is not None:
+        pairs.append(("attention", weights_np, weights[:, -1]))
+    for what, got, want in pairs:
+        worst = float(np.abs(got - want.numpy()).max())
+        if not worst <= TOLERANCE:
+            raise Seq2SeqError(f"export: the ONNX decoder's {what} differ from the PyTorch model's by {worst:.2g} "
+                               f"(> {TOLERANCE}) for this {model.config.cell} / {model.config.attention} model; it "
+                               "cannot be exported faithfully with this torch and onnxruntime")
+
+
+def quantize_graphs(folder: Path) -> None:
+    """ONNX Runtime's dynamic int8 quantization of both graphs, in place."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    for name in (ENCODER_FILE, STEP_FILE):
+        fp32 = folder / (name + ".fp32")
+        (folder / name).rename(fp32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(fp32), str(folder / name), weight_type=QuantType.QInt8)
+        fp32.unlink()
+
+
+def export_info(bundle: Bundle, bundle_path: Path, folder: Path, precision: str) -> dict[str, Any]:
+    model, info = bundle.model, bundle.info
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "precision": precision,
+        "model": info["model"],
+        "src_vocab_size": model.src_vocab_size,
+        "tgt_vocab_size": model.tgt_vocab_size,
+        "src_lang": info.get("src_lang", ""),
+        "tgt_lang": info.get("tgt_lang", ""),
+        "state": state_names(model),
+        "memory": memory_names(model),
+        "attention": bool(memory_names(model)),
+        "opset": OPSET,
+        "sha256": {name: file_sha256(folder / name) for name in FILES},
+        "exported_from": {
+            "weights_sha256": bundle_file_sha256(bundle_path / WEIGHTS_FILE),
+            "mlflow_run_id": info.get("mlflow", {}).get("run_id"),
+            "torch": torch.__version__.split("+")[0],
+        },
+    }
