@@ -7,15 +7,17 @@ from pathlib import Path
 import torch
 
 from ..core.devices import resolve_device
-from ..core.errors import ModelBundleError, Seq2SeqError
+from ..core.errors import Seq2SeqError
 from ..core.search_settings import SearchSettings
 from ..fast.allocator import reuse_freed_memory
 from ..model.seq2seq import Seq2Seq
-from .bundle import CONFIG_FILE, Bundle, load_bundle
+from ..runtime.folder import is_export_folder
+from .bundle import Bundle, load_bundle
+from .locate import locate_model
 from .search import Hypothesis, translate_ids
 from .text import TextTranslator, Translation, nbest_table
 
-__all__ = ["Translation", "Translator", "nbest_table", "quantize_int8", "resolve_bundle_path"]
+__all__ = ["Translation", "Translator", "nbest_table", "quantize_int8"]
 
 class Translator(TextTranslator):
     """A loaded bundle plus search settings (the text API: :class:`~.text.TextTranslator`)."""
@@ -28,8 +30,10 @@ class Translator(TextTranslator):
 
     @classmethod
     def load(cls, path_or_uri: str | Path, device: str = "auto", quantize: str = "none",
-             **settings: object) -> "Translator":
+             **settings: object) -> "TextTranslator":
         """Load from a bundle folder, or from an MLflow model URI (``runs:/ID/model``, ``models:/NAME/1``).
+        An exported folder (``seq2seq export``) gives its own translator,
+        :class:`~seq2seq.runtime.translator.OnnxTranslator`, with the same API.
 
         ``quantize="int8"``: dynamic int8 quantization of the linear and recurrent layers
         (CPU only): faster decoding, scores slightly different from the float model's.
@@ -37,13 +41,18 @@ class Translator(TextTranslator):
         (:func:`seq2seq.fast.allocator.reuse_freed_memory`): search allocates and frees the
         same large buffers every step, and decoding ran about 15% faster for it.
         """
+        folder = locate_model(path_or_uri)
+        if is_export_folder(folder):
+            from ..runtime.translator import OnnxTranslator
+
+            return OnnxTranslator.load(folder, device=device, quantize=quantize, **settings)
         reuse_freed_memory()
         torch_device = resolve_device(device, "--device")
         if quantize not in ("none", "int8"):
             raise Seq2SeqError(f"quantize: got {quantize!r}; use none or int8")
         if quantize == "int8" and torch_device.type != "cpu":
             raise Seq2SeqError(f"quantize: int8 runs on the CPU only, not on {torch_device}; use device cpu")
-        bundle = load_bundle(resolve_bundle_path(path_or_uri), torch_device)
+        bundle = load_bundle(folder, torch_device)
         if quantize == "int8":
             bundle = replace(bundle, model=quantize_int8(bundle.model))
         return cls(bundle, torch_device, SearchSettings(**settings))  # type: ignore[arg-type]
@@ -74,23 +83,3 @@ def quantize_int8(model: Seq2Seq) -> Seq2Seq:
         warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
         quantized = torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
     return quantized.eval()
-
-
-def resolve_bundle_path(path_or_uri: str | Path) -> Path:
-    """A bundle folder as given, or the bundle inside an MLflow model downloaded from its URI."""
-    text = str(path_or_uri)
-    if Path(text).exists() or ":/" not in text:
-        return Path(text)
-    import mlflow
-
-    from ..tracking.store import configure_tracking
-
-    configure_tracking()
-    try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=text))
-    except Exception as err:  # MLflow raises several types for unknown runs/models
-        raise ModelBundleError(f"{text}: cannot fetch this MLflow model ({str(err).splitlines()[0]})") from None
-    found = sorted(p.parent for p in local.rglob(CONFIG_FILE) if (p.parent / "weights.pt").exists())
-    if not found:
-        raise ModelBundleError(f"{text}: the MLflow model holds no seq2seq bundle")
-    return found[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -29,7 +30,7 @@ from ..decoding.bundle_files import SRC_SPM as BUNDLE_SRC_SPM
 from ..decoding.bundle_files import TGT_SPM as BUNDLE_TGT_SPM
 from ..decoding.bundle_files import WEIGHTS_FILE
 from ..decoding.bundle_files import file_sha256 as bundle_file_sha256
-from ..decoding.translator import resolve_bundle_path
+from ..decoding.locate import locate_model
 from ..runtime.folder import (
     ENCODER_FILE,
     EXPORT_FILE,
@@ -57,7 +58,10 @@ def export_onnx(model: str | Path, out: str | Path, quantize: str = "none") -> d
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_export_folder(out))):
         raise Seq2SeqError(f"--out: {out} exists and is not an exported model; choose a new folder (or remove it)")
     import_onnxruntime()
-    bundle_path = resolve_bundle_path(model)
+    bundle_path = locate_model(model)
+    if is_export_folder(bundle_path):
+        raise Seq2SeqError(f"--model: {model} is already an exported model; export from the trained model's "
+                           "folder (data/model) or its MLflow URI")
     bundle = load_bundle(bundle_path, "cpu", fast=False)  # the plain model: the reference math
     with atomic_dir(out) as tmp:
         write_graphs(bundle, tmp)
@@ -96,11 +100,13 @@ def write_graphs(bundle: Bundle, folder: Path) -> None:
     step_outputs = ["log_probs"] + [f"next_{name}" for name in states] + (["attention"] if memories else [])
     step_axes = {"tokens": {0: "rows"}, **state_axes, **memory_axes, "log_probs": {0: "rows"},
                  **{f"next_{name}": axes for name, axes in state_axes.items()}, "attention": {0: "rows", 1: "source"}}
+    # The wrappers go in eval mode: the exporter puts a module back in the mode it found it in,
+    # and a wrapper left in training mode would switch the model's dropout on.
     with warnings.catch_warnings(), quiet_stderr():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-        torch.onnx.export(EncoderGraph(model), (src, lengths), str(folder / ENCODER_FILE), input_names=["src", "src_lengths"],
+        torch.onnx.export(EncoderGraph(model).eval(), (src, lengths), str(folder / ENCODER_FILE), input_names=["src", "src_lengths"],
                           output_names=encoder_outputs(model), dynamic_axes=encoder_axes, opset_version=OPSET, dynamo=False)
-        torch.onnx.export(StepGraph(model), (tokens, *step_state, *flat_memory(memory, memories)),
+        torch.onnx.export(StepGraph(model).eval(), (tokens, *step_state, *flat_memory(memory, memories)),
                           str(folder / STEP_FILE), input_names=["tokens"] + states + memories, output_names=step_outputs,
                           dynamic_axes={k: v for k, v in step_axes.items() if k in ["tokens"] + states + memories
                                         + step_outputs}, opset_version=OPSET, dynamo=False)
@@ -154,13 +160,19 @@ def quantize_graphs(folder: Path) -> None:
     """ONNX Runtime's dynamic int8 quantization of both graphs, in place."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    for name in (ENCODER_FILE, STEP_FILE):
-        fp32 = folder / (name + ".fp32")
-        (folder / name).rename(fp32)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quantize_dynamic(str(fp32), str(folder / name), weight_type=QuantType.QInt8)
-        fp32.unlink()
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer logs advice about static-quantization pre-processing
+    try:
+        for name in (ENCODER_FILE, STEP_FILE):
+            fp32 = folder / (name + ".fp32")
+            (folder / name).rename(fp32)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                quantize_dynamic(str(fp32), str(folder / name), weight_type=QuantType.QInt8)
+            fp32.unlink()
+    finally:
+        root.setLevel(level)
 
 
 def export_info(bundle: Bundle, bundle_path: Path, folder: Path, precision: str) -> dict[str, Any]:

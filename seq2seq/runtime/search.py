@@ -102,6 +102,24 @@ def token_by_token(model: OnnxModel, src: np.ndarray, lengths: np.ndarray, limit
     return hyps
 
 
+def row_top(values: np.ndarray, k: int, chunk: int = 64) -> np.ndarray:
+    """The indices of the k largest values of each row (in no particular order).
+
+    ``np.argpartition`` over a whole large vocabulary row is slow, so (as the PyTorch search's
+    ``row_top`` does) the row is cut into chunks: the k largest values lie in the k chunks with
+    the highest maxima, and only those k * chunk values are partitioned."""
+    rows, vocab = values.shape
+    if vocab < 4 * chunk or k * chunk >= vocab:
+        return np.argpartition(-values, k - 1, axis=-1)[:, :k]
+    whole = vocab - vocab % chunk  # the last vocab % chunk columns join the candidates as they are
+    chunks = values[:, :whole].reshape(rows, -1, chunk)
+    best_chunks = np.argpartition(-chunks.max(axis=-1), k - 1, axis=-1)[:, :k]  # [rows, k]
+    columns = (best_chunks[:, :, None] * chunk + np.arange(chunk)).reshape(rows, k * chunk)
+    columns = np.concatenate([columns, np.broadcast_to(np.arange(whole, vocab), (rows, vocab - whole))], axis=1)
+    picked = np.take_along_axis(values, columns, axis=-1)
+    return np.take_along_axis(columns, np.argpartition(-picked, k - 1, axis=-1)[:, :k], axis=-1)
+
+
 def top_candidates(scores: np.ndarray, log_probs: np.ndarray, beam: int, count: int
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``count`` best one-token extensions of each sentence's beams, best first: their scores,
@@ -110,7 +128,7 @@ def top_candidates(scores: np.ndarray, log_probs: np.ndarray, beam: int, count: 
     n, vocab = scores.shape[0], log_probs.shape[-1]
     per_beam = min(beam + 1, vocab)
     if per_beam < vocab:
-        row_tokens = np.argpartition(-log_probs, per_beam - 1, axis=-1)[:, :per_beam]
+        row_tokens = row_top(log_probs, per_beam)
     else:
         row_tokens = np.broadcast_to(np.arange(vocab), log_probs.shape)
     row_logp = np.take_along_axis(log_probs, row_tokens, axis=-1)
