@@ -18,7 +18,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if [ -n "$(TORCH)" ]; then $(PY) -m pip install --disable-pip-version-check -q $(TORCH); fi
-	$(PY) -m pip install --disable-pip-version-check -q -e ".[test]"
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[onnx,test]"
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -358,6 +358,13 @@ class ScoreConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    """The export stage: the trained model as ONNX graphs in data/export/ (``seq2seq export``)."""
+
+    quantize: Literal["none", "int8"] = "none"  # int8: ONNX Runtime's dynamic int8 quantization
+
+
+@dataclass(frozen=True)
 class MlflowConfig:
     """Experiment tracking."""
 
@@ -382,6 +389,7 @@ class Params:
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     # The named test sets, each decoded and scored on its own (decode@NAME, score@NAME in dvc.yaml).
     tests: dict[str, TestSetConfig] = field(default_factory=lambda: {"test": TestSetConfig(random_split=True)})
@@ -550,6 +558,7 @@ __all__ = [
     "CleanConfig",
     "DataConfig",
     "DecodeConfig",
+    "ExportConfig",
     "MlflowConfig",
     "ModelConfig",
     "ParallelText",

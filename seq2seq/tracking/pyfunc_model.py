@@ -1,5 +1,9 @@
 """The trained model as an ``mlflow.pyfunc`` model: ``predict(list[str]) -> list[str]``.
 
+One model code for both kinds of model folder: a trained bundle (the training run's ``model``,
+run by PyTorch) and an exported folder (its ``onnx`` model, run by ONNX Runtime: loading and
+predicting it never imports torch, so it serves from an environment without torch).
+
 Logged as "models from code": MLflow runs this file to get the model (``set_model`` below)
 instead of unpickling a Python object, so loading a logged model executes only this code and
 the package it imports (the logged ``code`` folder). Hence the absolute imports.
@@ -20,12 +24,20 @@ PREDICT_PARAMS = predict_params()
 
 
 class TranslatorModel(mlflow.pyfunc.PythonModel):
-    """Wraps :class:`seq2seq.decoding.translator.Translator`; the bundle travels as the ``bundle`` artifact."""
+    """Wraps a translator; the model folder travels as the ``bundle`` artifact."""
 
     def load_context(self, context: Any) -> None:
-        from seq2seq.decoding.translator import Translator
+        from seq2seq.runtime.folder import is_export_folder
 
-        self.translator = Translator.load(Path(context.artifacts[BUNDLE_ARTIFACT]), device="cpu")
+        folder = Path(context.artifacts[BUNDLE_ARTIFACT])
+        if is_export_folder(folder):
+            from seq2seq.runtime.translator import OnnxTranslator
+
+            self.translator: Any = OnnxTranslator.load(folder)
+        else:
+            from seq2seq.decoding.translator import Translator
+
+            self.translator = Translator.load(folder, device="cpu")
 
     def predict(self, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
         settings = {k: v for k, v in (params or {}).items() if k in PREDICT_PARAMS}
