@@ -11,10 +11,12 @@ The subpackages, in the order a run uses them:
 * ``fast``: CPU fast paths that training and decoding plug into the model;
 * ``training``: the training step and loop, schedules, checkpoints, torchrun;
 * ``decoding``: greedy / beam search, the translator (Python API), the model bundle;
+* ``export``: the model as ONNX graphs (``seq2seq export``);
+* ``runtime``: an exported model translated without torch (ONNX Runtime and NumPy);
 * ``reporting``: sacreBLEU scores and figures;
-* ``tracking``: MLflow runs and the MLflow model;
+* ``tracking``: MLflow runs and the MLflow models;
 
-and ``cli`` (``seq2seq translate``). The pipeline's stages (``stages/``) are thin scripts over them.
+and ``cli`` (``seq2seq translate``, ``seq2seq export``). The pipeline's stages (``stages/``) are thin scripts over them.
 """
 
 __version__ = "0.1.0"

@@ -21,10 +21,16 @@ ALLOWED = {  # subpackage -> the subpackages its modules may import
     "model": {"core", "data", "model"},
     "fast": {"core", "data", "model", "fast"},
     "reporting": {"core", "reporting"},
-    "decoding": {"core", "data", "model", "fast", "decoding", "tracking"},  # tracking: models:/ and runs:/ URIs
+    # tracking: models:/ and runs:/ URIs; runtime: an exported folder loads through Translator.load
+    "decoding": {"core", "data", "model", "fast", "decoding", "tracking", "runtime"},
     "training": {"core", "data", "model", "fast", "decoding", "reporting", "training"},  # decoding: valid BLEU
-    "tracking": {"core", "training", "decoding", "tracking"},
+    "tracking": {"core", "training", "decoding", "runtime", "tracking"},
+    "export": {"core", "data", "model", "decoding", "runtime", "export"},
+    "runtime": {"core", "data", "decoding", "runtime"},  # decoding: the torch-free text API and model locating
 }
+# What an exported model needs to translate, and everything it imports from the package, never imports torch.
+TORCH_FREE = ("seq2seq/cli.py", "seq2seq/runtime/translator.py", "seq2seq/decoding/locate.py",
+              "seq2seq/tracking/pyfunc_model.py")
 
 
 def subpackage(path: Path) -> str | None:
@@ -55,6 +61,45 @@ def test_the_model_never_reaches_a_fast_path():
     for path in (PACKAGE / "model").glob("*.py"):
         reached = stage_deps.closure(path)
         assert not [m for m in reached if m.startswith("seq2seq/fast/")], f"{path.name} reaches {reached}"
+
+
+def imports_torch(module: str) -> bool:
+    """Whether the module imports torch when it is imported (at its top level, not inside a function)."""
+    import ast
+
+    tree = ast.parse((ROOT / module).read_text(encoding="utf-8"))
+    for node in tree.body:
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+        if any(n == "torch" or n.startswith("torch.") for n in names):
+            return True
+    return False
+
+
+def top_level_closure(path: Path) -> list[str]:
+    """Package modules imported when ``path`` is imported (not inside functions), transitively."""
+    seen: set[Path] = set()
+    todo = [path]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        todo += stage_deps.imported_files(current, when_imported=True)
+    return sorted(str(p.relative_to(ROOT)) for p in seen)
+
+
+@pytest.mark.parametrize("module", TORCH_FREE)
+def test_the_exported_models_path_never_imports_torch(module):
+    reached = top_level_closure(ROOT / module)
+    assert "seq2seq/runtime/search.py" in reached or module != "seq2seq/runtime/translator.py"
+    with_torch = [m for m in reached if imports_torch(m)]
+    assert not with_torch, f"{module} imports torch through {with_torch}"
+
+
+def test_the_torch_check_can_fail():
+    assert imports_torch("seq2seq/decoding/search.py")
+    assert any(imports_torch(m) for m in top_level_closure(ROOT / "seq2seq/decoding/translator.py"))
 
 
 def test_the_rules_can_fail():

@@ -35,7 +35,7 @@ def test_a_successful_run_prints_its_own_lines_only(repo):
 
 def test_every_stage_writes_well_formed_outputs(repo):
     repo, env, first = repo
-    for stage in ("download", "clean", "tokenize", "train", "testset@test", "decode@test", "score@test"):
+    for stage in ("download", "clean", "tokenize", "train", "export", "testset@test", "decode@test", "score@test"):
         assert f"Running stage '{stage}'" in first.stdout
     provenance = json.loads((repo / "data/raw/provenance.json").read_text())
     assert provenance["source"] == "local" and len(provenance["sha256"]) == 64
@@ -94,7 +94,9 @@ def test_mlflow_holds_a_training_run_and_its_evaluation(repo, monkeypatch):
     assert dataset.dataset.name == "test"
     summary = json.loads((Path(client.download_artifacts(run.info.run_id, "evaluations.json"))).read_text())
     assert [row["run_id"] for row in summary] == [evaluation.info.run_id]
-    (logged,) = mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list")
+    logged, onnx = sorted(mlflow.search_logged_models(experiment_ids=[experiment.experiment_id], output_format="list"),
+                          key=lambda m: m.name)
+    assert (logged.name, onnx.name) == ("model", "onnx") and onnx.source_run_id == run.info.run_id
     assert {m.key for m in logged.metrics} >= {"bleu", "chrf", "ter"}
     assert {m.dataset_name for m in logged.metrics if m.key == "bleu"} == {"test"}
     assert len(client.get_metric_history(run.info.run_id, "valid_loss")) == 2
@@ -116,6 +118,31 @@ def test_mlflow_holds_a_training_run_and_its_evaluation(repo, monkeypatch):
     assert set(datasets) == {"training", "validation"}
     import hashlib
     assert datasets["training"].digest == hashlib.sha256((repo / "data/clean/train.tsv").read_bytes()).hexdigest()[:32]
+
+
+def test_the_exported_model_translates_as_the_trained_one_and_its_mlflow_model_needs_no_torch(repo):
+    """data/export/ (the export stage) and the training run's MLflow model "onnx", loaded and
+    asked to predict in a process where torch cannot be imported, give the PyTorch model's output."""
+    repo, env, _ = repo
+    sentences = ["The red cat sees the dog.", "The old horse has the book."]
+    expected = Translator.load(repo / "data/model", device="cpu").translate(sentences)
+    exported = Translator.load(repo / "data/export")
+    assert type(exported).__name__ == "OnnxTranslator" and exported.translate(sentences) == expected
+    info = json.loads((repo / "data/export/export.json").read_text())
+    run_id = json.loads((repo / "data/model/config.json").read_text())["mlflow"]["run_id"]
+    script = (
+        "import sys, json, mlflow\n"
+        "sys.modules['torch'] = None  # import torch fails\n"
+        f"mlflow.set_tracking_uri({'sqlite:///' + str(repo / 'mlflow.db')!r})\n"
+        f"(m,) = mlflow.search_logged_models(filter_string=\"source_run_id = '{run_id}' and name = 'onnx'\", "
+        "output_format='list')\n"
+        f"print(json.dumps(mlflow.pyfunc.load_model(m.model_uri).predict({sentences!r})))\n"
+        "assert not any(name == 'torch' or name.startswith('torch.') for name, mod in sys.modules.items() if mod)\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=300,
+                          env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{repo / 'mlflow.db'}"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == expected
+    assert info["precision"] == "fp32" and info["attention"] is True
 
 
 def test_dvc_metrics_and_plots_render(repo):

@@ -38,8 +38,20 @@ def dotted_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_files(path: Path) -> set[Path]:
-    """Package modules that one file imports (at any depth of its code, function bodies included)."""
+def _outside_functions(tree: ast.AST) -> list[ast.AST]:
+    """The nodes that run when a module is imported: all but function bodies."""
+    nodes: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        todo += [c for c in ast.iter_child_nodes(node) if not isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return nodes
+
+
+def imported_files(path: Path, when_imported: bool = False) -> set[Path]:
+    """Package modules that one file imports (at any depth of its code, function bodies included;
+    ``when_imported``: only those imported as the module itself is imported, not inside functions)."""
     package = dotted_name(path) if path.name == "__init__.py" else dotted_name(path).rpartition(".")[0]
     found: set[Path] = set()
 
@@ -48,7 +60,8 @@ def imported_files(path: Path) -> set[Path]:
         if file is not None:
             found.add(file)
 
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in (_outside_functions(tree) if when_imported else ast.walk(tree)):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]

@@ -104,8 +104,9 @@ class EvaluationLog(NeverBreaks):
             filter_string=f"tags.`{EVALUATION_KEY_TAG}` = '{key}' and attributes.status = 'FINISHED'"))
         if earlier:
             return earlier[0].info.run_id
-        models = retry_locked(lambda: mlflow.search_logged_models(
-            experiment_ids=[experiment_id], output_format="list", filter_string=f"source_run_id = '{parent_id}'"))
+        models = retry_locked(lambda: mlflow.search_logged_models(  # the trained model, not its ONNX export
+            experiment_ids=[experiment_id], output_format="list",
+            filter_string=f"source_run_id = '{parent_id}' and name = 'model'"))
         model_id = models[0].model_id if models else None
         tags = {EVALUATION_KEY_TAG: key, KIND_TAG: "evaluation", "test_set": evaluation.test_set,
                 **{f"signature.{k}": v for k, v in evaluation.signatures.items()}}
