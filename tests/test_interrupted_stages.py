@@ -124,7 +124,7 @@ def test_kill_9_of_train_resumes_and_ends_with_the_uninterrupted_model(built, tm
     second = run([sys.executable, "-m", "dvc", "repro", "train"], repo, env)
     assert "train: resuming from" in second.stderr, second.stderr
     # testset@test is stale too when an earlier test reran clean with other params (a new random split)
-    assert changed_stages(repo, env) - {"testset@test"} == {"decode@test", "score@test"}
+    assert changed_stages(repo, env) - {"testset@test"} == {"export", "decode@test", "score@test"}
 
     (tmp_path / "fresh").mkdir()
     fresh, fresh_env = make_repo(tmp_path / "fresh")

@@ -83,6 +83,7 @@ def probe_batch(vocab_size: int, lengths: list[int], seed: int = 0) -> tuple[tor
 
 
 def write_graphs(bundle: Bundle, folder: Path) -> None:
+    """Trace the encoder and the decoder step to ONNX, every batch, row and length axis dynamic."""
     model = bundle.model
     states, memories = state_names(model), memory_names(model)
     src, lengths = probe_batch(model.src_vocab_size, [4, 6])
@@ -92,24 +93,29 @@ def write_graphs(bundle: Bundle, folder: Path) -> None:
         rows = torch.arange(src.size(0)).repeat_interleave(beam)
         step_state = flat_state(state.select(rows))
     tokens = torch.full((rows.numel(), 1), 5, dtype=torch.long)
-    state_axes = {name: ({0: "rows"} if name == "feed" else {1: "rows"}) for name in states}
-    memory_axes = {name: {0: "entries", 1: "source"} for name in memories}
-    batch_axes = {name: ({0: "batch"} if name == "feed" else {1: "batch"}) for name in states}
-    encoder_axes = {"src": {0: "batch", 1: "source"}, "src_lengths": {0: "batch"}, **batch_axes,
+
+    def state_axes(rows: str) -> dict[str, dict[int, str]]:  # h and c hold rows on axis 1, feed on axis 0
+        return {name: ({0: rows} if name == "feed" else {1: rows}) for name in states}
+
+    encoder_inputs = ["src", "src_lengths"]
+    encoder_axes = {"src": {0: "batch", 1: "source"}, "src_lengths": {0: "batch"}, **state_axes("batch"),
                     **{name: {0: "batch", 1: "source"} for name in memories + ["states"]}}
+    step_inputs = ["tokens"] + states + memories
     step_outputs = ["log_probs"] + [f"next_{name}" for name in states] + (["attention"] if memories else [])
-    step_axes = {"tokens": {0: "rows"}, **state_axes, **memory_axes, "log_probs": {0: "rows"},
-                 **{f"next_{name}": axes for name, axes in state_axes.items()}, "attention": {0: "rows", 1: "source"}}
+    step_axes = {"tokens": {0: "rows"}, **state_axes("rows"), **{n: {0: "entries", 1: "source"} for n in memories},
+                 "log_probs": {0: "rows"}, **{f"next_{n}": axes for n, axes in state_axes("rows").items()},
+                 "attention": {0: "rows", 1: "source"}}
+    step_axes = {name: axes for name, axes in step_axes.items() if name in step_inputs + step_outputs}
     # The wrappers go in eval mode: the exporter puts a module back in the mode it found it in,
     # and a wrapper left in training mode would switch the model's dropout on.
     with warnings.catch_warnings(), quiet_stderr():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-        torch.onnx.export(EncoderGraph(model).eval(), (src, lengths), str(folder / ENCODER_FILE), input_names=["src", "src_lengths"],
-                          output_names=encoder_outputs(model), dynamic_axes=encoder_axes, opset_version=OPSET, dynamo=False)
+        torch.onnx.export(EncoderGraph(model).eval(), (src, lengths), str(folder / ENCODER_FILE),
+                          input_names=encoder_inputs, output_names=encoder_outputs(model), dynamic_axes=encoder_axes,
+                          opset_version=OPSET, dynamo=False)
         torch.onnx.export(StepGraph(model).eval(), (tokens, *step_state, *flat_memory(memory, memories)),
-                          str(folder / STEP_FILE), input_names=["tokens"] + states + memories, output_names=step_outputs,
-                          dynamic_axes={k: v for k, v in step_axes.items() if k in ["tokens"] + states + memories
-                                        + step_outputs}, opset_version=OPSET, dynamo=False)
+                          str(folder / STEP_FILE), input_names=step_inputs, output_names=step_outputs,
+                          dynamic_axes=step_axes, opset_version=OPSET, dynamo=False)
 
 
 @contextlib.contextmanager
