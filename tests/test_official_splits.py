@@ -77,7 +77,7 @@ def mlflow_evaluations(repo):
 
 def test_official_sets_go_through_whole_and_each_test_set_is_scored(repo):
     repo, env, first, sizes = repo
-    assert ran_stages(first) == {"download", "clean", "tokenize", "train", "testset@a", "testset@b",
+    assert ran_stages(first) == {"download", "clean", "tokenize", "train", "export", "testset@a", "testset@b",
                                  "decode@a", "decode@b", "score@a", "score@b"}
     clean = json.loads((repo / "metrics/clean.json").read_text())
     assert (clean["train"], clean["valid"], clean["test"]) == (360, 30, 0)

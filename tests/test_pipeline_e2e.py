@@ -134,8 +134,9 @@ def test_the_exported_model_translates_as_the_trained_one_and_its_mlflow_model_n
         "import sys, json, mlflow\n"
         "sys.modules['torch'] = None  # import torch fails\n"
         f"mlflow.set_tracking_uri({'sqlite:///' + str(repo / 'mlflow.db')!r})\n"
-        f"(m,) = mlflow.search_logged_models(filter_string=\"source_run_id = '{run_id}' and name = 'onnx'\", "
-        "output_format='list')\n"
+        "experiment = mlflow.get_experiment_by_name('seq2seq').experiment_id\n"
+        f"(m,) = mlflow.search_logged_models([experiment], filter_string=\"source_run_id = '{run_id}' and name = "
+        "'onnx'\", output_format='list')\n"
         f"print(json.dumps(mlflow.pyfunc.load_model(m.model_uri).predict({sentences!r})))\n"
         "assert not any(name == 'torch' or name.startswith('torch.') for name, mod in sys.modules.items() if mod)\n")
     proc = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=300,
