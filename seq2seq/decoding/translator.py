@@ -19,6 +19,7 @@ from .text import TextTranslator, Translation, nbest_table
 
 __all__ = ["Translation", "Translator", "nbest_table", "quantize_int8"]
 
+
 class Translator(TextTranslator):
     """A loaded bundle plus search settings (the text API: :class:`~.text.TextTranslator`)."""
 
