@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .store import NeverBreaks, configure_tracking, retry_locked, tracking_uri, warn
+from .store import TrainingRunWriter, configure_tracking, retry_locked, tracking_uri
 
 EVALUATION_KEY_TAG = "seq2seq.evaluation"
 KIND_TAG = "seq2seq.kind"
@@ -70,17 +70,10 @@ class Evaluation:
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-class EvaluationLog(NeverBreaks):
+class EvaluationLog(TrainingRunWriter):
     """Records evaluations of the model that training run ``training_run_id`` made."""
 
     consequence = "scores are in metrics/ only"
-
-    def __init__(self, training_run_id: str | None) -> None:
-        super().__init__()
-        self.training_run_id = training_run_id
-        if not training_run_id:
-            warn(f"the model bundle names no MLflow run; {self.consequence}")
-            self.failed = True
 
     def record(self, evaluation: Evaluation) -> str | None:
         """Log ``evaluation`` as a child run; returns its run id (an earlier identical one's if it

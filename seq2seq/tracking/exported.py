@@ -11,7 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from .store import NeverBreaks, configure_tracking, retry_locked, tracking_uri
+from .store import TrainingRunWriter, configure_tracking, retry_locked, tracking_uri
 
 EXPORT_TAG = "seq2seq.export"  # the exported files' checksums, digested
 
@@ -26,19 +26,10 @@ def runtime_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in ("onnxruntime", "numpy", "sentencepiece", "pyyaml", "mlflow")]
 
 
-class ExportLog(NeverBreaks):
+class ExportLog(TrainingRunWriter):
     """Logs exported folders to the training run ``training_run_id``."""
 
     consequence = "the exported model is in data/export/ only"
-
-    def __init__(self, training_run_id: str | None) -> None:
-        super().__init__()
-        self.training_run_id = training_run_id
-        if not training_run_id:
-            from .store import warn
-
-            warn(f"the model bundle names no MLflow run; {self.consequence}")
-            self.failed = True
 
     def record(self, folder: Path, info: dict, example: list[str]) -> str | None:
         """Log ``folder`` (export.json ``info``) as the model ``onnx`` (``onnx-int8``); returns its model id."""

@@ -117,3 +117,15 @@ class NeverBreaks:
             warn(f"{what} ({_first_line(err)}); {self.consequence}")
             self.failed = True
             return False
+
+
+class TrainingRunWriter(NeverBreaks):
+    """Writes to the MLflow run that trained a model (its id from the model bundle); a bundle that
+    names no run gets one warning, and nothing is written."""
+
+    def __init__(self, training_run_id: str | None) -> None:
+        super().__init__()
+        self.training_run_id = training_run_id
+        if not training_run_id:
+            warn(f"the model bundle names no MLflow run; {self.consequence}")
+            self.failed = True
