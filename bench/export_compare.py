@@ -141,19 +141,13 @@ def main() -> None:
     parser.add_argument("--phases", nargs="+", default=phases, choices=phases)
     args = parser.parse_args()
     work = args.work.resolve()
-    if "data" in args.phases:
-        peer.phase_data(work)
-    if "setup" in args.phases:
-        peer.phase_setup(work)
-    if "train" in args.phases:
-        peer.phase_train(work, args.epochs)
-    if "export" in args.phases:
-        phase_export(work, args.epochs)
-    if "decode" in args.phases:
-        phase_decode(work, args.epochs, args.repeats)
-    if "report" in args.phases:
-        print(phase_report(work, args.epochs))
-
+    steps = {"data": lambda: peer.phase_data(work), "setup": lambda: peer.phase_setup(work),
+             "train": lambda: peer.phase_train(work, args.epochs), "export": lambda: phase_export(work, args.epochs),
+             "decode": lambda: phase_decode(work, args.epochs, args.repeats),
+             "report": lambda: print(phase_report(work, args.epochs))}
+    for name in phases:  # in pipeline order, whatever order --phases lists them in
+        if name in args.phases:
+            steps[name]()
 
 if __name__ == "__main__":
     main()
