@@ -188,3 +188,20 @@ def test_bad_exports_and_folders_are_one_clear_line(bundle, tmp_path):
     one_line_error(cli("translate", "--model", str(good), input_text="x\n"), STEP_FILE, "checksum", "export it again")
     (good / EXPORT_FILE).write_text("[1, 2]")
     one_line_error(cli("translate", "--model", str(good), input_text="x\n"), EXPORT_FILE, "not an object")
+
+
+def test_a_missing_onnx_or_onnxruntime_says_what_to_install(bundle, tmp_path, monkeypatch):
+    import importlib.util
+
+    from seq2seq.core.errors import Seq2SeqError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a))
+    with pytest.raises(Seq2SeqError, match=r'pip install "seq2seq\[onnx\]"'):
+        export_onnx(bundle, tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+    monkeypatch.undo()
+    export_onnx(bundle, tmp_path / "exported")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime fails
+    with pytest.raises(Seq2SeqError, match=r'pip install "seq2seq\[onnx\]"'):
+        OnnxTranslator.load(tmp_path / "exported")

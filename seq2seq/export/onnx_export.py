@@ -10,6 +10,7 @@ activations quantized on the fly) to both graphs. The folder (see
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -58,6 +59,8 @@ def export_onnx(model: str | Path, out: str | Path, quantize: str = "none") -> d
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_export_folder(out))):
         raise Seq2SeqError(f"--out: {out} exists and is not an exported model; choose a new folder (or remove it)")
     import_onnxruntime()
+    if importlib.util.find_spec("onnx") is None:  # the exporter's and the quantizer's model format
+        raise Seq2SeqError("export needs onnx: pip install \"seq2seq[onnx]\" (or pip install onnx)")
     bundle_path = locate_model(model)
     if is_export_folder(bundle_path):
         raise Seq2SeqError(f"--model: {model} is already an exported model; export from the trained model's "
