@@ -23,14 +23,13 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from ..core.atomic import atomic_dir
+from ..core.atomic import atomic_dir, sha256_file
 from ..core.errors import Seq2SeqError
 from ..data.batching import source_tensor
 from ..decoding.bundle import Bundle, load_bundle
 from ..decoding.bundle_files import SRC_SPM as BUNDLE_SRC_SPM
 from ..decoding.bundle_files import TGT_SPM as BUNDLE_TGT_SPM
 from ..decoding.bundle_files import WEIGHTS_FILE
-from ..decoding.bundle_files import file_sha256 as bundle_file_sha256
 from ..decoding.locate import locate_model
 from ..runtime.folder import (
     ENCODER_FILE,
@@ -41,10 +40,9 @@ from ..runtime.folder import (
     SRC_SPM,
     STEP_FILE,
     TGT_SPM,
-    file_sha256,
     is_export_folder,
 )
-from ..runtime.onnx_model import OnnxModel, import_onnxruntime
+from ..runtime.onnx_model import OnnxModel, import_onnxruntime, select_state
 from .graphs import EncoderGraph, StepGraph, encoder_outputs, flat_memory, flat_state, memory_names, state_names
 
 OPSET = 17
@@ -150,9 +148,7 @@ def check_against_pytorch(bundle: Bundle, folder: Path) -> None:
         memory, state = model.encode(src, lengths)
         features, next_state, weights = model.decoder(tokens.unsqueeze(1), state.select(rows), memory)
         expected = torch.log_softmax(model.generator(features[:, -1]).float(), dim=-1)
-    rows_np = rows.numpy()
-    step_state = {n: x[:, rows_np] if x.ndim == 3 else x[rows_np] for n, x in state_np.items()}
-    log_probs, next_np, weights_np = runtime.step(tokens.numpy(), step_state, memory_np)
+    log_probs, next_np, weights_np = runtime.step(tokens.numpy(), select_state(state_np, rows.numpy()), memory_np)
     pairs = [("log-probabilities", log_probs, expected)]
     pairs += [(f"state {n}", next_np[n], t) for n, t in zip(info["state"], flat_state(next_state))]
     if weights is not None:
@@ -199,9 +195,9 @@ def export_info(bundle: Bundle, bundle_path: Path, folder: Path, precision: str)
         "memory": memory_names(model),
         "attention": bool(memory_names(model)),
         "opset": OPSET,
-        "sha256": {name: file_sha256(folder / name) for name in FILES},
+        "sha256": {name: sha256_file(folder / name) for name in FILES},
         "exported_from": {
-            "weights_sha256": bundle_file_sha256(bundle_path / WEIGHTS_FILE),
+            "weights_sha256": sha256_file(bundle_path / WEIGHTS_FILE),
             "mlflow_run_id": info.get("mlflow", {}).get("run_id"),
             "torch": torch.__version__.split("+")[0],
         },

@@ -12,11 +12,11 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from ..core.atomic import sha256_file
 from ..core.errors import ModelBundleError
 
 EXPORT_FILE = "export.json"
@@ -39,14 +39,6 @@ FIELD_TYPES: dict[str, type] = {
 def is_export_folder(path: str | Path) -> bool:
     """Whether ``path`` is a folder written by ``seq2seq export`` (it holds ``export.json``)."""
     return (Path(path) / EXPORT_FILE).is_file()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_export_info(path: str | Path, verify: bool = True) -> dict[str, Any]:
@@ -81,7 +73,7 @@ def load_export_info(path: str | Path, verify: bool = True) -> dict[str, Any]:
             if not file.is_file():
                 raise ModelBundleError(f"{file}: missing from the exported model; {REDO}")
             expected = info["sha256"].get(name)
-            if not isinstance(expected, str) or file_sha256(file) != expected:
+            if not isinstance(expected, str) or sha256_file(file) != expected:
                 raise ModelBundleError(f"{file}: checksum does not match {EXPORT_FILE}: the folder is corrupt or "
                                        f"mixed; {REDO}")
     return info
