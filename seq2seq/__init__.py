@@ -6,7 +6,7 @@ Training feeds truth (teacher forcing); inference feeds itself (greedy or beam s
 The subpackages, in the order a run uses them:
 
 * ``core``: params.yaml as validated configs, errors, atomic writes, devices;
-* ``data``: download, clean, official test sets, SentencePiece, batching;
+* ``data``: download, clean, official test sets, SentencePiece, subword regularization, batching;
 * ``model``: encoder, attention, decoder, the seq2seq model (the reference math);
 * ``fast``: CPU fast paths that training and decoding plug into the model;
 * ``training``: the training step and loop, schedules, checkpoints, torchrun;

@@ -23,6 +23,7 @@ from seq2seq.core.devices import resolve_device
 from seq2seq.core.errors import Seq2SeqError
 from seq2seq.core.guard import run_guarded
 from seq2seq.data.clean import read_split
+from seq2seq.data.resampling import SampledSegmentations
 from seq2seq.data.subwords import Tokenizer, load_encoded
 from seq2seq.decoding.bundle import save_bundle
 from seq2seq.tracking.runs import TrainingRun
@@ -58,6 +59,14 @@ def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -
     train_split = load_encoded("data/tokens/train.npz")
     valid_split = load_encoded("data/tokens/valid.npz")
     valid = read_split("data/clean/valid.tsv")
+    train_pairs = read_split("data/clean/train.tsv")
+    if len(train_pairs) != len(train_split):
+        raise Seq2SeqError(f"data/clean/train.tsv has {len(train_pairs):,} pairs, data/tokens/train.npz "
+                           f"{len(train_split):,}: rerun the tokenize stage (dvc repro tokenize)")
+    resegment = None
+    if params.train.subword_sampling > 0:
+        resegment = SampledSegmentations(list(train_pairs["source"]), list(train_pairs["target"]), src_tok, tgt_tok,
+                                         params.train.subword_sampling, params.train.seed).epoch
     token_sha = {name: sha256_file(f"data/tokens/{name}") for name in TOKEN_FILES}
     data_sha = token_sha["train.npz"]
     data_id = "+".join(token_sha[name] for name in TOKEN_FILES)
@@ -65,7 +74,7 @@ def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -
     if not group.is_main:  # the other ranks train their shares; rank 0 logs and writes everything
         train_model(params.model, params.train, train_split, valid_split, list(valid["target"]), src_tok.vocab_size,
                     tgt_tok, device, log=lambda line: None, checkpoint_dir=CHECKPOINTS, resume=previous,
-                    data_id=data_id, group=group)
+                    data_id=data_id, group=group, resegment=resegment)
         return
     print(f"train: {why}", file=sys.stderr, flush=True)
     if group.distributed:
@@ -75,12 +84,13 @@ def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -
     resume_run_id = previous["meta"].get("mlflow_run_id") if previous else None
     model_key = fingerprint(params.model, params.train, data_id)
     with TrainingRun(params, data_sha, resume_run_id=resume_run_id, model_key=model_key) as run:
-        run.log_dataset(read_split("data/clean/train.tsv"), Path("data/clean/train.tsv"), sha256_file("data/clean/train.tsv"), "training")
+        run.log_dataset(train_pairs, Path("data/clean/train.tsv"), sha256_file("data/clean/train.tsv"), "training")
         run.log_dataset(valid, Path("data/clean/valid.tsv"), sha256_file("data/clean/valid.tsv"), "validation")
         result = train_model(params.model, params.train, train_split, valid_split, list(valid["target"]),
                              src_tok.vocab_size, tgt_tok, device, on_validation=run.log_validation,
                              checkpoint_dir=CHECKPOINTS, resume=previous, data_id=data_id,
-                             checkpoint_meta={"mlflow_run_id": run.run_id or ""}, group=group)
+                             checkpoint_meta={"mlflow_run_id": run.run_id or ""}, group=group,
+                             resegment=resegment)
         best, last = result.best, result.history[-1]
         train_seconds = sum(r.seconds for r in result.history)
         summary = {

@@ -53,6 +53,7 @@ def repo(tmp_path_factory):
     params = read_params(repo)
     params["data"].update({"source": "local", "path": "corpus/train.en.gz", "target_path": "corpus/train.es.gz",
                            "valid": {"path": "corpus/valid.tsv"}})
+    params["train"]["subword_sampling"] = 0.5  # the train stage's subword regularization path too
     params["tests"] = {
         "a": {"path": "testsets/a.en", "target_path": "testsets/a.es"},
         "b": {"path": "file:///nonexistent/b.tsv.gz", "sha256": hashlib.sha256(body).hexdigest()},
@@ -77,6 +78,7 @@ def mlflow_evaluations(repo):
 
 def test_official_sets_go_through_whole_and_each_test_set_is_scored(repo):
     repo, env, first, sizes = repo
+    assert "segmentations sampled anew each epoch" in first.stderr
     assert ran_stages(first) == {"download", "clean", "tokenize", "train", "export", "testset@a", "testset@b",
                                  "decode@a", "decode@b", "score@a", "score@b"}
     clean = json.loads((repo / "metrics/clean.json").read_text())

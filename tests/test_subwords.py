@@ -82,3 +82,26 @@ def test_decode_encode_gives_back_the_normalised_text(alphabet_tokenizer, text):
 
     normal = normalize_text(text)
     assert alphabet_tokenizer.decode(alphabet_tokenizer.encode([normal]))[0] == normal
+
+
+def test_sampled_segmentations_depend_on_the_seed_alone_and_spell_the_same_text(tokenizer):
+    from tests.conftest import synthetic_pairs
+
+    texts = [en for en, _ in synthetic_pairs(200)]
+    first = tokenizer.sample(texts, 0.1, seed=7)
+    other = tokenizer.sample(texts, 0.1, seed=8)
+    assert tokenizer.sample(texts, 0.1, seed=7) == first  # after another seed's draw, too
+    assert first != other and first != tokenizer.encode(texts)
+    assert tokenizer.decode(first) == texts and tokenizer.decode(other) == texts
+    # a large alpha concentrates on the most likely segmentation
+    assert tokenizer.sample(texts, 1000.0, seed=7) == tokenizer.encode(texts)
+
+
+def test_bpe_dropout_samples_segmentations():
+    from tests.conftest import synthetic_pairs
+
+    texts = [en for en, _ in synthetic_pairs(200)]
+    bpe = Tokenizer(train_sentencepiece(texts, TokenizeConfig(vocab_size=40, model_type="bpe"), "source"), "bpe")
+    assert bpe.sample(texts, 0.0, seed=1) == bpe.encode(texts)  # no merge dropped: BPE's own segmentation
+    dropped = bpe.sample(texts, 0.3, seed=1)
+    assert dropped != bpe.encode(texts) and bpe.decode(dropped) == texts

@@ -238,6 +238,7 @@ class TrainConfig:
     clip_norm: float = 1.0
     label_smoothing: float = 0.1
     weight_decay: float = 0.0
+    subword_sampling: float = 0.0  # > 0: segment the training pairs anew each epoch by sampling (subword regularization)
     teacher_forcing_start: float = 1.0  # share of gold previous tokens at the start ...
     teacher_forcing_end: float = 1.0  # ... scheduled down to this (1.0 and 1.0: plain teacher forcing)
     teacher_forcing_schedule: Literal["linear", "inverse_sigmoid"] = "inverse_sigmoid"
@@ -288,6 +289,9 @@ class TrainConfig:
             raise ParamError("train.best_metric", self.best_metric, "BLEU/chrF need train.valid_bleu_sentences > 0")
         if self.weight_decay < 0:
             raise ParamError("train.weight_decay", self.weight_decay, "use a number >= 0")
+        if self.subword_sampling < 0:
+            raise ParamError("train.subword_sampling", self.subword_sampling,
+                             "use a number >= 0 (0 = one fixed segmentation; unigram: the smoothing alpha, e.g. 0.3)")
         if self.threads < 0:
             raise ParamError("train.threads", self.threads, "use an integer >= 0 (0 = all cores)")
         if self.valid_bleu_sentences < 0:
@@ -394,6 +398,12 @@ class Params:
     # The named test sets, each decoded and scored on its own (decode@NAME, score@NAME in dvc.yaml).
     tests: dict[str, TestSetConfig] = field(default_factory=lambda: {"test": TestSetConfig(random_split=True)})
 
+    def __post_init__(self) -> None:
+        if self.tokenize.model_type == "bpe" and self.train.subword_sampling >= 1:
+            raise ParamError("train.subword_sampling", self.train.subword_sampling,
+                             "with tokenize.model_type bpe it is the probability of dropping a merge "
+                             "(BPE-dropout): use a number in [0, 1), e.g. 0.1")
+
 
 TEST_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # no dots: DVC reads tests.NAME as a dotted key
 
@@ -488,7 +498,10 @@ def params_from_dict(raw: Any, file: str = "params.yaml") -> Params:
     built = {name: _build(hints[name], name, raw.get(name), file) for name in sections if name != "tests"}
     if "tests" in raw:
         built["tests"] = _build_tests(raw["tests"], file)
-    return Params(**built)
+    try:
+        return Params(**built)
+    except ParamError as err:  # a rule between sections
+        raise ParamError(err.key, err.value, err.allowed, file) from None
 
 
 def _build_tests(raw: Any, file: str) -> dict[str, TestSetConfig]:

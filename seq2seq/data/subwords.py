@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import sentencepiece as spm
@@ -53,6 +54,31 @@ class Tokenizer:
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         return self._sp.encode(list(texts), out_type=int)
+
+    def sample(self, texts: Sequence[str], alpha: float, seed: int) -> list[list[int]]:
+        """One segmentation of each text drawn at random (subword regularization): for a unigram
+        model ``alpha`` smooths the segmentations' distribution (smaller: more varied), for BPE it
+        is the probability of dropping a merge (BPE-dropout). The same seed gives the same pieces.
+
+        SentencePiece draws from a generator per thread, seeded from its global seed when the
+        thread first samples; so each call samples in a thread of its own, started after the seed
+        is set, which keeps the result a function of ``seed`` alone."""
+        outcome: dict[str, Any] = {}
+
+        def draw() -> None:
+            try:
+                spm.set_random_generator_seed(seed)
+                outcome["ids"] = self._sp.encode(list(texts), out_type=int, enable_sampling=True, alpha=alpha,
+                                                 nbest_size=-1, num_threads=1)
+            except Exception as err:  # raised again in the calling thread
+                outcome["error"] = err
+
+        worker = threading.Thread(target=draw, name="subword-sampling")
+        worker.start()
+        worker.join()
+        if "error" in outcome:
+            raise DataError(f"{self.name}: sampling segmentations failed ({outcome['error']})")
+        return outcome["ids"]
 
     def decode(self, ids: Sequence[Sequence[int]]) -> list[str]:
         return [self._sp.decode([i for i in seq if i > EOS_ID]) for seq in ids]

@@ -148,6 +148,7 @@ def train_model(
     data_id: str = "",
     checkpoint_meta: dict[str, str] | None = None,
     group: ProcessGroup = ProcessGroup(),
+    resegment: Callable[[int], EncodedSplit] | None = None,
 ) -> TrainResult:
     """Train a model, or go on with the run in ``resume`` (from :func:`find_checkpoint`), and
     return it with the weights of its best validation (by ``config.best_metric``).
@@ -160,10 +161,13 @@ def train_model(
     Under torchrun (``group`` from :func:`seq2seq.training.distributed.join`) every rank calls this:
     each takes its slice of every batch, DDP averages the gradients, and only rank 0 writes
     checkpoints.
+
+    ``resegment`` (e.g. :meth:`seq2seq.data.resampling.SampledSegmentations.epoch`) gives each
+    epoch its own segmentation of the training pairs; without it every epoch trains on ``train_split``.
     """
     trainer = Trainer(model_config, config, train_split, valid_split, valid_references, src_vocab_size,
                       tgt_tokenizer, device, on_validation, log,
-                      checkpoint_dir, fingerprint(model_config, config, data_id), checkpoint_meta or {}, group)
+                      checkpoint_dir, fingerprint(model_config, config, data_id), checkpoint_meta or {}, group, resegment)
     if resume is not None:
         trainer.restore(resume)
     elif group.is_main:
@@ -178,13 +182,16 @@ class Trainer:
                  valid_split: EncodedSplit, valid_references: Sequence[str], src_vocab_size: int,
                  tgt_tokenizer: Tokenizer, device: torch.device, on_validation: Callable[[ValidationRecord], None],
                  log: Callable[[str], None], checkpoint_dir: Path | None, fingerprint: str,
-                 checkpoint_meta: dict[str, str], group: ProcessGroup = ProcessGroup()) -> None:
+                 checkpoint_meta: dict[str, str], group: ProcessGroup = ProcessGroup(),
+                 resegment: Callable[[int], EncodedSplit] | None = None) -> None:
         set_threads(config.threads, group.world)
         reuse_freed_memory()
         torch.manual_seed(config.seed)
         self.group = group
         self.config, self.device, self.log = config, device, log
         self.train_split, self.valid_split = train_split, valid_split
+        self.resegment = resegment
+        self._segmented: tuple[int, EncodedSplit] | None = None  # the last epoch's resegmented split
         self.valid_references, self.tgt_tokenizer = valid_references, tgt_tokenizer
         self.on_validation = on_validation
         self.checkpoint_dir, self.fingerprint, self.checkpoint_meta = checkpoint_dir, fingerprint, checkpoint_meta
@@ -199,9 +206,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate,
                                           weight_decay=config.weight_decay,
                                           fused=device.type in ("cpu", "cuda") or None)
-        self.src_lengths = [len(s) for s in train_split.src]
-        self.tgt_lengths = [len(t) for t in train_split.tgt]
-        self.steps_per_epoch = len(self._order(0))
+        # With resegmentation the count varies a little from epoch to epoch; the schedules take epoch 1's.
+        self.steps_per_epoch = len(self._order(1))
         self.total_steps = self.steps_per_epoch * config.epochs
         self.schedule = LearningRateSchedule(config.lr_schedule, config.warmup_steps, self.total_steps,
                                              config.final_lr_fraction, config.plateau_factor,
@@ -211,8 +217,18 @@ class Trainer:
         self.recent_states: list[dict[str, torch.Tensor]] = []  # the last train.average_last validations' weights
         self.segment_start = time.perf_counter()  # training time = progress.train_seconds + now - this
 
+    def split(self, epoch: int) -> EncodedSplit:
+        """The training pairs as epoch ``epoch`` sees them."""
+        if self.resegment is None:
+            return self.train_split
+        if self._segmented is None or self._segmented[0] != epoch:
+            self._segmented = (epoch, self.resegment(epoch))
+        return self._segmented[1]
+
     def _order(self, epoch: int) -> list[list[int]]:
-        batches = token_batches(self.src_lengths, self.tgt_lengths, self.config.batch_tokens, self.config.seed, epoch)
+        split = self.split(epoch)
+        batches = token_batches([len(s) for s in split.src], [len(t) for t in split.tgt], self.config.batch_tokens,
+                                self.config.seed, epoch)
         # Every rank needs a share of every batch (all ranks build the same list from the seed).
         return [b for b in batches if len(b) >= self.group.world]
 
@@ -251,7 +267,9 @@ class Trainer:
     def run(self) -> TrainResult:
         c, p = self.config, self.progress
         self.log(f"train: {self.model.num_parameters():,} parameters, {len(self.train_split):,} pairs, "
-                 f"{self.steps_per_epoch} batches/epoch, {c.epochs} epochs, device {self.device}")
+                 f"{'about ' if self.resegment else ''}{self.steps_per_epoch} batches/epoch"
+                 f"{' (segmentations sampled anew each epoch)' if self.resegment else ''}, {c.epochs} epochs, "
+                 f"device {self.device}")
         window_loss, window_tokens, window_start = 0.0, 0, time.perf_counter()
         while p.epoch <= c.epochs and not p.stopped:
             order = self._order(p.epoch)
@@ -320,8 +338,8 @@ class Trainer:
         """One optimizer step on one batch; returns its target tokens and summed loss."""
         c, p = self.config, self.progress
         mine = self.group.shard(indices)
-        batch = make_batch([self.train_split.src[i] for i in mine],
-                           [self.train_split.tgt[i] for i in mine]).to(self.device)
+        split = self.split(p.epoch)
+        batch = make_batch([split.src[i] for i in mine], [split.tgt[i] for i in mine]).to(self.device)
         with autocast(self.device, c.precision):
             loss = self.loss(batch, self.teacher_forcing())
         value, n_tokens = self.group.totals(float(loss.detach()), batch.n_tokens)
