@@ -183,6 +183,10 @@ class ModelConfig:
     input_feeding: bool = False  # feed each step's attentional vector into the next step
     dropout: float = 0.1
     tie_embeddings: bool = True
+    # scaled: embeddings start N(0, 1/embedding_size), on the scale of the features the tied output layer
+    # meets (fairseq and OpenNMT start near it too); normal: N(0, 1), nn.Embedding's own start, whose
+    # large initial logits train far slower (the runs before this option existed used it)
+    embedding_init: Literal["scaled", "normal"] = "scaled"
 
     def __post_init__(self) -> None:
         self.validate()

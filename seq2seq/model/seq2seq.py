@@ -12,6 +12,7 @@ Shapes use B = batch, S = source length, T = target length, H = hidden size, V =
 """
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from ..core.config import ModelConfig
@@ -19,6 +20,15 @@ from ..data.subwords import PAD_ID
 from .attention import Memory
 from .decoder import Decoder, DecoderState
 from .encoder import Bridge, Encoder
+
+
+def scaled_normal_(table: nn.Embedding) -> None:
+    """Embeddings N(0, 1/E) with the padding row zero: with tied embeddings, the first logits then
+    have the scale of the features instead of sqrt(H) times it."""
+    nn.init.normal_(table.weight, 0.0, table.embedding_dim ** -0.5)
+    if table.padding_idx is not None:
+        with torch.no_grad():
+            table.weight[table.padding_idx].zero_()
 
 
 class Seq2Seq(nn.Module):
@@ -33,6 +43,9 @@ class Seq2Seq(nn.Module):
         self.bridge = Bridge(config)
         self.decoder = Decoder(config, tgt_vocab_size, self.encoder.output_size)
         self.generator = nn.Linear(config.hidden_size, tgt_vocab_size)
+        if config.embedding_init == "scaled":
+            for table in (self.encoder.embed, self.decoder.embed):
+                scaled_normal_(table)
         if config.tie_embeddings:
             self.generator.weight = self.decoder.embed.weight
 
