@@ -106,6 +106,19 @@ def test_tied_embeddings_share_weights():
     assert model.generator.weight is model.decoder.embed.weight
 
 
+def test_embeddings_start_on_the_scale_of_their_size_unless_normal_is_asked_for():
+    config = ModelConfig(embedding_size=256, hidden_size=256, tie_embeddings=True)
+    torch.manual_seed(0)
+    scaled = Seq2Seq(config, 3000, 3000)
+    for table in (scaled.encoder.embed, scaled.decoder.embed):
+        assert torch.equal(table.weight[PAD_ID], torch.zeros(256))
+        assert float(table.weight[PAD_ID + 1:].std()) == pytest.approx(256 ** -0.5, rel=0.02)
+    assert scaled.generator.weight is scaled.decoder.embed.weight
+    torch.manual_seed(0)
+    normal = Seq2Seq(ModelConfig(embedding_size=256, hidden_size=256, embedding_init="normal"), 3000, 3000)
+    assert float(normal.decoder.embed.weight[PAD_ID + 1:].std()) == pytest.approx(1.0, rel=0.02)
+
+
 def split_state(whole: dict[str, torch.Tensor], input_sizes: list[int]) -> dict[str, torch.Tensor]:
     """An nn.LSTM/nn.GRU's parameters as StepRecurrence's: layer 0's input weights split by
     columns into the shares of embedding, context (0: none) and fed-back vector (0: none)."""
