@@ -26,7 +26,10 @@ VARIANTS = {  # every choice the trainer offers appears at least once; dropout >
     "lstm-bahdanau-feed-2layers-untied": ModelConfig(cell="lstm", **SMALL, layers=2, bidirectional=False,
                                                      attention="bahdanau", input_feeding=True,
                                                      tie_embeddings=False, dropout=0.3),
-    "gru-none-uni": ModelConfig(cell="gru", **SMALL, bidirectional=False, attention="none", dropout=0.1),
+    # N(0, 1) embeddings: with the scaled start this tiny model ends its short training emitting runs of
+    # near-equal pieces, whose beam ties PyTorch and ONNX Runtime may break differently
+    "gru-none-uni": ModelConfig(cell="gru", **SMALL, bidirectional=False, attention="none", dropout=0.1,
+                                embedding_init="normal"),
     "lstm-luong-dot-feed": ModelConfig(cell="lstm", **SMALL, attention="luong", luong_score="dot",
                                        input_feeding=True, dropout=0.1),
     "gru-bahdanau-2layers-encoder48": ModelConfig(cell="gru", **SMALL, layers=2, encoder_hidden_size=48,
