@@ -52,3 +52,34 @@ def evaluation_runs(client, experiment_id: str, parent_run_id: str | None = None
     if parent_run_id:
         query += f" and tags.`mlflow.parentRunId` = '{parent_run_id}'"
     return client.search_runs([experiment_id], filter_string=query)
+
+
+def straight_and_resumed_mid_epoch(run, tmp_path: Path, monkeypatch):
+    """Train with ``run(folder, resume)`` twice: straight through, and resumed from the first
+    checkpoint the straight run wrote inside epoch 2 (train.checkpoint_every must fall there).
+    Returns both results."""
+    import shutil
+
+    import torch
+
+    from seq2seq.training import trainer as trainer_module
+    from seq2seq.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+
+    saved_steps: list[int] = []
+    real_save = trainer_module.save_checkpoint
+
+    def save_and_keep_one(folder, payload):
+        real_save(folder, payload)
+        progress = payload["progress"]
+        if progress["epoch"] == 2 and progress["batch"] > 0 and not saved_steps:
+            saved_steps.append(progress["step"])
+            shutil.copy(folder / CHECKPOINT_FILE, tmp_path / "mid.pt")
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", save_and_keep_one)
+    straight = run(tmp_path / "a")
+    assert saved_steps, "no checkpoint inside epoch 2"
+    (tmp_path / "b").mkdir()
+    shutil.copy(tmp_path / "mid.pt", tmp_path / "b" / CHECKPOINT_FILE)
+    checkpoint = torch.load(tmp_path / "b" / CHECKPOINT_FILE, weights_only=False)
+    resumed = run(tmp_path / "b", resume=load_checkpoint(tmp_path / "b", checkpoint["fingerprint"])[0])
+    return straight, resumed

@@ -39,6 +39,7 @@ def test_defaults_validate_and_repo_params_load():
         ({"decode": {"early_stop": "yes"}}, "decode.early_stop", "true or false"),
         ({"train": {"average_last": -1}}, "train.average_last", ">= 0"),
         ({"train": {"subword_sampling": -0.1}}, "train.subword_sampling", ">= 0"),
+        ({"train": {"word_dropout": 1.0}}, "train.word_dropout", "[0, 1)"),
         ({"train": {"subword_sampling": 1.0}, "tokenize": {"model_type": "bpe"}}, "train.subword_sampling",
          "BPE-dropout"),
         ({"data": {"valid": {"path": "https://x/v.tsv"}}}, "data.valid.sha256", "sha256"),

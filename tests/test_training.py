@@ -12,7 +12,7 @@ from seq2seq.training.schedules import LearningRateSchedule, lr_factor, teacher_
 from seq2seq.training.step import decoder_features
 from seq2seq.training.trainer import train_model
 from tests.conftest import synthetic_pairs
-from tests.helpers import TINY_MODEL, encode, tokenizers
+from tests.helpers import TINY_MODEL, encode, straight_and_resumed_mid_epoch, tokenizers
 
 
 class DigitTokenizer:
@@ -103,40 +103,20 @@ def test_subword_sampling_trains_each_epoch_on_its_own_segmentation_reproducibly
 
 def test_subword_sampling_resumes_mid_epoch_to_the_same_weights(tmp_path, monkeypatch):
     """A run resumed from a checkpoint in its second epoch sees that epoch's segmentation again."""
-    import shutil
-
     from seq2seq.data.resampling import SampledSegmentations
-    from seq2seq.training import trainer as trainer_module
-    from seq2seq.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
 
     pairs = synthetic_pairs(200)
     src_tok, tgt_tok = tokenizers(pairs)
     split = encode(pairs, src_tok, tgt_tok)
     sampled = SampledSegmentations([a for a, _ in pairs], [b for _, b in pairs], src_tok, tgt_tok, 0.1, seed=3)
     cfg = TrainConfig(epochs=3, batch_tokens=200, valid_bleu_sentences=0, threads=1, checkpoint_every=5)
-    saved_steps: list[int] = []
-    real_save = trainer_module.save_checkpoint
-
-    def save_and_keep_one(folder, payload):
-        real_save(folder, payload)
-        progress = payload["progress"]
-        if progress["epoch"] == 2 and progress["batch"] > 0 and not saved_steps:
-            saved_steps.append(progress["step"])
-            shutil.copy(folder / CHECKPOINT_FILE, tmp_path / "mid.pt")
-
-    monkeypatch.setattr(trainer_module, "save_checkpoint", save_and_keep_one)
 
     def run(folder, resume=None):
         return train_model(TINY_MODEL, cfg, split, split, [b for _, b in pairs], src_tok.vocab_size, tgt_tok,
                            torch.device("cpu"), log=lambda line: None, checkpoint_dir=folder, resume=resume,
                            resegment=sampled.epoch)
 
-    straight = run(tmp_path / "a")
-    assert saved_steps, "no checkpoint inside epoch 2"
-    (tmp_path / "b").mkdir()
-    shutil.copy(tmp_path / "mid.pt", tmp_path / "b" / CHECKPOINT_FILE)
-    checkpoint = torch.load(tmp_path / "b" / CHECKPOINT_FILE, weights_only=False)
-    resumed = run(tmp_path / "b", resume=load_checkpoint(tmp_path / "b", checkpoint["fingerprint"])[0])
+    straight, resumed = straight_and_resumed_mid_epoch(run, tmp_path, monkeypatch)
     assert [r.train_loss for r in straight.history] == [r.train_loss for r in resumed.history]
     for name, x in straight.model.state_dict().items():
         assert torch.equal(x, resumed.model.state_dict()[name]), name

@@ -243,6 +243,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     weight_decay: float = 0.0
     subword_sampling: float = 0.0  # > 0: segment the training pairs anew each epoch by sampling (subword regularization)
+    word_dropout: float = 0.0  # each real source and decoder-input token becomes <unk> with this probability
     teacher_forcing_start: float = 1.0  # share of gold previous tokens at the start ...
     teacher_forcing_end: float = 1.0  # ... scheduled down to this (1.0 and 1.0: plain teacher forcing)
     teacher_forcing_schedule: Literal["linear", "inverse_sigmoid"] = "inverse_sigmoid"
@@ -296,6 +297,8 @@ class TrainConfig:
         if self.subword_sampling < 0:
             raise ParamError("train.subword_sampling", self.subword_sampling,
                              "use a number >= 0 (0 = one fixed segmentation; unigram: the smoothing alpha, e.g. 0.3)")
+        if not 0 <= self.word_dropout < 1:
+            raise ParamError("train.word_dropout", self.word_dropout, "use a number in [0, 1) (0 = off; e.g. 0.1)")
         if self.threads < 0:
             raise ParamError("train.threads", self.threads, "use an integer >= 0 (0 = all cores)")
         if self.valid_bleu_sentences < 0:

@@ -36,6 +36,7 @@ from .checkpoint import fingerprint, load_checkpoint, remove_snapshots, save_che
 from .distributed import ProcessGroup
 from .schedules import LearningRateSchedule, teacher_forcing_ratio
 from .step import BatchLoss, autocast, batch_loss
+from .word_dropout import drop_words
 
 
 @dataclass
@@ -340,6 +341,7 @@ class Trainer:
         mine = self.group.shard(indices)
         split = self.split(p.epoch)
         batch = make_batch([split.src[i] for i in mine], [split.tgt[i] for i in mine]).to(self.device)
+        batch = drop_words(batch, c.word_dropout)
         with autocast(self.device, c.precision):
             loss = self.loss(batch, self.teacher_forcing())
         value, n_tokens = self.group.totals(float(loss.detach()), batch.n_tokens)
