@@ -49,6 +49,7 @@ def row(recipe: Path) -> dict:
         "recipe": recipe.name, "model": describe(params), "parameters": train["parameters"],
         "epochs": train["epochs"], "train_minutes": round(train["wall_seconds"] / 60, 1),
         "precision": params.train.precision, "vocab_size": params.tokenize.vocab_size, "dropout": params.model.dropout,
+        "word_dropout": params.train.word_dropout, "subword_sampling": params.train.subword_sampling,
         "test_set": name, "beam": scores["decode"]["beam_width"], "bleu": scores["bleu"], "chrf": scores["chrf"],
         "greedy_bleu": greedy["bleu"], "greedy_chrf": greedy["chrf"],
         "greedy_decode_seconds": round(time.perf_counter() - started, 1),
@@ -63,7 +64,11 @@ def main(recipes: list[Path]) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for recipe in recipes:
         r = row(recipe)
-        training = f"{r['precision']}, dropout {r['dropout']}, {r['vocab_size']:,} pieces per side"
+        training = f"{r['precision']}, dropout {r['dropout']}"
+        for key in ("word_dropout", "subword_sampling"):  # regularizers, named when used
+            if r.get(key):
+                training += f", {key.replace('_', ' ')} {r[key]}"
+        training += f", {r['vocab_size']:,} pieces per side"
         print(f"| `{r['recipe']}` | {r['model']} | {r['parameters'] / 1e6:.1f} M | {training} | {r['epochs']} "
               f"| {r['train_minutes']} "
               f"| {r['bleu']:.2f} / {r['chrf']:.2f} | {r['greedy_bleu']:.2f} / {r['greedy_chrf']:.2f} |", flush=True)
