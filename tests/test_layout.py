@@ -131,3 +131,13 @@ def test_the_readme_layout_names_every_subpackage_and_module():
                 assert module.stem in layout, f"README layout: name seq2seq/{name}/{module.name}"
     for folder in ("stages", "recipes", "bench", "docs", "tests", "tools"):
         assert f"{folder}/" in layout
+
+
+def test_the_readme_stays_a_users_page():
+    """At most 250 lines (history lives in the git log, experiments in docs/), and its layout
+    section names every reference page in docs/."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 250, "README.md: over 250 lines; move reference material to docs/"
+    docs_line = next(line for line in readme.splitlines() if line.startswith("docs/"))
+    for page in (ROOT / "docs").glob("*.md"):
+        assert page.stem in docs_line, f"README layout: name docs/{page.name} on the docs/ line"
