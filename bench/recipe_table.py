@@ -50,6 +50,7 @@ def row(recipe: Path) -> dict:
         "epochs": train["epochs"], "train_minutes": round(train["wall_seconds"] / 60, 1),
         "precision": params.train.precision, "vocab_size": params.tokenize.vocab_size, "dropout": params.model.dropout,
         "word_dropout": params.train.word_dropout, "subword_sampling": params.train.subword_sampling,
+        "label_smoothing": params.train.label_smoothing,
         "test_set": name, "beam": scores["decode"]["beam_width"], "bleu": scores["bleu"], "chrf": scores["chrf"],
         "greedy_bleu": greedy["bleu"], "greedy_chrf": greedy["chrf"],
         "greedy_decode_seconds": round(time.perf_counter() - started, 1),
@@ -65,7 +66,7 @@ def main(recipes: list[Path]) -> None:
     for recipe in recipes:
         r = row(recipe)
         training = f"{r['precision']}, dropout {r['dropout']}"
-        for key in ("word_dropout", "subword_sampling"):  # regularizers, named when used
+        for key in ("word_dropout", "subword_sampling", "label_smoothing"):  # regularizers, named when used
             if r.get(key):
                 training += f", {key.replace('_', ' ')} {r[key]}"
         training += f", {r['vocab_size']:,} pieces per side"
