@@ -119,11 +119,16 @@ def test_every_subpackage_says_what_it_holds():
         assert doc.startswith('"""') and "TODO" not in doc and len(doc) > 80, f"seq2seq/{name}/__init__.py"
 
 
-def test_the_readme_layout_names_every_subpackage_and_module():
-    """The README's layout section matches the tree: each subpackage and each of its modules is named."""
+def readme_layout() -> str:
+    """The README's layout section, up to the end of its code block."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     layout = readme[readme.index("## Layout"):]
-    layout = layout[: layout.index("```", layout.index("```") + 3)]
+    return layout[: layout.index("```", layout.index("```") + 3)]
+
+
+def test_the_readme_layout_names_every_subpackage_and_module():
+    """The README's layout section matches the tree: each subpackage and each of its modules is named."""
+    layout = readme_layout()
     for name in ALLOWED:
         assert f"  {name}/" in layout, f"README layout: add seq2seq/{name}/"
         for module in (PACKAGE / name).glob("*.py"):
@@ -133,11 +138,10 @@ def test_the_readme_layout_names_every_subpackage_and_module():
         assert f"{folder}/" in layout
 
 
-def test_the_readme_stays_a_users_page():
-    """At most 250 lines (history lives in the git log, experiments in docs/), and its layout
-    section names every reference page in docs/."""
+def test_the_readme_is_at_most_250_lines_and_its_layout_names_every_docs_page():
+    """History lives in the git log and experiments in docs/, so the README stays short."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(readme.splitlines()) <= 250, "README.md: over 250 lines; move reference material to docs/"
-    docs_line = next(line for line in readme.splitlines() if line.startswith("docs/"))
+    docs_line = next(line for line in readme_layout().splitlines() if line.startswith("docs/"))
     for page in (ROOT / "docs").glob("*.md"):
         assert page.stem in docs_line, f"README layout: name docs/{page.name} on the docs/ line"
