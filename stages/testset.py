@@ -5,12 +5,14 @@ import sys
 from seq2seq.core.atomic import write_json
 from seq2seq.core.config import load_params
 from seq2seq.core.guard import run_guarded
+from seq2seq.core.pipeline_inputs import check_declared
 from seq2seq.data.testsets import prepare_test_set, test_set_from_args
 
 
 def main() -> None:
     params = load_params()
     name, test_set = test_set_from_args(params, sys.argv[1:], "testset")
+    check_declared(params, "testset", name)  # dvc.yaml lists the local files it reads, so DVC sees them change
     report = prepare_test_set(name, test_set, "data/clean", f"data/tests/{name}",
                               params.data.max_download_mb * 1024 * 1024)
     write_json(f"metrics/tests/{name}.json", report.as_dict())

@@ -33,7 +33,7 @@ def make_repo(repo: Path, env_extra: dict[str, str] | None = None) -> tuple[Path
     """Copy the pipeline into ``repo`` with tiny params and a 400-pair corpus; git and dvc init."""
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
-    for folder in ("stages", "seq2seq", "corpus"):
+    for folder in ("stages", "seq2seq", "corpus", "tools"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     write_tsv(repo / "corpus" / "tiny.tsv", synthetic_pairs(400))
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))  # every key DVC expects
@@ -56,5 +56,10 @@ def read_params(repo: Path) -> dict:
     return yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
 
 
-def write_params(repo: Path, params: dict) -> None:
+def write_params(repo: Path, params: dict, declare_inputs: bool = True) -> None:
+    """Write params.yaml; ``declare_inputs``: then declare its local files in dvc.yaml, as a user
+    does after pointing params.yaml at other files (``python tools/stage_deps.py``)."""
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    if declare_inputs:
+        declared = subprocess.run([sys.executable, "tools/stage_deps.py"], cwd=repo, capture_output=True, text=True)
+        assert declared.returncode == 0, declared.stderr

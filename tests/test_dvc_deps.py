@@ -1,9 +1,12 @@
-"""dvc.yaml lists, for every stage, exactly the package modules the stage's script imports (directly or not),
-and every recipe's dvc.yaml is the project's, rebased into the recipe's folder.
+"""dvc.yaml lists, for every stage, exactly the package modules the stage's script imports (directly or not)
+and the local files params.yaml names; every recipe's dvc.yaml is the project's, rebased into the recipe's
+folder, with the local files of the recipe's params.
 
-A module left out would let DVC skip a stage whose code changed; one too many reruns it for nothing.
-``python tools/stage_deps.py`` writes the lists; these tests check them.
+A module or file left out would let DVC skip a stage whose input changed; one too many reruns it for
+nothing. ``python tools/stage_deps.py`` writes the lists; these tests check them.
 """
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,12 +62,9 @@ def test_train_stage_params_are_what_can_change_the_model():
 
 
 def test_recipes_run_the_projects_pipeline():
-    """recipes/*/dvc.yaml are generated from dvc.yaml; `python recipes/sync.py --check` says if one is stale."""
+    """recipes/*/dvc.yaml are generated from dvc.yaml; `python tools/stage_deps.py --check` says if one is stale."""
     recipes = sorted((ROOT / "recipes").glob("*/dvc.yaml"))
     assert recipes, "no recipe found"
-    check = subprocess.run([sys.executable, str(ROOT / "recipes" / "sync.py"), "--check"], capture_output=True,
-                           text=True)
-    assert check.returncode == 0, check.stderr
     for path in recipes:
         recipe = yaml.safe_load(path.read_text())["stages"]
         assert set(recipe) == set(STAGES)
@@ -74,3 +74,56 @@ def test_recipes_run_the_projects_pipeline():
         assert all((path.parent / dep).exists() for dep in train["deps"] if dep.startswith("../"))
         # a DVC project of its own: the root's `dvc status` and `dvc exp` leave the recipe alone
         assert (path.parent / ".dvc" / "config").is_file() and (path.parent / ".dvcignore").is_file()
+
+
+def test_project_and_recipes_declare_the_local_files_their_params_name(tmp_path):
+    """The generator declares each local file params.yaml names as a dep of the stage that reads it, in
+    the project and in a recipe alike, as DVC itself resolves the pipeline (the vars entry merged into
+    tests.NAME fills testset@NAME's slots); URL files (pinned by sha256) and the random split add none."""
+    from dvc.repo import Repo
+
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dvc.yaml", "params.yaml", ".gitignore"):
+        (project / name).write_bytes((ROOT / name).read_bytes())
+    for folder in ("stages", "seq2seq", "tools", "corpus"):
+        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    recipe = project / "recipes" / "local"
+    recipe.mkdir(parents=True)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    recipe_params = json.loads(json.dumps(params))
+    recipe_params["data"].update({"source": "local", "path": "/abs/corpus.tsv",
+                                  "valid": {"path": "held/valid.en", "target_path": "held/valid.de"}})
+    recipe_params["tests"] = {"one_file": {"path": "held/test.tsv"},
+                              "two_files": {"path": "held/test.en.gz", "target_path": "held/test.de.gz"},
+                              "source_url": {"path": "https://example.org/t.en", "sha256": "a" * 64,
+                                             "target_path": "held/t.de"},
+                              "urls": {"path": "https://example.org/t.tsv", "sha256": "b" * 64},
+                              "split": {"random_split": True}}
+    (recipe / "params.yaml").write_text(yaml.safe_dump(recipe_params))
+    for cmd in (["git", "init", "-q"], [sys.executable, "tools/stage_deps.py"]):
+        subprocess.run(cmd, cwd=project, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q", "--subdir"], cwd=recipe, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=project, check=True)
+
+    def deps(folder: Path, stage: str) -> set[str]:
+        with Repo(str(folder)) as repo:
+            (found,) = repo.stage.collect(f"{folder / 'dvc.yaml'}:{stage}")
+            return {str(Path(d.def_path)) for d in found.deps}
+
+    local = {"/abs/corpus.tsv", "held/valid.en", "held/valid.de"}
+    assert local <= deps(recipe, "download") and not local & deps(project, "download")
+    expected = {"one_file": {"held/test.tsv"}, "two_files": {"held/test.en.gz", "held/test.de.gz"},
+                "source_url": {"held/t.de"}, "urls": set(), "split": set()}
+    for name, files in expected.items():
+        assert {d for d in deps(recipe, f"testset@{name}") if d.startswith(("held/", "/"))} == files, name
+    assert {d for d in deps(project, "testset@test") if not d.startswith(("stages/", "seq2seq/", "params"))} == {
+        "data/clean"}
+    check = subprocess.run([sys.executable, "tools/stage_deps.py", "--check"], cwd=project, capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stderr
+    recipe_params["tests"]["two_files"]["target_path"] = "held/other.de.gz"  # params changed, dvc.yaml not
+    (recipe / "params.yaml").write_text(yaml.safe_dump(recipe_params))
+    check = subprocess.run([sys.executable, "tools/stage_deps.py", "--check"], cwd=project, capture_output=True,
+                           text=True)
+    assert check.returncode == 1 and "recipes/local/dvc.yaml" in check.stderr

@@ -166,3 +166,70 @@ def test_a_stage_started_without_or_with_an_unknown_test_set_says_which_there_ar
         proc = subprocess.run([sys.executable, "-m", "stages.score", *args], cwd=repo, env=env, capture_output=True,
                               text=True, timeout=300)
         assert proc.returncode == 1 and proc.stderr.strip().startswith(expected), proc.stderr
+
+
+def changed_stages(repo, env) -> set[str]:
+    return set(json.loads(run([*DVC, "status", "--json"], repo, env).stdout))
+
+
+def test_editing_a_local_test_sets_reference_file_reruns_that_test_set_only(repo):
+    """tests.a is read from local files: they are deps of testset@a, so a changed reference is seen."""
+    repo, env, _, _ = repo
+    before = {name: json.loads((repo / f"metrics/scores/{name}.json").read_text()) for name in ("a", "b")}
+    model = (repo / "data/model/weights.pt").read_bytes()
+    reference = repo / "testsets" / "a.es"
+    lines = reference.read_text(encoding="utf-8").splitlines()
+    reference.write_text("".join(f"Una frase distinta {n}.\n" if n % 2 else f"{t}\n" for n, t in enumerate(lines)),
+                         encoding="utf-8")
+    assert changed_stages(repo, env) == {"testset@a"}
+    again = run([*DVC, "repro"], repo, env)
+    assert ran_stages(again) == {"testset@a", "decode@a", "score@a"}
+    after = json.loads((repo / "metrics/scores/a.json").read_text())
+    assert after["chrf"] < before["a"]["chrf"]  # half the references no longer match anything
+    assert json.loads((repo / "metrics/scores/b.json").read_text()) == before["b"]
+    assert (repo / "data/model/weights.pt").read_bytes() == model
+    assert changed_stages(repo, env) == set()
+
+
+def test_editing_the_local_validation_set_reruns_from_the_download_stage(repo):
+    repo, env, _, _ = repo
+    valid = repo / "corpus" / "valid.tsv"
+    valid.write_text(valid.read_text(encoding="utf-8").replace("El ", "Él ", 3), encoding="utf-8")
+    assert changed_stages(repo, env) == {"download"}
+    again = run([*DVC, "repro"], repo, env)
+    assert {"download", "clean", "train"} <= ran_stages(again)
+    assert (repo / "data/clean/valid.tsv").read_bytes() == valid.read_bytes()
+    assert changed_stages(repo, env) == set()
+
+
+def test_a_local_file_that_dvc_yaml_does_not_declare_stops_the_stage_that_would_read_it(repo):
+    """params.yaml points at other local files but dvc.yaml was not rewritten: the stage that would
+    read them refuses in one line (DVC could not rerun it when they change) and writes nothing."""
+    import subprocess
+
+    repo, env, _, _ = repo
+    params = read_params(repo)
+    original = json.loads(json.dumps(params))
+    params["tests"]["a"]["target_path"] = "testsets/a.es.new"
+    params["data"]["valid"]["path"] = "testsets/valid-2.tsv"
+    (repo / "testsets" / "a.es.new").write_bytes((repo / "testsets" / "a.es").read_bytes())
+    (repo / "testsets" / "valid-2.tsv").write_bytes((repo / "corpus" / "valid.tsv").read_bytes())
+    write_params(repo, params, declare_inputs=False)
+    outputs = {p: p.read_bytes() for p in (repo / "data/tests/a/pairs.tsv", repo / "data/raw/valid.tsv")}
+    try:
+        runs = {stage: subprocess.run([sys.executable, "-m", *stage.split()], cwd=repo, env=env,
+                                      capture_output=True, text=True, timeout=300)
+                for stage in ("stages.testset a", "stages.download")}
+    finally:
+        write_params(repo, original)
+    assert runs["stages.testset a"].stderr.strip() == (
+        "error: testset: dvc.yaml: testset@a does not list testsets/a.es.new (tests.a.target_path) among its deps "
+        "(params.yaml changed since dvc.yaml was written), so DVC cannot keep its scores up to date; run "
+        "`python tools/stage_deps.py`, then dvc repro")
+    assert runs["stages.download"].stderr.strip() == (
+        "error: download: dvc.yaml: the download stage does not list testsets/valid-2.tsv (data.valid.path) among its "
+        "deps (params.yaml changed since dvc.yaml was written), so DVC cannot see it change; run "
+        "`python tools/stage_deps.py`, then dvc repro")
+    assert all(proc.returncode == 1 for proc in runs.values())
+    assert {p: p.read_bytes() for p in outputs} == outputs
+    assert changed_stages(repo, env) == set()

@@ -1,12 +1,21 @@
-"""Keep each dvc.yaml stage's code dependencies equal to what its script really imports.
+"""Write each dvc.yaml's deps: the package modules each stage runs, and the local files params.yaml names.
 
-    python tools/stage_deps.py          # rewrite the seq2seq/ deps of every stage in dvc.yaml
+    python tools/stage_deps.py          # rewrite dvc.yaml and every recipe's (recipes/*/dvc.yaml)
     python tools/stage_deps.py --check  # exit 1 if one is out of date (the tests run this check)
 
-A stage depends on its script and on every package module the script imports, directly or
+Code: a stage depends on its script and on every package module the script imports, directly or
 through other modules (package ``__init__.py`` files count where something is imported from
-them). A module left out would let DVC skip a stage whose code changed; one too many would
-rerun it for nothing. After a rewrite, run ``python recipes/sync.py`` for the recipes.
+them). A module left out would let DVC skip a stage whose code changed; one too many would rerun
+it for nothing.
+
+Data: every local file that params.yaml names (``data.path``, ``data.valid.path``,
+``tests.NAME.target_path``, ...) is a dep of the stage that reads it, so that editing the file
+reruns exactly that stage and what depends on it (``seq2seq.core.pipeline_inputs`` says which
+entries; the stages refuse to read a file dvc.yaml does not declare). Run this after adding a test
+set or pointing params.yaml at other local files.
+
+Recipes: a recipe's dvc.yaml is the project's pipeline rebased into its folder (``recipes/sync.py``
+explains the layout), with the local files of the recipe's own params.yaml.
 """
 from __future__ import annotations
 
@@ -19,6 +28,18 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "seq2seq"
+sys.path.insert(0, str(ROOT))
+from seq2seq.core.config import load_params  # noqa: E402
+from seq2seq.core.errors import Seq2SeqError  # noqa: E402
+from seq2seq.core.pipeline_inputs import pipeline_inputs  # noqa: E402
+
+INPUT_MARK = "  # from params.yaml: "  # ends each download dep line this tool writes for a local file
+VARS_COMMENT = """\
+# Written from params.yaml by `python tools/stage_deps.py` (rerun it after adding a test set or
+# changing its files): the local files testset@NAME reads, merged into tests.NAME, so that DVC
+# reruns exactly that test set's stages when one changes. data/clean stands where a test set has
+# no local file (the random split, files pinned by URL and sha256).
+"""
 
 
 def module_file(dotted: str) -> Path | None:
@@ -128,18 +149,100 @@ def rewrite(text: str, expected: dict[str, list[str]]) -> str:
     return "".join(out)
 
 
+def vars_block(tests: dict[str, dict[str, str]]) -> str:
+    entry = {"tests": {name: {"reads": slots} for name, slots in tests.items()}}
+    return VARS_COMMENT + yaml.safe_dump({"vars": [entry]}, sort_keys=False, width=120)
+
+
+def rewrite_inputs(text: str, inputs: dict) -> str:
+    """Write the local files of ``inputs`` (:func:`seq2seq.core.pipeline_inputs.pipeline_inputs`) into
+    a dvc.yaml's text: the download stage's dep lines marked as this tool's, and the vars block."""
+    head, sep, body = text.partition("\nstages:\n")
+    head = (head + "\n").replace(VARS_COMMENT, "")
+    head = re.sub(r"(?ms)^vars:\n(?:[ -].*\n)*", "", head).rstrip("\n") + "\n"
+    lines = [line for line in body.splitlines(keepends=True) if INPUT_MARK not in line]
+    out, stage, in_deps = [], None, False
+    for n, line in enumerate(lines):
+        top = re.match(r"^  (\w+):\s*$", line)
+        if top:
+            stage = top.group(1)
+        out.append(line)
+        in_deps = stage == "download" and (line.strip() == "deps:" or (in_deps and line.lstrip().startswith("- ")))
+        following = lines[n + 1] if n + 1 < len(lines) else ""
+        if in_deps and line.lstrip().startswith("- ") and not following.lstrip().startswith("- "):
+            indent = line[: len(line) - len(line.lstrip())]
+            out += [f"{indent}- {path}{INPUT_MARK}local file\n" for path in inputs["download"]]
+    return head + vars_block(inputs["tests"]) + sep + "".join(out)
+
+
+RECIPE_HEADER = ("# Generated from the project's dvc.yaml and this folder's params.yaml by `python tools/stage_deps.py`:\n"
+                 "# edit those, then rerun it. The stages are the project's, run in this folder.\n")
+CODE = ("stages/", "seq2seq/")
+
+
+def rebase(path: str, up: str) -> str:
+    return up + path if path.startswith(CODE) or path == "corpus" else path
+
+
+def recipe_stage(stage: dict, up: str) -> dict:
+    if "do" in stage:
+        return {**stage, "do": recipe_stage(stage["do"], up)}
+    out = dict(stage)
+    out["cmd"] = f"PYTHONPATH={up.rstrip('/')} {stage['cmd']}"
+    out["deps"] = [rebase(dep, up) for dep in stage.get("deps", [])]
+    return out
+
+
+def recipes() -> list[Path]:
+    """The benchmark recipes: folders under recipes/ with a params.yaml of their own.
+
+    A recipe is a DVC project of its own (``dvc init --subdir``), so the root's `dvc status`,
+    `dvc repro` and `dvc exp` leave it alone. Its pipeline is the project's with the code paths
+    (stages/, seq2seq/, corpus) made relative to its folder and the stage commands told where the
+    stage scripts are (PYTHONPATH), so `cd recipes/NAME && dvc repro` (what `make recipe NAME=...`
+    runs) runs the same code and writes data/, metrics/ and dvc.lock inside recipes/NAME/."""
+    return sorted(p.parent for p in (ROOT / "recipes").glob("*/params.yaml"))
+
+
+def recipe_pipeline(folder: Path, project_text: str) -> str:
+    """A recipe's dvc.yaml: the project's stages (``project_text``, code deps written) rebased into
+    ``folder``, with the local files of the recipe's params.yaml."""
+    neutral = yaml.safe_load(rewrite_inputs(project_text, {"download": [], "tests": {}}))
+    neutral.pop("vars", None)
+    up = "../" * len(folder.resolve().relative_to(ROOT).parts)
+    neutral["stages"] = {name: recipe_stage(stage, up) for name, stage in neutral["stages"].items()}
+    text = RECIPE_HEADER + yaml.safe_dump(neutral, sort_keys=False, allow_unicode=True, width=120)
+    return rewrite_inputs(text, pipeline_inputs(load_params(folder / "params.yaml")))
+
+
+def pipelines() -> dict[Path, str]:
+    """Every dvc.yaml of the repository (the project's, then each recipe's) as it should read."""
+    text = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
+    code_written = rewrite(text, expected_deps(yaml.safe_load(text)))
+    wanted = {ROOT / "dvc.yaml": rewrite_inputs(code_written, pipeline_inputs(load_params(ROOT / "params.yaml")))}
+    for folder in recipes():
+        wanted[folder / "dvc.yaml"] = recipe_pipeline(folder, code_written)
+    return wanted
+
+
 def main(argv: list[str]) -> int:
-    path = ROOT / "dvc.yaml"
-    text = path.read_text(encoding="utf-8")
-    new = rewrite(text, expected_deps(yaml.safe_load(text)))
+    try:
+        wanted = pipelines()
+    except Seq2SeqError as err:
+        print(f"error: stage_deps: {err}", file=sys.stderr)
+        return 1
+    stale = [path for path, text in wanted.items()
+             if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if "--check" in argv:
-        if new != text:
-            print("dvc.yaml: stage deps differ from the imports; run `python tools/stage_deps.py`", file=sys.stderr)
+        if stale:
+            names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
+            print(f"{names}: deps differ from the stages' imports or params.yaml's local files; run "
+                  "`python tools/stage_deps.py`", file=sys.stderr)
             return 1
         return 0
-    if new != text:
-        path.write_text(new, encoding="utf-8")
-        print("dvc.yaml: stage deps rewritten; now run `python recipes/sync.py`")
+    for path in stale:
+        path.write_text(wanted[path], encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 
