@@ -7,31 +7,66 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import asdict
-from typing import Sequence
+from typing import BinaryIO, Iterator, Sequence
 
+from .core.errors import Seq2SeqError
 from .core.guard import run_guarded
 from .core.search_settings import add_search_flags
+from .data.lines import decode_line
+
+
+def _needs_torch(err: ImportError, what: str) -> Seq2SeqError | None:
+    """The one-line error for ``what`` where torch cannot be imported (None for another import)."""
+    if (err.name or "").split(".")[0] != "torch":
+        return None
+    return Seq2SeqError(f"{what} needs PyTorch, which is not installed here: install torch (pip install torch), "
+                        "or export the model where torch is (seq2seq export --model DIR --out EXPORTED) and "
+                        "translate the export here (seq2seq translate --model EXPORTED)")
+
+
+def _open_input(path: str | None) -> tuple[BinaryIO, str]:
+    """The input as bytes, and how errors name it (``-i FILE`` or stdin)."""
+    if path is None:
+        return sys.stdin.buffer, "stdin"
+    try:
+        return open(path, "rb"), f"-i {path}"
+    except FileNotFoundError:
+        raise Seq2SeqError(f"-i {path}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise Seq2SeqError(f"-i {path}: a folder, not a file; give the file of sentences to translate") from None
+    except PermissionError:
+        raise Seq2SeqError(f"-i {path}: not readable (permission denied); check its permissions") from None
+
+
+def _input_lines(source: BinaryIO, where: str) -> Iterator[str]:
+    """Each line as text (a UTF-8 BOM at the start dropped); a line that is not UTF-8 stops the
+    command with its number (the lines before it are translated and written already)."""
+    for number, line in enumerate(source, start=1):
+        text = decode_line(line, where, number)
+        yield text[1:] if number == 1 and text.startswith("\ufeff") else text
 
 
 def _translate(args: argparse.Namespace) -> None:
     from .core.search_settings import settings_from_flags
-    from .decoding.locate import locate_model
-    from .runtime.folder import is_export_folder
+    from .decoding.locate import locate_model, model_kind
 
     settings = settings_from_flags(args)
-    folder = locate_model(args.model)
-    if is_export_folder(folder):
-        from .runtime.translator import OnnxTranslator as Loader
-    else:
-        from .decoding.translator import Translator as Loader  # type: ignore[assignment]
-    translator = Loader.load(folder, device=args.device, quantize=args.quantize, **asdict(settings))
-    source = open(args.input, encoding="utf-8") if args.input else sys.stdin
-    out = sys.stdout
-    # Someone typing at a terminal gets each line back at once; files and pipes go in batches.
-    batch_size = 1 if source.isatty() else args.batch_size
+    source, where = _open_input(args.input)
     try:
+        folder = locate_model(args.model)
+        if model_kind(folder, args.model) == "export":
+            from .runtime.translator import OnnxTranslator as Loader
+        else:
+            try:
+                from .decoding.translator import Translator as Loader  # type: ignore[assignment]
+            except ImportError as err:
+                raise _needs_torch(err, f"--model {args.model} is a trained PyTorch model: translating it") or err
+        translator = Loader.load(folder, device=args.device, quantize=args.quantize, **asdict(settings))
+        out = sys.stdout
+        # Someone typing at a terminal gets each line back at once; files and pipes go in batches.
+        batch_size = 1 if source.isatty() else args.batch_size
         # Each batch is written and flushed as soon as it is translated, so pipes see output early.
-        for results in translator.stream(source, batch_size=batch_size):
+        for results in translator.stream(_input_lines(source, where), batch_size=batch_size):
             for text, score in results:
                 out.write(f"{text}\t{score:.4f}\n" if args.scores else f"{text}\n")
             if args.nbest > 1:
@@ -43,7 +78,10 @@ def _translate(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from .export.onnx_export import export_onnx
+    try:
+        from .export.onnx_export import export_onnx
+    except ImportError as err:
+        raise _needs_torch(err, "seq2seq export") or err
 
     info = export_onnx(args.model, args.out, quantize=args.quantize)
     print(f"export: {args.out}: {info['model']['cell']} / {info['model']['attention']} model as ONNX "
@@ -72,9 +110,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ex.add_argument("--out", required=True, help="the folder to write (new, or an earlier export to replace)")
     args = parser.parse_args(argv)
     if args.command == "export":
-        run_guarded(lambda: _export(args), "export")
+        run_guarded(lambda: _export(args), "export", args.debug)
     else:
-        run_guarded(lambda: _translate(args), "translate")
+        run_guarded(lambda: _translate(args), "translate", args.debug)
 
 
 if __name__ == "__main__":

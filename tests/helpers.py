@@ -1,11 +1,15 @@
 """Small builders shared by tests: tokenizers and a trained tiny bundle."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from seq2seq.core.config import ModelConfig, TokenizeConfig, TrainConfig
 from seq2seq.data.subwords import EncodedSplit, Tokenizer, train_sentencepiece
 from tests.conftest import synthetic_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY_MODEL = ModelConfig(cell="gru", embedding_size=32, hidden_size=32, dropout=0.0)
 
@@ -83,3 +87,30 @@ def straight_and_resumed_mid_epoch(run, tmp_path: Path, monkeypatch):
     checkpoint = torch.load(tmp_path / "b" / CHECKPOINT_FILE, weights_only=False)
     resumed = run(tmp_path / "b", resume=load_checkpoint(tmp_path / "b", checkpoint["fingerprint"])[0])
     return straight, resumed
+
+
+def cli(*args, input_text=None, blocked=(), cwd=None):
+    """``seq2seq ARGS`` in a fresh process in which the ``blocked`` packages cannot be imported;
+    ``input_text`` (str, or bytes to send as they are) is its standard input."""
+    code = ("import sys\n"
+            f"for name in {list(blocked)!r}: sys.modules[name] = None\n"
+            "from seq2seq.cli import main\n"
+            f"try:\n    main({list(args)!r})\n"
+            "finally:\n"
+            "    loaded = sorted(n for n, m in sys.modules.items() if m is not None and n.split('.')[0] in "
+            "('torch', 'mlflow', 'pandas'))\n"
+            "    print('LOADED', *loaded[:3], file=sys.stderr)\n")
+    raw = isinstance(input_text, bytes)
+    proc = subprocess.run([sys.executable, "-c", code], input=input_text, capture_output=True, text=not raw,
+                          timeout=300, cwd=cwd or ROOT)
+    if raw:
+        proc.stdout, proc.stderr = proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+    return proc
+
+
+def one_line_error(proc, *words):
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    message = "\n".join(line for line in proc.stderr.strip().split("\n") if not line.startswith("LOADED"))
+    assert message.count("\n") == 0 and message.startswith("error: "), message
+    for word in words:
+        assert word in message, message

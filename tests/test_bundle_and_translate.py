@@ -95,7 +95,7 @@ def test_translate_command_bad_model_is_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "seq2seq.cli", "translate", "--model", str(tmp_path)],
                           input="x\n", capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
-    assert proc.stderr.strip().count("\n") == 0 and "not a model bundle" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "holds neither export.json" in proc.stderr
 
 
 def test_details_give_pieces_scores_and_attention(bundle_dir):

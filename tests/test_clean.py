@@ -28,7 +28,7 @@ def test_normalize_text():
         (b"a\tb\tc\td\n", r":1: expected 2 or 3 .* found 4"),
         (b"ok\tbien\nbad \xff\tx\n", r":2: invalid UTF-8 at byte 4"),
         (b"a\x00\tb\n", r":1: contains a NUL byte"),
-        (b"", r"the corpus is empty"),
+        (b"", r"empty \(no sentence pair in it\)"),
     ],
 )
 def test_corpus_errors_name_file_and_line(tmp_path, data, message):

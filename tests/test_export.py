@@ -3,9 +3,7 @@ searches as the PyTorch model does (same greedy output, same beam hypotheses, sc
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +15,8 @@ from seq2seq.runtime.folder import EXPORT_FILE, STEP_FILE
 from seq2seq.runtime.search import row_top
 from seq2seq.runtime.translator import OnnxTranslator
 from tests.conftest import synthetic_pairs
-from tests.helpers import train_tiny_bundle
+from tests.helpers import cli, one_line_error, train_tiny_bundle
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(embedding_size=32, hidden_size=32)
 VARIANTS = {  # every choice the trainer offers appears at least once; dropout > 0 must vanish at export
     "gru-luong-bi": ModelConfig(cell="gru", **SMALL, dropout=0.2),
@@ -105,20 +102,6 @@ def bundle(tmp_path_factory):
     return train_tiny_bundle(tmp_path_factory.mktemp("export-cli") / "model", epochs=2)
 
 
-def cli(*args, input_text=None, blocked=()):
-    """``seq2seq ARGS`` in a fresh process in which the ``blocked`` packages cannot be imported."""
-    code = ("import sys\n"
-            f"for name in {list(blocked)!r}: sys.modules[name] = None\n"
-            "from seq2seq.cli import main\n"
-            f"try:\n    main({list(args)!r})\n"
-            "finally:\n"
-            "    loaded = sorted(n for n, m in sys.modules.items() if m is not None and n.split('.')[0] in "
-            "('torch', 'mlflow', 'pandas'))\n"
-            "    print('LOADED', *loaded[:3], file=sys.stderr)\n")
-    return subprocess.run([sys.executable, "-c", code], input=input_text, capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
-
-
 def test_export_then_translate_without_torch(bundle, tmp_path):
     """`seq2seq export`, then `seq2seq translate --model DIR` in a process where torch, mlflow, pandas,
     sacrebleu, matplotlib and dvc cannot be imported: what is left is numpy, sentencepiece, pyyaml and
@@ -164,14 +147,6 @@ def test_an_export_replaces_an_earlier_one_and_records_its_source(bundle, tmp_pa
     import hashlib
 
     assert info["exported_from"]["weights_sha256"] == hashlib.sha256((bundle / "weights.pt").read_bytes()).hexdigest()
-
-
-def one_line_error(proc, *words):
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    message = "\n".join(line for line in proc.stderr.strip().split("\n") if not line.startswith("LOADED"))
-    assert message.count("\n") == 0 and message.startswith("error: "), message
-    for word in words:
-        assert word in message, message
 
 
 def test_bad_exports_and_folders_are_one_clear_line(bundle, tmp_path):

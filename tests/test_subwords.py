@@ -45,7 +45,7 @@ def test_vocab_too_large_is_translated(tmp_path):
 
 
 def test_invalid_model_is_refused():
-    with pytest.raises(ModelBundleError, match="not a valid SentencePiece model"):
+    with pytest.raises(ModelBundleError, match="not a SentencePiece model"):
         Tokenizer(b"garbage", "bad.model")
 
 

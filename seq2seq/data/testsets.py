@@ -60,7 +60,7 @@ def prepare_test_set(name: str, config: TestSetConfig, clean_dir: str | Path, ou
         provenance: dict[str, object] = {"origin": "the clean stage's random split (data/clean/test.tsv)"}
     else:
         data, files = fetch_parallel(config, f"tests.{name}", max_bytes)
-        pairs = normalize_pairs(parse_corpus(data, config.path))
+        pairs = normalize_pairs(parse_corpus(data, config.path, f"tests.{name}.path"))
         provenance = files_record(files, data)
     report = overlap_report(pairs, read_split(clean_dir / "train.tsv"))
     with atomic_dir(out_dir) as out:

@@ -85,8 +85,8 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu", fast: bool
         model_config: ModelConfig = model_config_from_dict(info.get("model"), str(config_path))
     except Seq2SeqError as err:
         raise ModelBundleError(str(err)) from None
-    src_tok = Tokenizer.load(path / SRC_SPM)
-    tgt_tok = Tokenizer.load(path / TGT_SPM)
+    src_tok = Tokenizer.load(path / SRC_SPM, RESTORE)
+    tgt_tok = Tokenizer.load(path / TGT_SPM, RESTORE)
     if (src_tok.vocab_size, tgt_tok.vocab_size) != (info.get("src_vocab_size"), info.get("tgt_vocab_size")):
         raise ModelBundleError(
             f"{path}: tokenizer vocabularies ({src_tok.vocab_size}, {tgt_tok.vocab_size}) do not match the model's "

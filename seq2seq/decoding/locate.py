@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import ModelBundleError
-from ..runtime.folder import EXPORT_FILE
-from .bundle_files import CONFIG_FILE, WEIGHTS_FILE
+from ..runtime.folder import EXPORT_FILE, REDO
+from .bundle_files import CONFIG_FILE, RESTORE, WEIGHTS_FILE
+
+GIVE = "give a trained model's folder (data/model), an exported one (seq2seq export) or an MLflow model URI"
 
 
 def is_model_folder(path: Path) -> bool:
@@ -39,3 +41,23 @@ def locate_model(path_or_uri: str | Path) -> Path:
     if not found:
         raise ModelBundleError(f"{text}: the MLflow model holds no seq2seq model folder")
     return found[0]
+
+
+def model_kind(folder: Path, given: str | Path, flag: str = "--model", give: str = GIVE) -> str:
+    """``"export"`` (an exported folder) or ``"bundle"`` (a trained model's), or a one-line
+    :class:`ModelBundleError` that says what ``folder`` (given as ``given``) is instead and
+    what to ``give``."""
+    if not folder.exists():
+        raise ModelBundleError(f"{flag} {given}: no such folder; {give}")
+    if not folder.is_dir():
+        raise ModelBundleError(f"{flag} {given}: a file, not a model folder; {give}")
+    if (folder / EXPORT_FILE).is_file():
+        return "export"
+    if (folder / CONFIG_FILE).is_file():
+        return "bundle"
+    if any(folder.glob("*.onnx")):
+        raise ModelBundleError(f"{folder / EXPORT_FILE}: missing, so the ONNX graphs in {folder} cannot be read; {REDO}")
+    if (folder / WEIGHTS_FILE).is_file():
+        raise ModelBundleError(f"{folder / CONFIG_FILE}: missing from the model bundle; {RESTORE}")
+    raise ModelBundleError(f"{flag} {given}: holds neither {EXPORT_FILE} (an exported model) nor {CONFIG_FILE} (a "
+                           f"trained one); {give}")

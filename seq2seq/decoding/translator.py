@@ -11,9 +11,8 @@ from ..core.errors import Seq2SeqError
 from ..core.search_settings import SearchSettings
 from ..fast.allocator import reuse_freed_memory
 from ..model.seq2seq import Seq2Seq
-from ..runtime.folder import is_export_folder
 from .bundle import Bundle, load_bundle
-from .locate import locate_model
+from .locate import locate_model, model_kind
 from .search import Hypothesis, translate_ids
 from .text import TextTranslator, Translation, nbest_table
 
@@ -43,7 +42,7 @@ class Translator(TextTranslator):
         same large buffers every step, and decoding ran about 15% faster for it.
         """
         folder = locate_model(path_or_uri)
-        if is_export_folder(folder):
+        if model_kind(folder, path_or_uri, "model") == "export":
             from ..runtime.translator import OnnxTranslator
 
             return OnnxTranslator.load(folder, device=device, quantize=quantize, **settings)

@@ -30,7 +30,7 @@ from ..decoding.bundle import Bundle, load_bundle
 from ..decoding.bundle_files import SRC_SPM as BUNDLE_SRC_SPM
 from ..decoding.bundle_files import TGT_SPM as BUNDLE_TGT_SPM
 from ..decoding.bundle_files import WEIGHTS_FILE
-from ..decoding.locate import locate_model
+from ..decoding.locate import locate_model, model_kind
 from ..runtime.folder import (
     ENCODER_FILE,
     EXPORT_FILE,
@@ -60,7 +60,7 @@ def export_onnx(model: str | Path, out: str | Path, quantize: str = "none") -> d
     if importlib.util.find_spec("onnx") is None:  # the exporter's and the quantizer's model format
         raise Seq2SeqError("export needs onnx: pip install \"seq2seq[onnx]\" (or pip install onnx)")
     bundle_path = locate_model(model)
-    if is_export_folder(bundle_path):
+    if model_kind(bundle_path, model, give="give the trained model's folder (data/model) or its MLflow URI") == "export":
         raise Seq2SeqError(f"--model: {model} is already an exported model; export from the trained model's "
                            "folder (data/model) or its MLflow URI")
     bundle = load_bundle(bundle_path, "cpu", fast=False)  # the plain model: the reference math

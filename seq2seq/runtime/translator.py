@@ -12,7 +12,7 @@ from ..core.search_rules import Hypothesis
 from ..core.search_settings import SearchSettings
 from ..data.subwords import Tokenizer
 from ..decoding.text import TextTranslator
-from .folder import SRC_SPM, TGT_SPM, load_export_info
+from .folder import REDO, SRC_SPM, TGT_SPM, load_export_info
 from .onnx_model import OnnxModel
 from .search import translate_ids
 
@@ -40,8 +40,8 @@ class OnnxTranslator(TextTranslator):
             raise Seq2SeqError(f"--quantize: got {quantize!r}; {folder} is already an exported model (quantize it "
                                "when exporting: seq2seq export --quantize int8)")
         info = load_export_info(folder)
-        src_tok = Tokenizer.load(folder / SRC_SPM)
-        tgt_tok = Tokenizer.load(folder / TGT_SPM)
+        src_tok = Tokenizer.load(folder / SRC_SPM, REDO)
+        tgt_tok = Tokenizer.load(folder / TGT_SPM, REDO)
         if (src_tok.vocab_size, tgt_tok.vocab_size) != (info["src_vocab_size"], info["tgt_vocab_size"]):
             raise ModelBundleError(f"{folder}: tokenizer vocabularies ({src_tok.vocab_size}, {tgt_tok.vocab_size}) do "
                                    f"not match the model's ({info['src_vocab_size']}, {info['tgt_vocab_size']})")
