@@ -4,7 +4,7 @@ with every reference of a repeated source, and by source length.
 Writes metrics/scores/NAME.json (with the signatures and the decode settings) and
 metrics/scores_by_length/NAME.csv (a DVC plot), the same and a chart in data/score/NAME/, and
 records the evaluation in MLflow as a run of its own, a child of the run that made the model
-(seq2seq.tracking.evaluations): the decode and score settings as params, the test set as its
+(seq2seq.tracking.evaluations): the model's config, the decode and score settings as params, the test set as its
 dataset, BLEU / chrF / TER as metrics, the hypotheses, a table of sample translations, the
 by-length chart and the decode stage's attention heatmaps as artifacts.
 """
@@ -29,6 +29,7 @@ from seq2seq.tracking.evaluations import Evaluation, EvaluationLog
 def main() -> None:
     params = load_params()
     name, _ = test_set_from_args(params, sys.argv[1:], "score")
+    bundle = load_bundle_info("data/model")  # the model's config and the MLflow run that made it
     cfg = params.score
     decoded = Path("data/decode") / name
     hypotheses = (decoded / "hypotheses.txt").read_text(encoding="utf-8").split("\n")[:-1]
@@ -63,8 +64,8 @@ def main() -> None:
                                                                       "scores_by_length.png"))],
         attention=sorted((decoded / "attention").glob("*.png")),
         samples={"source": sources[:n], "reference": references[:n], "translation": hypotheses[:n]},
-        dvc_experiment=os.environ.get("DVC_EXP_NAME") or None)
-    run_id = EvaluationLog(load_bundle_info("data/model").get("mlflow", {}).get("run_id")).record(evaluation)
+        dvc_experiment=os.environ.get("DVC_EXP_NAME") or None, model=bundle["model"])
+    run_id = EvaluationLog(bundle.get("mlflow", {}).get("run_id")).record(evaluation)
     extra = f"  (all references: BLEU {multi['bleu']:.2f}  chrF {multi['chrf']:.2f})" if multi else ""
     print(f"score {name}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  TER {scores['ter']:.2f}{extra}"
           + (f"; MLflow evaluation run {run_id} ({evaluation.name})" if run_id else ""))

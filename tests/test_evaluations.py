@@ -41,6 +41,7 @@ def test_another_decode_setting_adds_an_evaluation_and_keeps_the_first(tmp_path)
     (training,) = training_runs(client, experiment)
     (first,) = evaluation_runs(client, experiment)
     assert first.info.run_name == "test · beam 2" and first.data.params["decode.beam_width"] == "2"
+    assert first.data.params["model.cell"] == "gru" and first.data.params["model.hidden_size"] == "32"
 
     out = run([*DVC, "exp", "run", "-n", "greedy", "-S", "decode.beam_width=1"], repo, env)
     assert "Running stage 'train'" not in out.stdout  # the model is the same: only decode and score rerun
@@ -91,8 +92,13 @@ def test_queued_grid_gives_one_training_run_per_model_and_one_evaluation_per_set
             for trainings_cell, t in trainings.items() if r.data.tags["mlflow.parentRunId"] == t.info.run_id}
     # the baseline's beam-2 evaluation plus the four of the grid, each under its own model's run
     assert len(evaluations) == 5 and grid == {("gru", "2"), ("gru", "1"), ("gru", "3"), ("lstm", "1"), ("lstm", "3")}
+    by_run = {t.info.run_id: t for t in trainings.values()}
     for r in evaluations:
         assert r.info.status == "FINISHED" and "bleu" in r.data.metrics
+        # the model's defining params beside the decode params, as its training run logged them
+        model = by_run[r.data.tags["mlflow.parentRunId"]].data.params
+        for key in ("model.cell", "model.attention", "model.hidden_size", "model.layers", "model.bidirectional"):
+            assert r.data.params[key] == model[key], key
         assert r.info.run_name == f"test · {'greedy' if r.data.params['decode.beam_width'] == '1' else 'beam ' + r.data.params['decode.beam_width']}"
     queued = [r for r in evaluations if r.data.params["decode.beam_width"] != "2"]
     assert all(r.data.tags.get("dvc.experiment") for r in queued)  # each tagged with its DVC experiment

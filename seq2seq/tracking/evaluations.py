@@ -1,8 +1,9 @@
 """One MLflow run per evaluation: a trained model x a test set x decode settings.
 
 Each evaluation is a child of the training run that made the model (``mlflow.parentRunId``),
-named by test set and settings (``test · beam 5``), with the decode and score settings as
-params, the test set as its dataset (name and digest), its scores as metrics (also linked to
+named by test set and settings (``test · beam 5``), with the model's defining params (``model.*``:
+cell, attention, sizes, as the training run logged them) and the decode and score settings as
+params, so that the compare view shows which model and which search each score belongs to, the test set as its dataset (name and digest), its scores as metrics (also linked to
 the logged model and the dataset, so the model's page lists them per test set), and its
 artifacts. An evaluation is identified by a key over all of that: the same evaluation
 recorded again (a forced rerun) adds nothing, and other settings add a record and never
@@ -58,6 +59,7 @@ class Evaluation:
     attention: list[Path] = field(default_factory=list)
     samples: dict[str, list] = field(default_factory=dict)
     dvc_experiment: str | None = None
+    model: dict[str, Any] = field(default_factory=dict)  # the model's config (config.json's model: cell, ...)
 
     @property
     def name(self) -> str:
@@ -111,6 +113,7 @@ class EvaluationLog(TrainingRunWriter):
         try:
             retry_locked(lambda: mlflow.log_params({
                 "test_set": evaluation.test_set, "model_run": parent_id,
+                **{f"model.{k}": v for k, v in evaluation.model.items()},
                 **{f"decode.{k}": v for k, v in evaluation.decode.items()},
                 **{f"score.{k}": v for k, v in evaluation.score.items()}}))
             from mlflow.data.sources import LocalArtifactDatasetSource
