@@ -10,7 +10,6 @@ by-length chart and the decode stage's attention heatmaps as artifacts.
 """
 import csv
 import io
-import json
 import os
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from seq2seq.core.atomic import sha256_file, write_json, write_text
 from seq2seq.core.config import flatten, load_params
 from seq2seq.core.guard import run_guarded
+from seq2seq.core.stage_outputs import read_output_json, read_output_lines
 from seq2seq.data.clean import read_split
 from seq2seq.data.testsets import PAIRS, test_set_from_args
 from seq2seq.decoding.bundle_files import load_bundle_info
@@ -32,8 +32,8 @@ def main() -> None:
     bundle = load_bundle_info("data/model")  # the model's config and the MLflow run that made it
     cfg = params.score
     decoded = Path("data/decode") / name
-    hypotheses = (decoded / "hypotheses.txt").read_text(encoding="utf-8").split("\n")[:-1]
-    settings = json.loads((decoded / "settings.json").read_text(encoding="utf-8"))
+    hypotheses = read_output_lines(decoded / "hypotheses.txt")
+    settings = read_output_json(decoded / "settings.json")
     test = read_split(f"data/tests/{name}/{PAIRS}")
     sources, references = list(test["source"]), list(test["target"])
     scores = score_corpus(hypotheses, references, cfg)

@@ -22,6 +22,7 @@ from seq2seq.core.config import Params, load_params
 from seq2seq.core.devices import resolve_device
 from seq2seq.core.errors import Seq2SeqError
 from seq2seq.core.guard import run_guarded
+from seq2seq.core.stage_outputs import REMAKE
 from seq2seq.data.clean import read_split
 from seq2seq.data.resampling import SampledSegmentations
 from seq2seq.data.subwords import Tokenizer, load_encoded
@@ -54,8 +55,8 @@ def main() -> None:
 
 
 def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -> None:
-    src_tok = Tokenizer.load("data/tokens/src.spm.model")
-    tgt_tok = Tokenizer.load("data/tokens/tgt.spm.model")
+    src_tok = Tokenizer.load("data/tokens/src.spm.model", REMAKE)
+    tgt_tok = Tokenizer.load("data/tokens/tgt.spm.model", REMAKE)
     train_split = load_encoded("data/tokens/train.npz")
     valid_split = load_encoded("data/tokens/valid.npz")
     valid = read_split("data/clean/valid.tsv")

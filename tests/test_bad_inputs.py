@@ -310,3 +310,37 @@ def test_params_yaml_empty_not_utf8_or_not_yaml(tmp_path, content, expected):
     with pytest.raises(Seq2SeqError) as caught:
         load_params(tmp_path / "params.yaml")
     assert expected in str(caught.value)
+
+
+# --------------------------------------------------------------------------- files one stage writes for the next
+def test_a_stage_output_missing_cut_short_or_edited_by_hand_says_to_remake_it(tmp_path):
+    """Written atomically by the pipeline, so damage comes from outside it: the error names the
+    file and says how DVC remakes it."""
+    from seq2seq.core.stage_outputs import read_output_json, read_output_lines
+    from seq2seq.data.clean import read_split
+    from seq2seq.data.subwords import load_encoded
+
+    remake = "it is a pipeline output: remake it with dvc repro"
+    split = tmp_path / "valid.tsv"
+    for content, expected in ((None, "valid.tsv: missing"), (b"", "valid.tsv: empty (no sentence pair in it)"),
+                              (b"a\tb\n\xff\tc\n", "valid.tsv:2: invalid UTF-8")):
+        split.unlink(missing_ok=True)
+        if content is not None:
+            split.write_bytes(content)
+        with pytest.raises(Seq2SeqError) as caught:
+            read_split(split)
+        assert expected in str(caught.value) and (remake in str(caught.value) or "re-encode" in str(caught.value))
+    hypotheses = tmp_path / "hypotheses.txt"
+    hypotheses.write_bytes(b"uno\ndos\n\xe9\n")
+    with pytest.raises(Seq2SeqError, match=r"hypotheses\.txt:3: invalid UTF-8; it is a pipeline output"):
+        read_output_lines(hypotheses)
+    hypotheses.write_bytes(b"uno\n\ntres\n")
+    assert read_output_lines(hypotheses) == ["uno", "", "tres"]  # an empty translation is a line too
+    settings = tmp_path / "settings.json"
+    settings.write_text('{"beam_width": 5,')
+    with pytest.raises(Seq2SeqError, match=r"settings\.json: not valid JSON .*; it is a pipeline output"):
+        read_output_json(settings)
+    encoded = tmp_path / "train.npz"
+    encoded.write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(Seq2SeqError, match=r"train\.npz: not a readable encoded split .*rerun the tokenize stage"):
+        load_encoded(encoded)

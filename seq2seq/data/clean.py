@@ -27,6 +27,7 @@ import pandas as pd
 from ..core.atomic import atomic_path
 from ..core.config import CleanConfig
 from ..core.errors import DataError
+from ..core.stage_outputs import REMAKE, read_output_bytes
 from .lines import decode_line, numbered_lines, split_pair
 
 SPLITS = ("train", "valid", "test")
@@ -69,13 +70,14 @@ def read_corpus(path: str | Path) -> pd.DataFrame:
     or a wrong number of columns. A byte-order mark and CRLF line ends are accepted.
     """
     path = Path(path)
-    return parse_corpus(path.read_bytes(), str(path))
+    return parse_corpus(read_output_bytes(path), str(path), remedy=REMAKE)
 
 
-def parse_corpus(raw: bytes, path: str, key: str = "data.path") -> pd.DataFrame:
-    """:func:`read_corpus` of bytes; ``path`` names them in errors, ``key`` the param that gave them."""
+def parse_corpus(raw: bytes, path: str, key: str = "data.path", remedy: str = "") -> pd.DataFrame:
+    """:func:`read_corpus` of bytes; ``path`` names them in errors, ``key`` the param that gave them
+    (or ``remedy`` says what to do about an empty file)."""
     rows: list[tuple[str, str, str]] = []
-    for number, line in numbered_lines(raw, path, key, "sentence pair"):
+    for number, line in numbered_lines(raw, path, key, "sentence pair", remedy):
         if not line.strip():
             continue
         parts = split_pair(decode_line(line, path, number), path, number)
@@ -157,8 +159,8 @@ def write_split(frame: pd.DataFrame, path: str | Path) -> None:
 
 
 def read_split(path: str | Path) -> pd.DataFrame:
-    """Read a split written by :func:`write_split`."""
-    return read_corpus(path)
+    """Read a split written by :func:`write_split` (a pipeline output: an error says to remake it)."""
+    return parse_corpus(read_output_bytes(path), str(path), remedy=REMAKE)
 
 
 def normalize_pairs(frame: pd.DataFrame) -> pd.DataFrame:

@@ -37,10 +37,12 @@ def split_pair(text: str, where: str, number: int) -> list[str]:
     return parts
 
 
-def numbered_lines(raw: bytes, where: str, key: str, what: str = "sentence") -> Iterator[tuple[int, bytes]]:
-    """(number from 1, bytes) of each line of a file that must not be empty (a BOM is dropped)."""
+def numbered_lines(raw: bytes, where: str, key: str, what: str = "sentence",
+                   remedy: str = "") -> Iterator[tuple[int, bytes]]:
+    """(number from 1, bytes) of each line of a file that must not be empty (a BOM is dropped);
+    ``remedy``: what to do about an empty one (default: point ``key`` at the right file)."""
     if not raw.strip():
-        raise DataError(f"{where}: empty (no {what} in it); point {key} at the right file")
+        raise DataError(f"{where}: empty (no {what} in it); {remedy or f'point {key} at the right file'}")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     return enumerate(raw.split(b"\n"), start=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -161,8 +162,10 @@ def load_encoded(path: str | Path) -> EncodedSplit:
     try:
         with np.load(path, allow_pickle=False) as z:
             src_ids, src_off, tgt_ids, tgt_off = (z[k] for k in ("src_ids", "src_offsets", "tgt_ids", "tgt_offsets"))
-    except (OSError, KeyError, ValueError) as err:
-        raise DataError(f"{path}: not a readable encoded split ({err}); rerun the tokenize stage") from None
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        reason = str(err).splitlines()[0][:80] if str(err) else type(err).__name__
+        raise DataError(f"{path}: not a readable encoded split ({reason}); rerun the tokenize stage "
+                        "(dvc repro -f -s tokenize)") from None
     src = [src_ids[a:b] for a, b in zip(src_off[:-1], src_off[1:])]
     tgt = [tgt_ids[a:b] for a, b in zip(tgt_off[:-1], tgt_off[1:])]
     return EncodedSplit(src, tgt)
