@@ -5,9 +5,11 @@
 In a fresh clone of this repository (a temporary folder), on the default data with
 ``train.epochs`` set to EPOCHS: a committed baseline (``dvc repro``), then the README's grid
 (``dvc exp run --queue -S model.cell=gru,lstm -S decode.beam_width=1,5``, ``dvc queue start -j
-2``), then ``mlflow ui`` on that clone's store and headless Chromium (Debian's ``chromium``)
-photographing the compare view of the grid's four evaluations. Needs this environment's
-``dvc``, ``mlflow`` and torch (run it with the project's .venv) and ``chromium`` on PATH.
+2``), then ``mlflow ui`` on that clone's store and headless Chromium photographing the compare
+view of the grid's four evaluations, every param row shown (the model's ``model.*`` beside the
+``decode.*`` settings; MLflow would scroll them inside a short box) down to the metrics. Needs
+this environment's ``dvc``, ``mlflow`` and torch (run it with the project's .venv), Selenium
+(``pip install selenium``) and Debian's ``chromium`` and ``chromium-driver``.
 """
 from __future__ import annotations
 
@@ -59,6 +61,48 @@ def run_grid(repo: Path, epochs: int, env: dict[str, str]) -> dict:
     return params
 
 
+# Every element that scrolls its content inside a fixed height (the compare view's params box) shown whole.
+UNCLIP = """
+for (const el of document.querySelectorAll('body *')) {
+  const style = getComputedStyle(el);
+  if (['auto', 'scroll'].includes(style.overflowY) && el.scrollHeight > el.clientHeight + 5) {
+    el.style.maxHeight = 'none'; el.style.height = 'auto'; el.style.overflowY = 'visible';
+  }
+}"""
+# The picture's right and bottom edges: the main panel without the assistant, down to the Artifacts section.
+EDGES = """
+const find = text => document.evaluate(`//*[normalize-space(text())='${text}']`, document, null,
+                                       XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
+const artifacts = find('Artifacts'), assistant = find('MLflow Assistant');
+return [assistant ? assistant.getBoundingClientRect().left - 24 : window.innerWidth,
+        artifacts ? artifacts.getBoundingClientRect().top - 16 : document.body.scrollHeight];"""
+
+
+def photograph(url: str, out: Path, browser: str, driver: str) -> None:
+    """Open ``url`` in headless Chromium, show every param row, and save the view down to the metrics."""
+    from PIL import Image  # (matplotlib's dependency)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1900,3600"):
+        options.add_argument(flag)
+    chrome = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        chrome.get(url)
+        time.sleep(20)  # the page renders its tables and plot after loading the runs
+        chrome.execute_script(UNCLIP)
+        time.sleep(2)
+        right, bottom = chrome.execute_script(EDGES)
+        chrome.save_screenshot(str(out))
+    finally:
+        chrome.quit()
+    with Image.open(out) as shot:
+        cropped = shot.crop((0, 0, min(shot.width, int(right)), min(shot.height, int(bottom))))
+    cropped.save(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=1)
@@ -67,8 +111,10 @@ def main() -> None:
     parser.add_argument("--from-clone", type=Path, help="photograph the grid already run in this clone (kept by --keep)")
     args = parser.parse_args()
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        sys.exit("error: chromium is not on PATH; install it (Debian: apt-get install chromium)")
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        sys.exit("error: chromium and chromedriver must be on PATH; install them (Debian: apt-get install chromium "
+                 "chromium-driver)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if args.from_clone:
@@ -103,16 +149,10 @@ def main() -> None:
         ids = ",".join(f'"{r.info.run_id}"' for r in grid)
         url = f"http://127.0.0.1:{port}/#/compare-runs?runs=[{ids}]&experiments=[\"{experiment}\"]"
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        sh([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1500,3400",
-            "--virtual-time-budget=30000", f"--screenshot={args.out.resolve()}", url], repo, env)
+        photograph(url, args.out, browser, driver)
     finally:
         ui.terminate()
         ui.wait(timeout=30)
-    from PIL import Image  # (matplotlib's dependency)
-
-    with Image.open(args.out) as shot:  # the page down to the metrics table, without the assistant panel
-        cropped = shot.crop((0, 0, min(shot.width, 1110), min(shot.height, 1990)))
-    cropped.save(args.out)
     print(f"wrote {args.out} from {url}")
     if args.keep or work is None:
         print(f"clone kept at {repo}")
