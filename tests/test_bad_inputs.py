@@ -247,7 +247,7 @@ TARGETS = "".join(t + "\n" for _, t in GOOD).encode()
     (lambda: two_files(SOURCES, TARGETS[: TARGETS.rindex(b"\n", 0, -1) + 1]),
      "held/t.en has 10 lines but held/t.es has 9"),
     (lambda: two_files(gzip.compress(SOURCES)[:-12], gzip.compress(TARGETS), ".gz"),
-     "held/t.en.gz: corrupt or truncated gzip file"),
+     "tests.x.path: held/t.en.gz: corrupt or truncated gzip file"),
     (lambda: tsv(b"a\tb\nc\td\none column only\n"),
      "held/t.tsv:3: expected 2 or 3 TAB-separated columns (source, target[, attribution]), found 1"),
     (lambda: tsv(b"\n"), "held/t.tsv: empty (no sentence pair in it); point tests.x.path at the right file"),
@@ -299,14 +299,17 @@ def test_the_corpus_and_validation_files_are_named_with_their_key(project):
 
 # --------------------------------------------------------------------------- params.yaml
 @pytest.mark.parametrize("content, expected", [
+    (None, "params.yaml: not found; run from the project's folder (the one holding params.yaml)"),
     (b"", "params.yaml: empty; restore it (git checkout params.yaml)"),
     (b"# only a comment\n", "params.yaml: empty; restore it"),
     (b"data:\n  source: local\n  path: \xe9t\xe9.tsv\n", "params.yaml:3: invalid UTF-8; re-save the file as UTF-8"),
-    (b"data:\n  source: [local\n", "invalid YAML line"),
+    (b"data:\n  source: [local\n",
+     "params.yaml:3: invalid YAML (expected ',' or ']', but got '<stream end>'); fix the syntax"),
     (b"- data\n", "params must be a mapping of sections"),
 ])
-def test_params_yaml_empty_not_utf8_or_not_yaml(tmp_path, content, expected):
-    (tmp_path / "params.yaml").write_bytes(content)
+def test_params_yaml_missing_empty_not_utf8_or_not_yaml(tmp_path, content, expected):
+    if content is not None:
+        (tmp_path / "params.yaml").write_bytes(content)
     with pytest.raises(Seq2SeqError) as caught:
         load_params(tmp_path / "params.yaml")
     assert expected in str(caught.value)

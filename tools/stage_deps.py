@@ -175,8 +175,9 @@ def rewrite_inputs(text: str, inputs: dict) -> str:
     return head + vars_block(inputs["tests"]) + sep + "".join(out)
 
 
-RECIPE_HEADER = ("# Generated from the project's dvc.yaml and this folder's params.yaml by `python tools/stage_deps.py`:\n"
-                 "# edit those, then rerun it. The stages are the project's, run in this folder.\n")
+RECIPE_HEADER = ("# Generated from the project's dvc.yaml and this folder's params.yaml by\n"
+                 "# `python tools/stage_deps.py`: edit those, then rerun it. The stages are the project's, run in\n"
+                 "# this folder.\n")
 CODE = ("stages/", "seq2seq/")
 
 

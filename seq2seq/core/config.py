@@ -536,18 +536,20 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ParamError("(file)", str(path), "params file not found; run from the repository root") from None
+        raise Seq2SeqError(f"{path}: not found; run from the project's folder (the one holding params.yaml)") from None
     except UnicodeDecodeError as err:
         line = path.read_bytes()[: err.start].count(b"\n") + 1
         raise Seq2SeqError(f"{path}:{line}: invalid UTF-8; re-save the file as UTF-8") from None
-    if not text.strip():
-        raise Seq2SeqError(f"{path}: empty; restore it (git checkout {path.name}) or write the sections you tune")
+
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ParamError("(yaml)", str(path), f"invalid YAML{where}: fix the syntax") from None
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "not YAML"
+        raise Seq2SeqError(f"{path}{where}: invalid YAML ({problem}); fix the syntax") from None
+    if raw is None:  # nothing but blank lines and comments
+        raise Seq2SeqError(f"{path}: empty; restore it (git checkout {path.name}) or write the sections you tune")
     return params_from_dict(raw, str(path))
 
 

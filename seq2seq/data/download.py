@@ -398,7 +398,7 @@ def _read_local(path: Path, key: str) -> bytes:
         with _open_maybe_gzip(path) as fh:
             return fh.read()
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: corrupt or truncated gzip file ({err}); copy or download it again") from None
+        raise DataError(f"{key}: {path}: corrupt or truncated gzip file ({err}); copy the file again") from None
 
 
 def _split_lines(data: bytes) -> list[bytes]:

@@ -32,8 +32,8 @@ def split_pair(text: str, where: str, number: int) -> list[str]:
     if len(parts) not in (2, 3):
         raise DataError(
             f"{where}:{number}: expected 2 or 3 TAB-separated columns (source, target[, attribution]), "
-            f"found {len(parts)}; put one TAB between the source and the target (a TAB inside a sentence "
-            "belongs in a two-file corpus: data.path and data.target_path)")
+            f"found {len(parts)}; put one TAB between the source and the target (sentences that hold a TAB "
+            "belong in two line-aligned files: path for the source side, target_path for the target side)")
     return parts
 
 

@@ -56,7 +56,8 @@ def model_kind(folder: Path, given: str | Path, flag: str = "--model", give: str
     if (folder / CONFIG_FILE).is_file():
         return "bundle"
     if any(folder.glob("*.onnx")):
-        raise ModelBundleError(f"{folder / EXPORT_FILE}: missing, so the ONNX graphs in {folder} cannot be read; {REDO}")
+        raise ModelBundleError(f"{folder / EXPORT_FILE}: missing, so the ONNX graphs in {folder} cannot be read; "
+                               f"{REDO}")
     if (folder / WEIGHTS_FILE).is_file():
         raise ModelBundleError(f"{folder / CONFIG_FILE}: missing from the model bundle; {RESTORE}")
     raise ModelBundleError(f"{flag} {given}: holds neither {EXPORT_FILE} (an exported model) nor {CONFIG_FILE} (a "

@@ -60,7 +60,8 @@ def export_onnx(model: str | Path, out: str | Path, quantize: str = "none") -> d
     if importlib.util.find_spec("onnx") is None:  # the exporter's and the quantizer's model format
         raise Seq2SeqError("export needs onnx: pip install \"seq2seq[onnx]\" (or pip install onnx)")
     bundle_path = locate_model(model)
-    if model_kind(bundle_path, model, give="give the trained model's folder (data/model) or its MLflow URI") == "export":
+    trained = "give the trained model's folder (data/model) or its MLflow URI"
+    if model_kind(bundle_path, model, give=trained) == "export":
         raise Seq2SeqError(f"--model: {model} is already an exported model; export from the trained model's "
                            "folder (data/model) or its MLflow URI")
     bundle = load_bundle(bundle_path, "cpu", fast=False)  # the plain model: the reference math

@@ -1,15 +1,15 @@
 """One MLflow run per evaluation: a trained model x a test set x decode settings.
 
-Each evaluation is a child of the training run that made the model (``mlflow.parentRunId``),
-named by test set and settings (``test · beam 5``), with the model's defining params (``model.*``:
-cell, attention, sizes, as the training run logged them) and the decode and score settings as
-params, so that the compare view shows which model and which search each score belongs to, the test set as its dataset (name and digest), its scores as metrics (also linked to
-the logged model and the dataset, so the model's page lists them per test set), and its
-artifacts. An evaluation is identified by a key over all of that: the same evaluation
-recorded again (a forced rerun) adds nothing, and other settings add a record and never
-change an earlier one. The training run gets ``evaluations.json``, a summary table of its
-evaluations (an artifact, not metrics, so it cannot be mistaken for one of them).
-"""
+Each evaluation is a child of the training run that made the model (``mlflow.parentRunId``), named
+by test set and settings (``test · beam 5``), with the model's defining params (``model.*``: cell,
+attention, sizes, as the training run logged them) and the decode and score settings as params, so
+that the compare view shows which model and which search each score belongs to, the test set as its
+dataset (name and digest), its scores as metrics (also linked to the logged model and the dataset,
+so the model's page lists them per test set), and its artifacts. An evaluation is identified by a
+key over all of that: the same evaluation recorded again (a forced rerun) adds nothing, and other
+settings add a record and never change an earlier one. The training run gets ``evaluations.json``, a
+summary table of its evaluations (an artifact, not metrics, so it cannot be mistaken for one of
+them)."""
 from __future__ import annotations
 
 import hashlib
