@@ -2,7 +2,7 @@ import pytest
 
 from seq2seq.core.config import ModelConfig, Params, flatten, load_params, params_from_dict
 from seq2seq.core.devices import resolve_device
-from seq2seq.core.errors import ParamError
+from seq2seq.core.errors import ParamError, Seq2SeqError
 
 
 def test_defaults_validate_and_repo_params_load():
@@ -74,7 +74,7 @@ def test_ints_are_accepted_for_floats_and_converted():
 def test_invalid_yaml_names_the_line(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("model:\n  cell: [gru\n", encoding="utf-8")
-    with pytest.raises(ParamError, match=r"line \d"):
+    with pytest.raises(Seq2SeqError, match=r"params\.yaml:3: invalid YAML \(.*\); fix the syntax"):
         load_params(path)
 
 
