@@ -19,7 +19,7 @@ import torch
 
 from seq2seq.core.atomic import sha256_file, write_json, write_text
 from seq2seq.core.config import Params, load_params
-from seq2seq.core.devices import resolve_device
+from seq2seq.core.devices import check_ranks, resolve_device
 from seq2seq.core.errors import Seq2SeqError
 from seq2seq.core.guard import run_guarded
 from seq2seq.core.stage_outputs import REMAKE
@@ -40,6 +40,7 @@ TOKEN_FILES = ("train.npz", "valid.npz", "src.spm.model", "tgt.spm.model")
 
 def main() -> None:
     params = load_params()
+    check_ranks(params.train.device, params.train.nproc)
     if params.train.nproc > 1 and not launched_by_torchrun():
         status = run_under_torchrun(params.train.nproc, "stages.train")
         if status:

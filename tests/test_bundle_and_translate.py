@@ -178,6 +178,18 @@ def test_int8_quantized_model_translates_close_to_the_float_one(bundle_dir):
         Translator.load(bundle_dir, device="cpu", quantize="int4")
 
 
+def test_int8_with_device_auto_decodes_on_the_cpu_where_a_gpu_is_visible(bundle_dir, monkeypatch):
+    """int8 runs on the CPU only: with device auto (params' default) it must not pick the GPU and
+    then refuse (decode.quantize int8 passed params validation and failed on GPU machines)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    translator = Translator.load(bundle_dir, device="auto", quantize="int8")
+    assert translator.device == torch.device("cpu")
+    assert any(".quantized." in type(m).__module__ for m in translator.bundle.model.modules())
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda info: [info], "holds a JSON list, not an object"),
     (lambda info: "text", "holds a JSON str, not an object"),

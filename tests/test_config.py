@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from seq2seq.core.config import ModelConfig, Params, flatten, load_params, params_from_dict
@@ -105,3 +107,25 @@ def test_test_sets_and_an_official_valid_set_parse():
     assert params.tests["rand"].random_split and not params.tests["test_2016_flickr"].random_split
     assert Params().tests["test"].random_split and not Params().data.valid.given
     assert flatten(params)["data.valid.sha256"] == "a" * 64
+
+
+@pytest.mark.parametrize("device, nproc, gpus, message", [
+    ("auto", 4, 2, "train.nproc: got 4; each rank trains on a GPU of its own and this machine has 2: use at most 2"),
+    ("cuda", 3, 1, "use at most 1, or train.device: cpu"),
+    ("cuda:1", 2, 2, "train.device: got 'cuda:1'; with train.nproc 2 each rank takes a GPU of its own"),
+])
+def test_more_ranks_than_gpus_or_one_named_gpu_for_several_ranks_is_a_param_error(device, nproc, gpus, message):
+    """Checked before torchrun starts any rank (it failed in set_device with 'invalid device ordinal',
+    or put every rank on one GPU)."""
+    from seq2seq.core.devices import check_ranks
+
+    with pytest.raises(ParamError, match=re.escape(message)):
+        check_ranks(device, nproc, gpus)
+
+
+@pytest.mark.parametrize("device, nproc, gpus", [("auto", 2, 0), ("cpu", 4, 2), ("cuda", 2, 2), ("auto", 1, 0),
+                                                 ("cuda:1", 1, 2)])
+def test_ranks_that_fit_the_machine_pass(device, nproc, gpus):
+    from seq2seq.core.devices import check_ranks
+
+    check_ranks(device, nproc, gpus)

@@ -28,3 +28,20 @@ def resolve_device(name: str, key: str = "train.device") -> torch.device:
             raise ParamError(key, name, "MPS is not available on this machine; use auto or cpu")
         return torch.device("mps")
     raise ParamError(key, name, "use auto, cpu, cuda, cuda:N or mps")
+
+
+def check_ranks(device: str, nproc: int, gpus: int | None = None) -> None:
+    """Before starting ``nproc`` training processes on ``device`` (``train.device``): on CUDA each
+    rank takes a GPU of its own (cuda:LOCAL_RANK), so there must be that many, and a device that
+    names one GPU (cuda:N) cannot hold them all. ``gpus``: how many are visible (default: count)."""
+    if nproc <= 1 or device in ("cpu", "mps"):
+        return
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    if gpus == 0:
+        return  # auto: the ranks train on the CPU (gloo); cuda: resolve_device says there is none
+    if device.startswith("cuda:"):
+        raise ParamError("train.device", device, f"with train.nproc {nproc} each rank takes a GPU of its own "
+                         "(cuda:0, cuda:1, ...): use cuda or auto, and CUDA_VISIBLE_DEVICES to choose the GPUs")
+    if nproc > gpus:
+        raise ParamError("train.nproc", nproc, f"each rank trains on a GPU of its own and this machine has {gpus}: "
+                         f"use at most {gpus}, or train.device: cpu")

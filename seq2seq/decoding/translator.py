@@ -47,7 +47,8 @@ class Translator(TextTranslator):
 
             return OnnxTranslator.load(folder, device=device, quantize=quantize, **settings)
         reuse_freed_memory()
-        torch_device = resolve_device(device, "--device")
+        # int8 runs on the CPU only, so there "auto" can only mean the CPU
+        torch_device = resolve_device("cpu" if quantize == "int8" and device == "auto" else device, "--device")
         if quantize not in ("none", "int8"):
             raise Seq2SeqError(f"quantize: got {quantize!r}; use none or int8")
         if quantize == "int8" and torch_device.type != "cpu":
