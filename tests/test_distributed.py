@@ -68,3 +68,38 @@ def test_killed_two_rank_training_resumes_to_the_same_curve(tmp_path):
     for a, b in zip(history(repo), history(uninterrupted), strict=True):
         assert a["step"] == b["step"]
         assert float(a["valid_loss"]) == pytest.approx(float(b["valid_loss"]), rel=1e-6)
+
+
+def test_a_cuda_rank_exchanges_its_totals_through_its_own_gpu(monkeypatch):
+    """nccl all-reduces CUDA tensors only: a CUDA rank's group exchanges on cuda:LOCAL_RANK (the
+    loop all-reduced a CPU tensor, which nccl refuses at the first step); a CPU rank on the CPU."""
+    import torch
+    import torch.distributed as dist
+
+    from seq2seq.training import distributed
+
+    calls = {}
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(distributed, "die_with_parent", lambda *a: None)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.setdefault("set_device", d))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.setdefault("backend", backend))
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    group = distributed.join(torch.device("cuda"))
+    assert (group.rank, group.world, group.device) == (1, 2, torch.device("cuda", 1))
+    assert calls == {"set_device": torch.device("cuda", 1), "backend": "nccl"}
+    assert distributed.join(torch.device("cpu")).device == torch.device("cpu")
+
+    class Sent(Exception):
+        pass
+
+    def all_reduce(tensor, op):
+        calls["reduced_on"] = tensor.device
+        raise Sent
+
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    with pytest.raises(Sent):  # (a meta tensor stands in for the GPU's: it carries the device, no data)
+        distributed.ProcessGroup(1, 2, torch.device("meta")).totals(2.5, 300)
+    assert calls["reduced_on"] == torch.device("meta")

@@ -23,10 +23,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ProcessGroup:
-    """This process's place among the ranks (rank 0 of 1 when not distributed)."""
+    """This process's place among the ranks (rank 0 of 1 when not distributed), and the device its
+    exchanges go through (nccl takes CUDA tensors only; gloo the CPU's)."""
 
     rank: int = 0
     world: int = 1
+    device: torch.device = torch.device("cpu")
 
     @property
     def is_main(self) -> bool:
@@ -44,7 +46,7 @@ class ProcessGroup:
         """The sums of ``values`` over all ranks, in one exchange (every rank gets them)."""
         if not self.distributed:
             return list(values)
-        summed = torch.tensor(values, dtype=torch.float64)
+        summed = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(summed, op=dist.ReduceOp.SUM)
         return summed.tolist()
 
@@ -80,11 +82,13 @@ def join(device: torch.device) -> ProcessGroup:
     if not launched_by_torchrun():
         return ProcessGroup()
     die_with_parent()  # a rank never outlives its torchrun
+    exchange = torch.device("cpu")
     if device.type == "cuda":
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        exchange = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(exchange)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return ProcessGroup(dist.get_rank(), dist.get_world_size())
+    return ProcessGroup(dist.get_rank(), dist.get_world_size(), exchange)
 
 
 def leave() -> None:
