@@ -321,6 +321,30 @@ def test_average_of_the_last_validations_is_validated_and_kept_only_if_better(tm
     assert plain.averaged is None
 
 
+def test_resumed_kept_weights_go_back_to_the_models_device():
+    """A checkpoint loads onto the CPU; on a GPU the restored best and recent weights must go back to
+    the model's device, or averaging them with later validations' (on the GPU) fails at the end of
+    the run. (A meta device stands in for the GPU: it carries the device, no data.)"""
+    from dataclasses import asdict
+
+    from seq2seq.training.trainer import Trainer
+
+    pairs = synthetic_pairs(60)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    cfg = TrainConfig(epochs=1, batch_tokens=200, valid_bleu_sentences=0, threads=1, average_last=3)
+    trainer = Trainer(TINY_MODEL, cfg, split, split, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"),
+                      lambda record: None, lambda line: None, None, "fp", {})
+    weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+    checkpoint = {"fingerprint": "fp", "model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
+                  "schedule": trainer.schedule.state_dict(), "rng": torch.get_rng_state(), "cuda_rng": [],
+                  "progress": asdict(trainer.progress), "best_state": weights, "recent_states": [weights, weights]}
+    trainer.device = torch.device("meta")
+    trainer.restore(checkpoint)
+    kept = [trainer.best_state, *trainer.recent_states]
+    assert len(kept) == 3 and all(t.device.type == "meta" for state in kept for t in state.values())
+
+
 @pytest.mark.parametrize("cell, attention, feeding", [
     ("lstm", "none", False), ("lstm", "luong", False), ("lstm", "bahdanau", True), ("gru", "bahdanau", True),
     ("gru", "luong", False), ("gru", "none", False),

@@ -243,8 +243,13 @@ class Trainer:
         if self.device.type == "cuda" and checkpoint["cuda_rng"]:
             torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
         self.progress = Progress(**checkpoint["progress"])
-        self.best_state = checkpoint["best_state"]
-        self.recent_states = checkpoint.get("recent_states", [])
+        # Checkpoints load onto the CPU; the kept weights go back beside the model's (added to the
+        # weights of later validations when averaged, which live on the model's device).
+        self.best_state = self._on_device(checkpoint["best_state"])
+        self.recent_states = [self._on_device(s) for s in checkpoint.get("recent_states", [])]
+
+    def _on_device(self, state: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
+        return None if state is None else {k: v.to(self.device) for k, v in state.items()}
 
     def save(self) -> None:
         if self.checkpoint_dir is None or not self.group.is_main:
