@@ -129,3 +129,19 @@ def test_ranks_that_fit_the_machine_pass(device, nproc, gpus):
     from seq2seq.core.devices import check_ranks
 
     check_ranks(device, nproc, gpus)
+
+
+def test_auto_says_when_it_stays_on_the_cpu_beside_a_gpu_with_a_cpu_build_of_torch(monkeypatch, capsys):
+    """`make run TORCH=` after a CPU run keeps the CPU build in .venv: auto then trained on the CPU
+    without a word."""
+    import torch
+
+    from seq2seq.core import devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(devices, "nvidia_gpu_present", lambda: True)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert "running on the CPU, though this machine has an NVIDIA GPU: this torch" in capsys.readouterr().err
+    monkeypatch.setattr(devices, "nvidia_gpu_present", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu") and capsys.readouterr().err == ""

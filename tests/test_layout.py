@@ -145,3 +145,15 @@ def test_the_readme_is_at_most_250_lines_and_its_layout_names_every_docs_page():
     docs_line = next(line for line in readme_layout().splitlines() if line.startswith("docs/"))
     for page in (ROOT / "docs").glob("*.md"):
         assert page.stem in docs_line, f"README layout: name docs/{page.name} on the docs/ line"
+
+
+def test_the_supported_torch_range_starts_where_the_code_runs():
+    """pyproject.toml accepted torch 2.2, but the code calls torch.onnx.export(dynamo=...) (2.5) and
+    torch.is_autocast_enabled(device_type) (2.4): a user with an older CUDA build failed at every step."""
+    import re
+
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    floor = re.search(r'"torch>=(\d+)\.(\d+)', text)
+    assert floor and (int(floor.group(1)), int(floor.group(2))) >= (2, 5), "torch's floor must be at least 2.5"
+    code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "seq2seq").rglob("*.py"))
+    assert "dynamo=" in code and "is_autocast_enabled(" in code  # drop the floor only with these calls

@@ -1,9 +1,18 @@
 """Choosing the torch device named by a ``*.device`` param."""
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
+
 import torch
 
 from .errors import ParamError
+
+
+def nvidia_gpu_present() -> bool:
+    """Whether the machine has an NVIDIA GPU, whatever torch was built for."""
+    return Path("/dev/nvidia0").exists() or shutil.which("nvidia-smi") is not None
 
 
 def resolve_device(name: str, key: str = "train.device") -> torch.device:
@@ -13,6 +22,10 @@ def resolve_device(name: str, key: str = "train.device") -> torch.device:
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
+        if torch.version.cuda is None and nvidia_gpu_present():  # say so: training there is far slower
+            print(f"warning: {key} auto: running on the CPU, though this machine has an NVIDIA GPU: this torch "
+                  f"({torch.__version__}) is a CPU build; install a CUDA build of torch into .venv, then "
+                  "make run TORCH=", file=sys.stderr)
         return torch.device("cpu")
     if name == "cpu":
         return torch.device("cpu")
