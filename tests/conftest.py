@@ -37,3 +37,15 @@ def tiny_pairs() -> list[tuple[str, str]]:
 @pytest.fixture
 def tiny_tsv(tmp_path: Path, tiny_pairs: list[tuple[str, str]]) -> Path:
     return write_tsv(tmp_path / "corpus.tsv", tiny_pairs)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need a CUDA GPU: skipped, and saying so, where there is none."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none visible to torch here)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -20,7 +20,9 @@ def train_repo(folder, nproc: int):
     params = read_params(repo)
     # No dropout, so the two ranks' shares add up to exactly the one-process batch.
     params["model"]["dropout"] = 0.0
-    params["train"].update({"nproc": nproc, "epochs": 2, "validate_every": 6, "valid_bleu_sentences": 0})
+    # On the CPU (gloo) on every machine: with auto, a GPU machine would take nccl and a GPU per rank.
+    params["train"].update({"nproc": nproc, "epochs": 2, "validate_every": 6, "valid_bleu_sentences": 0,
+                            "device": "cpu"})
     write_params(repo, params)
     result = run([sys.executable, "-m", "dvc", "repro", "train"], repo, env)
     return repo, env, result
@@ -57,7 +59,8 @@ def test_killed_two_rank_training_resumes_to_the_same_curve(tmp_path):
     repo, env = make_repo(tmp_path / "repo")
     params = read_params(repo)
     params["model"]["dropout"] = 0.0
-    params["train"].update({"nproc": 2, "epochs": 2, "validate_every": 6, "valid_bleu_sentences": 0})
+    params["train"].update({"nproc": 2, "epochs": 2, "validate_every": 6, "valid_bleu_sentences": 0,
+                            "device": "cpu"})
     write_params(repo, params)
     run([sys.executable, "-m", "dvc", "repro", "tokenize"], repo, env)
     checkpoint = repo / "data/checkpoints/train" / CHECKPOINT_FILE
