@@ -20,6 +20,7 @@ explains the layout), with the local files of the recipe's own params.yaml.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import sys
 from pathlib import Path
@@ -154,6 +155,11 @@ def vars_block(tests: dict[str, dict[str, str]]) -> str:
     return VARS_COMMENT + yaml.safe_dump({"vars": [entry]}, sort_keys=False, width=120)
 
 
+def yaml_scalar(path: str) -> str:
+    """``path`` as a YAML list item reads it back: plain where it can be, else double-quoted."""
+    return path if re.fullmatch(r"[\w./~+@-]+", path) and not path.startswith(("-", "~", "@")) else json.dumps(path)
+
+
 def rewrite_inputs(text: str, inputs: dict) -> str:
     """Write the local files of ``inputs`` (:func:`seq2seq.core.pipeline_inputs.pipeline_inputs`) into
     a dvc.yaml's text: the download stage's dep lines marked as this tool's, and the vars block."""
@@ -171,7 +177,7 @@ def rewrite_inputs(text: str, inputs: dict) -> str:
         following = lines[n + 1] if n + 1 < len(lines) else ""
         if in_deps and line.lstrip().startswith("- ") and not following.lstrip().startswith("- "):
             indent = line[: len(line) - len(line.lstrip())]
-            out += [f"{indent}- {path}{INPUT_MARK}local file\n" for path in inputs["download"]]
+            out += [f"{indent}- {yaml_scalar(path)}{INPUT_MARK}local file\n" for path in inputs["download"]]
     return head + vars_block(inputs["tests"]) + sep + "".join(out)
 
 
