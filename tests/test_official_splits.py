@@ -193,7 +193,13 @@ def test_editing_a_local_test_sets_reference_file_reruns_that_test_set_only(repo
 
 def test_editing_the_local_validation_set_reruns_from_the_download_stage(repo):
     repo, env, _, _ = repo
-    valid = repo / "corpus" / "valid.tsv"
+    valid = repo / "heldout" / "valid.tsv"  # outside corpus/, a folder the download stage declares anyway
+    valid.parent.mkdir()
+    valid.write_bytes((repo / "corpus" / "valid.tsv").read_bytes())
+    params = read_params(repo)
+    params["data"]["valid"]["path"] = "heldout/valid.tsv"
+    write_params(repo, params)
+    assert "train" not in ran_stages(run([*DVC, "repro"], repo, env))  # the same pairs from another file
     valid.write_text(valid.read_text(encoding="utf-8").replace("El ", "Él ", 3), encoding="utf-8")
     assert changed_stages(repo, env) == {"download"}
     again = run([*DVC, "repro"], repo, env)
