@@ -64,10 +64,12 @@ def group_key(source: str) -> str:
 
 
 def read_corpus(path: str | Path) -> pd.DataFrame:
-    """Parse a corpus TSV into a frame with columns source, target, attribution.
+    """Parse a corpus TSV that an earlier stage wrote (data/raw/, data/clean/, data/tests/) into a
+    frame with columns source, target, attribution.
 
-    Raises :class:`DataError` naming the file and line for invalid UTF-8, NUL bytes
-    or a wrong number of columns. A byte-order mark and CRLF line ends are accepted.
+    Raises :class:`DataError` naming the file and line for invalid UTF-8, NUL bytes or a wrong
+    number of columns, and saying to remake it (a pipeline output). A byte-order mark and CRLF
+    line ends are accepted.
     """
     path = Path(path)
     return parse_corpus(read_output_bytes(path), str(path), remedy=REMAKE)
@@ -159,8 +161,8 @@ def write_split(frame: pd.DataFrame, path: str | Path) -> None:
 
 
 def read_split(path: str | Path) -> pd.DataFrame:
-    """Read a split written by :func:`write_split` (a pipeline output: an error says to remake it)."""
-    return parse_corpus(read_output_bytes(path), str(path), remedy=REMAKE)
+    """Read a split written by :func:`write_split`."""
+    return read_corpus(path)
 
 
 def normalize_pairs(frame: pd.DataFrame) -> pd.DataFrame:
