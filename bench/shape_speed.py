@@ -31,11 +31,12 @@ def tokens_per_second(model: ModelConfig, batch_tokens: int, tokens: Path, steps
                       on_validation=lambda record: None, log=lambda line: None, checkpoint_dir=None,
                       fingerprint="", checkpoint_meta={})
     order = trainer._order(1)
+    split = trainer.split(1)
     for batch in order[:5]:
-        trainer.train_step(batch)
+        trainer.train_step(trainer.host_batch(split, batch))
     started, seen = time.perf_counter(), 0
     for batch in order[5:5 + steps_of_1000 * 1000 // batch_tokens]:
-        seen += trainer.train_step(batch)[0]
+        seen += trainer.train_step(trainer.host_batch(split, batch))[0]
     return seen / (time.perf_counter() - started)
 
 

@@ -104,5 +104,5 @@ def test_a_cuda_rank_exchanges_its_totals_through_its_own_gpu(monkeypatch):
 
     monkeypatch.setattr(dist, "all_reduce", all_reduce)
     with pytest.raises(Sent):  # (a meta tensor stands in for the GPU's: it carries the device, no data)
-        distributed.ProcessGroup(1, 2, torch.device("meta")).totals(2.5, 300)
+        distributed.ProcessGroup(1, 2, torch.device("meta")).summed(torch.tensor(2.5))
     assert calls["reduced_on"] == torch.device("meta")

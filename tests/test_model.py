@@ -196,7 +196,8 @@ def test_int8_quantization_fuses_a_copy_and_leaves_the_model_alone():
 @pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("layers", [1, 2])
 def test_encoder_by_length_equals_packed(cell, bidirectional, layers):
-    """A batch of a few source lengths runs one call per length: same outputs, state and gradients."""
+    """A batch of a few source lengths runs one call per length (CPU), or one packed call with the
+    rows sorted on the host (elsewhere): same outputs, state and gradients as PyTorch's packing."""
     torch.manual_seed(0)
     config = ModelConfig(cell=cell, bidirectional=bidirectional, layers=layers, embedding_size=12, hidden_size=12,
                          dropout=0.0)
@@ -218,8 +219,11 @@ def test_encoder_by_length_equals_packed(cell, bidirectional, layers):
 
     grouped = run(lambda e: encoder._by_length(e, lengths, lengths.unique().tolist()))
     packed = run(lambda e: encoder._packed(e, lengths))
+    host_sorted = run(lambda e: encoder._packed_sorted_on_host(e, lengths))
     torch.testing.assert_close(grouped[0], packed[0])
     torch.testing.assert_close(encoder(src, lengths)[0], packed[0])  # forward takes the by-length path
     assert torch.all(grouped[0][1, 2:] == 0)  # padding stays zero
-    for a, b in zip(grouped[1] + grouped[2], packed[1] + packed[2]):
+    for a, b, c in zip(grouped[1] + grouped[2], packed[1] + packed[2], host_sorted[1] + host_sorted[2]):
         torch.testing.assert_close(a, b)
+        torch.testing.assert_close(c, b)
+    torch.testing.assert_close(host_sorted[0], packed[0])

@@ -362,3 +362,51 @@ def test_bf16_training_runs_every_architecture(cell, attention, feeding):
                          DigitTokenizer(), torch.device("cpu"), log=lambda line: None)
     losses = [r.valid_loss for r in result.history]
     assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
+
+
+@pytest.mark.parametrize("model_config", [
+    TINY_MODEL,
+    ModelConfig(cell="lstm", attention="bahdanau", input_feeding=True, embedding_size=16, hidden_size=16),
+    ModelConfig(cell="lstm", attention="luong", bidirectional=True, embedding_size=16, hidden_size=16),
+], ids=["default", "joey", "luong-bi"])
+def test_a_gpu_training_step_waits_for_the_device_once(model_config, monkeypatch):
+    """The training step as it runs on a GPU (no CPU fast paths, the encoder packed with rows sorted
+    on the host, word dropout on) run on the meta device, where any read of a tensor's value fails
+    (``float``, ``.item()``, ``.tolist()``, ``nonzero``, ``bool``): the only read left is the one
+    :class:`OnHost` makes per step, for the loss."""
+    from seq2seq.core import devices
+    from seq2seq.training.trainer import Trainer
+
+    pairs = synthetic_pairs(60)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    assert len({len(s) for s in split.src}) > 1  # batches with padding: the packed encoder runs
+    cfg = TrainConfig(epochs=1, batch_tokens=200, valid_bleu_sentences=0, threads=1, word_dropout=0.1)
+    trainer = Trainer(model_config, cfg, split, split, [], src_tok.vocab_size, tgt_tok, torch.device("meta"),
+                      lambda record: None, lambda line: None, None, "fp", {})
+    reads = []
+    monkeypatch.setattr(devices.OnHost, "value", lambda self: reads.append(self) or 1.0)
+    for indices in trainer._order(1)[:3]:
+        trainer.train_step(trainer.host_batch(split, indices))
+    assert len(reads) == 3 and trainer.progress.step == 3
+
+
+def test_batches_made_ahead_on_a_thread_train_the_same_weights():
+    """A GPU's batches are made ahead on a background thread: the same batches in the same order,
+    so the same weights bit for bit as batches made when taken (run here on the CPU)."""
+    from seq2seq.training.trainer import Trainer
+
+    pairs = synthetic_pairs(200)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    cfg = TrainConfig(epochs=2, batch_tokens=200, valid_bleu_sentences=0, threads=1, word_dropout=0.1)
+
+    def weights(ahead: int):
+        trainer = Trainer(TINY_MODEL, cfg, split, split, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"),
+                          lambda record: None, lambda line: None, None, "fp", {})
+        trainer.batches_ahead = ahead
+        return trainer.run().model.state_dict()
+
+    plain, ahead = weights(0), weights(2)
+    for name in plain:
+        assert torch.equal(plain[name], ahead[name]), name

@@ -58,3 +58,22 @@ def check_ranks(device: str, nproc: int, gpus: int | None = None) -> None:
     if nproc > gpus:
         raise ParamError("train.nproc", nproc, f"each rank trains on a GPU of its own and this machine has {gpus}: "
                          f"use at most {gpus}, or train.device: cpu")
+
+
+class OnHost:
+    """A scalar tensor's value, copied to the host without waiting: the copy starts now, and
+    :meth:`value` waits only for the work queued before it (on the CPU: nothing to wait for)."""
+
+    def __init__(self, value: torch.Tensor) -> None:
+        self._event = None
+        if value.device.type == "cuda":
+            self._host = value.detach().to("cpu", non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record()
+        else:
+            self._host = value.detach()
+
+    def value(self) -> float:
+        if self._event is not None:
+            self._event.synchronize()
+        return float(self._host)

@@ -36,8 +36,16 @@ class Batch:
         """Non-pad entries of gold: the target tokens the loss is summed over."""
         return sum(self.tgt_lengths)
 
-    def to(self, device: torch.device) -> "Batch":
-        return Batch(self.src.to(device), self.src_lengths, self.prev_tokens.to(device), self.gold.to(device),
+    def to(self, device: torch.device, non_blocking: bool = False) -> "Batch":
+        """On ``device`` (``src_lengths`` stays on the host). ``non_blocking``: the copies do not
+        wait (from :meth:`pinned` memory, the host goes on while the GPU copies)."""
+        return Batch(self.src.to(device, non_blocking=non_blocking), self.src_lengths,
+                     self.prev_tokens.to(device, non_blocking=non_blocking),
+                     self.gold.to(device, non_blocking=non_blocking), self.tgt_lengths)
+
+    def pinned(self) -> "Batch":
+        """In page-locked host memory, which a GPU copies from without the host waiting (CUDA only)."""
+        return Batch(self.src.pin_memory(), self.src_lengths, self.prev_tokens.pin_memory(), self.gold.pin_memory(),
                      self.tgt_lengths)
 
 

@@ -63,7 +63,8 @@ def save_bundle(
 
 def load_bundle(path: str | Path, device: torch.device | str = "cpu", fast: bool = True) -> Bundle:
     """Load and check a bundle; any inconsistency is a :class:`ModelBundleError` naming the file.
-    ``fast``: plug the CPU fast paths in (:func:`seq2seq.fast.plug_in`); without, the plain model."""
+    ``fast``: plug the CPU fast paths in where the device is a CPU (:func:`seq2seq.fast.plug_in`);
+    without, the plain model."""
     path = Path(path)
     config_path = path / CONFIG_FILE
     info = load_bundle_info(path)
@@ -106,6 +107,6 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu", fast: bool
             f"{path / WEIGHTS_FILE}: weights do not match {CONFIG_FILE} ({first[1].strip() if len(first) > 1 else first[0]})"
         ) from None
     if fast:
-        plug_in(model)
+        plug_in(model, device)
     model.to(device).eval()
     return Bundle(model, src_tok, tgt_tok, info)

@@ -1,5 +1,9 @@
 """CPU fast paths: faster ways to compute what the model in :mod:`seq2seq.model` defines.
 
+They were written for and measured on CPUs only (docs/performance.md): on any other device
+:func:`plug_in` leaves the model as the reference defines it, where cuDNN runs whole sequences
+and PyTorch's own kernels (fused dropout, cross-entropy) need no host synchronisation.
+
 Each one computes the same thing as the plain model (up to float rounding, or, for dropout,
 with masks drawn from the same distribution) and is tested against it. The model never
 imports them; training and decoding plug them in with :func:`plug_in`.
@@ -14,6 +18,7 @@ imports them; training and decoding plug them in with :func:`plug_in`.
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..model.attention import BahdanauAttention
@@ -23,8 +28,11 @@ from .dropout import Dropout
 from .unrolled import UnrolledSteps
 
 
-def plug_in(model: Seq2Seq) -> Seq2Seq:
-    """Plug the fast paths into ``model`` (in place; returned for convenience)."""
+def plug_in(model: Seq2Seq, device: torch.device | str = "cpu") -> Seq2Seq:
+    """Plug the fast paths into ``model`` (in place; returned for convenience) if it is to run
+    on the CPU (``device``); elsewhere return it unchanged."""
+    if torch.device(device).type != "cpu":
+        return model
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Dropout:

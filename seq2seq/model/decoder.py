@@ -192,5 +192,5 @@ class Decoder(nn.Module):
         features, _, _ = self(prev_tokens, state, memory, lengths)
         steps = prev_tokens.size(1)
         real = np.concatenate([row * steps + np.arange(n) for row, n in enumerate(lengths)])
-        positions = torch.from_numpy(real).to(features.device)
+        positions = torch.from_numpy(real).to(features.device, non_blocking=True)  # no host sync on a GPU
         return features.reshape(-1, features.size(-1)).index_select(0, positions), positions

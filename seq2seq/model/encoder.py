@@ -48,6 +48,8 @@ class Encoder(nn.Module):
             # No padding at all (the usual case with length-bucketed batches): the plain
             # call gives the same result as a packed one and runs the fused kernel.
             return self.rnn(embedded)
+        if embedded.device.type != "cpu":
+            return self._packed_sorted_on_host(embedded, lengths)
         distinct = lengths.unique()
         if len(distinct) <= self.MAX_LENGTH_GROUPS:
             return self._by_length(embedded, lengths, distinct.tolist())
@@ -79,6 +81,22 @@ class Encoder(nn.Module):
         outputs, final = self.rnn(packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=embedded.size(1))
         return outputs, final
+
+
+    def _packed_sorted_on_host(self, embedded: Tensor, lengths: Tensor) -> tuple[Tensor, State]:
+        """What :meth:`_packed` computes (one cuDNN call over every length), with the rows sorted
+        by length on the host and the order sent without waiting: no host synchronisation."""
+        sorted_lengths, order = torch.sort(lengths, descending=True)
+        back = torch.empty_like(order)
+        back[order] = torch.arange(order.numel())
+        order_on, back_on = (i.to(embedded.device, non_blocking=True) for i in (order, back))
+        packed = pack_padded_sequence(embedded.index_select(0, order_on), sorted_lengths, batch_first=True)
+        outputs, final = self.rnn(packed)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=embedded.size(1))
+        if isinstance(final, tuple):
+            return outputs.index_select(0, back_on), (final[0].index_select(1, back_on),
+                                                      final[1].index_select(1, back_on))
+        return outputs.index_select(0, back_on), final.index_select(1, back_on)
 
 
 class Bridge(nn.Module):

@@ -42,13 +42,14 @@ class ProcessGroup:
         """This rank's share of one batch: every world-th item, starting at its rank."""
         return list(items[self.rank::self.world])
 
-    def totals(self, *values: float) -> list[float]:
-        """The sums of ``values`` over all ranks, in one exchange (every rank gets them)."""
+    def summed(self, value: torch.Tensor) -> torch.Tensor:
+        """``value`` summed over all ranks (every rank gets the sum), on this group's exchange
+        device; the host does not wait for it (one rank: ``value`` itself)."""
         if not self.distributed:
-            return list(values)
-        summed = torch.tensor(values, dtype=torch.float64, device=self.device)
-        dist.all_reduce(summed, op=dist.ReduceOp.SUM)
-        return summed.tolist()
+            return value
+        total = value.to(self.device, dtype=torch.float64, copy=True)
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return total
 
 
 def launched_by_torchrun() -> bool:

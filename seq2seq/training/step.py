@@ -60,7 +60,7 @@ def batch_loss(model: Seq2Seq, batch: Batch, label_smoothing: float, teacher_for
         features = decoder_features(model, batch, teacher_forcing)  # [B, T, H]
         mask = batch.gold != PAD_ID
         kept, gold = features[mask], batch.gold[mask]  # [N, H]: padding positions are never projected
-    if torch.is_autocast_enabled(kept.device.type):
+    if kept.device.type != "cpu" or torch.is_autocast_enabled("cpu"):  # the fused loss: CPU, fp32 only
         return F.cross_entropy(model.generator(kept).float(), gold, label_smoothing=label_smoothing, reduction="sum")
     return projected_cross_entropy(kept, model.generator.weight, model.generator.bias, gold, label_smoothing)
 

@@ -12,6 +12,7 @@ the run early, and the ``plateau`` schedule cuts the learning rate after
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -23,9 +24,11 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..core.config import ModelConfig, TrainConfig
+from ..core.devices import OnHost
 from ..core.errors import Seq2SeqError
 from ..core.search_settings import SearchSettings
-from ..data.batching import make_batch, token_batches
+from ..data.batching import Batch, make_batch, token_batches
+from ..data.prefetch import made_ahead
 from ..data.subwords import EncodedSplit, Tokenizer
 from ..decoding.search import translate_ids
 from ..fast import plug_in
@@ -80,6 +83,15 @@ class TrainResult:
         return self.history[self.best_index]
 
 
+@dataclass(frozen=True)
+class StepBatch:
+    """One training step's input: this rank's share of the batch, and the target tokens of the
+    whole batch (all ranks), which the host knows without asking the other ranks."""
+
+    batch: Batch
+    target_tokens: int
+
+
 @dataclass
 class Progress:
     """Where a run stands: saved in every checkpoint as plain values."""
@@ -105,14 +117,14 @@ def set_threads(threads: int, processes: int = 1) -> None:
 def validation_loss(model: Seq2Seq, split: EncodedSplit, batch_tokens: int, device: torch.device,
                     precision: str) -> float:
     model.eval()
-    total, tokens = 0.0, 0
+    total, tokens = torch.zeros((), dtype=torch.float64, device=device), 0  # summed where computed: no waits
     for idx in token_batches([len(s) for s in split.src], [len(t) for t in split.tgt], batch_tokens, 0, 0,
                              shuffle=False):
-        batch = make_batch([split.src[i] for i in idx], [split.tgt[i] for i in idx]).to(device)
+        batch = make_batch([split.src[i] for i in idx], [split.tgt[i] for i in idx]).to(device, non_blocking=True)
         with autocast(device, precision):
-            total += float(batch_loss(model, batch, 0.0))
+            total += batch_loss(model, batch, 0.0).double()
         tokens += batch.n_tokens
-    return total / max(tokens, 1)
+    return float(total) / max(tokens, 1)
 
 
 def validation_scores(model: Seq2Seq, split: EncodedSplit, references: Sequence[str], tokenizer: Tokenizer,
@@ -196,7 +208,7 @@ class Trainer:
         self.valid_references, self.tgt_tokenizer = valid_references, tgt_tokenizer
         self.on_validation = on_validation
         self.checkpoint_dir, self.fingerprint, self.checkpoint_meta = checkpoint_dir, fingerprint, checkpoint_meta
-        self.model = plug_in(Seq2Seq(model_config, src_vocab_size, tgt_tokenizer.vocab_size)).to(device)
+        self.model = plug_in(Seq2Seq(model_config, src_vocab_size, tgt_tokenizer.vocab_size), device).to(device)
         self.loss: torch.nn.Module = BatchLoss(self.model, config.label_smoothing)
         if group.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -217,6 +229,9 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.recent_states: list[dict[str, torch.Tensor]] = []  # the last train.average_last validations' weights
         self.segment_start = time.perf_counter()  # training time = progress.train_seconds + now - this
+        # On a GPU the next batches are padded and pinned on a background thread while it computes
+        # (on a CPU that thread would only take cores from the step).
+        self.batches_ahead = 2 if device.type == "cuda" else 0
 
     def split(self, epoch: int) -> EncodedSplit:
         """The training pairs as epoch ``epoch`` sees them."""
@@ -278,29 +293,32 @@ class Trainer:
                  f"device {self.device}")
         window_loss, window_tokens, window_start = 0.0, 0, time.perf_counter()
         while p.epoch <= c.epochs and not p.stopped:
-            order = self._order(p.epoch)
+            order, split = self._order(p.epoch), self.split(p.epoch)
             self.model.train()
-            while p.batch < len(order):
-                tokens, loss = self.train_step(order[p.batch])
-                window_loss, window_tokens = window_loss + loss, window_tokens + tokens
-                if p.step % c.log_every == 0:
-                    now = time.perf_counter()
-                    self.log(f"epoch {p.epoch} step {p.step}/{self.total_steps} loss {window_loss / window_tokens:.3f} "
-                             f"lr {self.learning_rate():.2e} {window_tokens / (now - window_start):,.0f} tok/s")
-                    window_loss, window_tokens, window_start = 0.0, 0, now
-                p.batch += 1
-                epoch_end = p.batch == len(order)
-                last_step = epoch_end and p.epoch == c.epochs
-                validate = (p.step % c.validate_every == 0 or last_step) if c.validate_every else epoch_end
-                if validate:
-                    self.validate()
-                    self.model.train()
-                if epoch_end:
-                    p.epoch, p.batch = p.epoch + 1, 0
-                if validate or epoch_end or (c.checkpoint_every and p.step % c.checkpoint_every == 0):
-                    self.save()
-                if p.stopped or epoch_end:
-                    break
+            batches_left = (self.host_batch(split, order[i]) for i in range(p.batch, len(order)))
+            with contextlib.closing(made_ahead(batches_left, self.batches_ahead)) as batches:
+                while p.batch < len(order):
+                    tokens, loss = self.train_step(next(batches))
+                    window_loss, window_tokens = window_loss + loss, window_tokens + tokens
+                    if p.step % c.log_every == 0:
+                        now = time.perf_counter()
+                        self.log(f"epoch {p.epoch} step {p.step}/{self.total_steps} "
+                                 f"loss {window_loss / window_tokens:.3f} lr {self.learning_rate():.2e} "
+                                 f"{window_tokens / (now - window_start):,.0f} tok/s")
+                        window_loss, window_tokens, window_start = 0.0, 0, now
+                    p.batch += 1
+                    epoch_end = p.batch == len(order)
+                    last_step = epoch_end and p.epoch == c.epochs
+                    validate = (p.step % c.validate_every == 0 or last_step) if c.validate_every else epoch_end
+                    if validate:
+                        self.validate()
+                        self.model.train()
+                    if epoch_end:
+                        p.epoch, p.batch = p.epoch + 1, 0
+                    if validate or epoch_end or (c.checkpoint_every and p.step % c.checkpoint_every == 0):
+                        self.save()
+                    if p.stopped or epoch_end:
+                        break
         if self.best_state is None:
             raise Seq2SeqError("the run ended before its first validation")
         averaged = self.try_average() if len(self.recent_states) > 1 else None
@@ -340,35 +358,43 @@ class Trainer:
     def learning_rate(self) -> float:
         return self.config.learning_rate * self.schedule.factor(self.progress.step)
 
-    def train_step(self, indices: list[int]) -> tuple[int, float]:
-        """One optimizer step on one batch; returns its target tokens and summed loss."""
-        c, p = self.config, self.progress
+    def host_batch(self, split: EncodedSplit, indices: Sequence[int]) -> StepBatch:
+        """This rank's share of the batch ``indices`` of ``split``, padded on the host (pinned for a GPU)."""
         mine = self.group.shard(indices)
-        split = self.split(p.epoch)
-        batch = make_batch([split.src[i] for i in mine], [split.tgt[i] for i in mine]).to(self.device)
-        batch = drop_words(batch, c.word_dropout)
+        batch = make_batch([split.src[i] for i in mine], [split.tgt[i] for i in mine])
+        if self.device.type == "cuda":
+            batch = batch.pinned()
+        return StepBatch(batch, sum(len(split.tgt[i]) + 1 for i in indices))
+
+    def train_step(self, step: StepBatch) -> tuple[int, float]:
+        """One optimizer step on one batch; returns its target tokens and summed loss (over all ranks).
+
+        On a GPU the host waits for it once (for the loss, to stop on a non-finite one before
+        the update), while the backward runs: nothing else here makes it wait."""
+        c, p = self.config, self.progress
+        batch = drop_words(step.batch.to(self.device, non_blocking=True), c.word_dropout)
         with autocast(self.device, c.precision):
             loss = self.loss(batch, self.teacher_forcing())
-        value, n_tokens = self.group.totals(float(loss.detach()), batch.n_tokens)
-        n_tokens = int(n_tokens)
-        if not math.isfinite(value):
-            self.save()  # the last good state, not the broken one
-            raise Seq2SeqError(
-                f"the loss became {value} at step {p.step + 1} (epoch {p.epoch}); the last good state is "
-                "checkpointed; lower train.learning_rate or train.clip_norm"
-            )
+        loss_sum = OnHost(self.group.summed(loss.detach().double()))
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
         # Per token of the whole batch: DDP averages over ranks, so each rank scales by world.
-        (loss / (n_tokens / self.group.world)).backward()
+        (loss / (step.target_tokens / self.group.world)).backward()
+        value = loss_sum.value()
+        if not math.isfinite(value):
+            self.save()  # the last good state (the weights and optimizer before this step), not the broken one
+            raise Seq2SeqError(
+                f"the loss became {value} at step {p.step + 1} (epoch {p.epoch}); the last good state is "
+                "checkpointed; lower train.learning_rate or train.clip_norm"
+            )
         if c.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_norm)
         self.optimizer.step()
         p.step += 1
         p.loss_sum += value
-        p.token_sum += n_tokens
-        return n_tokens, value
+        p.token_sum += step.target_tokens
+        return step.target_tokens, value
 
     def validate(self) -> None:
         """Score the model on the valid split; keep it if best; cut the rate or stop early if stuck."""
