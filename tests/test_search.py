@@ -201,3 +201,32 @@ def test_row_top_equals_topk(vocab):
         values, tokens = row_top(logits, k)
         expected = logits.topk(k, dim=-1)
         assert torch.equal(values, expected.values) and torch.equal(tokens, expected.indices)
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_a_search_on_a_device_waits_for_one_value_per_step(beam, monkeypatch):
+    """The search run on the meta device, where any read of a tensor's value fails: each step reads
+    one (which sentences go on, through ``on_host``), so it has no loop over sentences or beams.
+    The reads are answered here: every sentence goes on, then every other one, then none."""
+    import seq2seq.decoding.search as search_module
+
+    model = tiny("lstm", attention="bahdanau", input_feeding=True).to("meta")
+    sources = [[5, 6, 7], [8, 9], [10, 11, 12, 13], [14], [15, 16]]
+    src, lengths = source_tensor(sources)
+    reads = []
+
+    def answer(value):
+        reads.append(value.shape)
+        going = torch.ones(value.shape, dtype=torch.bool)
+        if len(reads) == 2:
+            going[::2] = False
+        return going if len(reads) < 4 else ~going
+
+    monkeypatch.setattr(search_module, "on_host", answer)
+    monkeypatch.setattr(search_module.Finished, "hypotheses", lambda self, lengths, nbest: [])
+    if beam == 1:
+        monkeypatch.setattr(search_module.torch.Tensor, "tolist", lambda self: [])  # the results, after the loop
+        search_module.greedy_search(model, src.to("meta"), lengths, torch.full((5,), 10))
+    else:
+        search_module.batched_beam_search(model, src.to("meta"), lengths, torch.full((5,), 10), beam, 1.0, 2)
+    assert reads == [(5,), (5,), (2,), (2,)]  # one per step; two sentences left after the second

@@ -77,3 +77,9 @@ class OnHost:
         if self._event is not None:
             self._event.synchronize()
         return float(self._host)
+
+
+def on_host(value: torch.Tensor) -> torch.Tensor:
+    """``value`` copied to the host, waiting for it: the one wait per step a search makes (named,
+    so that a test can count them)."""
+    return value.cpu()

@@ -38,13 +38,16 @@ def ending(tokens: list[int], log_prob: float, alpha: float, ended: bool, attent
     return Hypothesis(tokens, log_prob / length_penalty(steps, alpha), log_prob, attention, ended)
 
 
-def beam_done(steps_taken: int, limit: int, finished: int, beam: int, nbest: int, best_ended: bool,
-              early_stop: bool) -> bool:
+def beam_done(steps_taken: Any, limit: Any, finished: Any, beam: int, nbest: int, best_ended: Any,
+              early_stop: bool) -> Any:
     """Whether a sentence's beam search stops after ``steps_taken`` steps: its length limit is
     reached, ``beam`` hypotheses have ended, or (``early_stop``) its best candidate ended in
     </s> this step and ``nbest`` hypotheses have ended: then no live beam has a higher
-    log-probability, so with alpha = 0 nothing better can come (Joey NMT's and OpenNMT's rule)."""
-    return steps_taken >= limit or finished >= beam or (early_stop and best_ended and finished >= nbest)
+    log-probability, so with alpha = 0 nothing better can come (Joey NMT's and OpenNMT's rule).
+
+    Element-wise: ``limit``, ``finished`` and ``best_ended`` may be arrays or tensors, one entry
+    per sentence (a search on a device asks for all its sentences at once)."""
+    return (steps_taken >= limit) | (finished >= beam) | (early_stop & best_ended & (finished >= nbest))
 
 
 def best_first(finished: Sequence[Hypothesis], nbest: int) -> list[Hypothesis]:

@@ -10,7 +10,9 @@ the smallest set whose probability reaches ``top_p`` (nucleus sampling). Beam se
 keeps the whole batch as one ``(B * K)`` tensor: at each step the ``K * V``
 continuations of every sentence are ranked at once with ``topk``, and the decoder
 state is reordered by ``index_select`` (no Python loop over hypotheses); the K beams of a
-sentence read one copy of its memory.
+sentence read one copy of its memory. Everything a search keeps, the hypotheses that have
+ended included, stays on the model's device; each step the host waits for one small tensor
+(which sentences go on) and loops over no sentence.
 
 Every hypothesis carries its total log-probability under the model (``</s>``
 included when emitted) and the score it is ranked by, ``log_prob / lp`` with the
@@ -20,13 +22,13 @@ weights of each step over the source tokens.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from ..core.search_rules import Hypothesis, beam_done, best_first, ending, length_penalty, output_limit
+from ..core.devices import on_host
 from ..core.search_settings import SearchSettings
 from ..data.batching import source_tensor
 from ..data.subwords import BOS_ID, EOS_ID
@@ -53,7 +55,7 @@ def row_top(logits: Tensor, k: int, chunk: int = 64) -> tuple[Tensor, Tensor]:
     values go through topk. Same values and indices (up to ties).
     """
     rows, vocab = logits.shape
-    if vocab < 4 * chunk or k * chunk >= vocab:
+    if vocab < 4 * chunk or k * chunk >= vocab or logits.device.type != "cpu":  # a GPU's topk is one kernel
         return logits.topk(k, dim=-1)
     whole = vocab - vocab % chunk  # the last vocab % chunk columns join the candidates as they are
     chunks = logits[:, :whole].view(rows, -1, chunk)  # a view: no copy
@@ -108,12 +110,12 @@ def token_by_token(model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tens
     memory, state = model.encode(src, src_lengths)
     steps_max = int(limit.max())
     out = torch.full((batch, steps_max), EOS_ID, dtype=torch.long, device=device)
-    weights_all = torch.zeros(batch, steps_max, src.size(1)) if attention else None
+    weights_all = torch.zeros(batch, steps_max, src.size(1), device=device) if attention else None
     log_prob = torch.zeros(batch, dtype=torch.float32, device=device)
     length = torch.zeros(batch, dtype=torch.long, device=device)  # tokens chosen, </s> included
     ended = torch.zeros(batch, dtype=torch.bool, device=device)  # emitted </s> (not cut off by the limit)
     rows = torch.arange(batch, device=device)  # the sentence of each row still decoding
-    row_limit = limit.to(device)
+    row_limit = limit.to(device, non_blocking=True)
     tokens = torch.full((batch, 1), BOS_ID, dtype=torch.long, device=device)
     for step in range(steps_max):
         features, state, weights = model.decoder(tokens, state, memory)
@@ -123,18 +125,19 @@ def token_by_token(model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tens
         out[rows, step] = chosen
         length[rows] = step + 1
         if weights_all is not None and weights is not None:
-            weights_all[rows.cpu(), step] = weights[:, -1].float().cpu()
+            weights_all[rows, step] = weights[:, -1].float()
         is_eos = chosen == EOS_ID
         ended[rows] = is_eos
-        going = ~is_eos & (step + 1 < row_limit)
+        going = on_host(~is_eos & (step + 1 < row_limit))  # the one value the host waits for each step
         if not bool(going.any()):
             break
         if not bool(going.all()):
-            keep = going.nonzero().squeeze(1)
+            keep = going.nonzero().squeeze(1).to(device, non_blocking=True)
             rows, row_limit, chosen = rows[keep], row_limit[keep], chosen[keep]
             state, memory = state.select(keep), memory.select(keep)
         tokens = chosen.unsqueeze(1)
     hyps = []
+    weights_all = None if weights_all is None else weights_all.cpu()
     for b, (row, lp, n, eos) in enumerate(zip(out.tolist(), log_prob.tolist(), length.tolist(), ended.tolist())):
         attn = None
         if weights_all is not None and model.decoder.attention is not None:
@@ -190,15 +193,79 @@ def top_candidates(scores: Tensor, logits: Tensor, beam: int, count: int) -> tup
     return top_scores, top_beam, top_token
 
 
+class Finished:
+    """The hypotheses that have ended, for every sentence of a batch, kept on the search's device:
+    each sentence's ``nbest`` best by score (ties: the one that ended first) and how many ended."""
+
+    def __init__(self, batch: int, nbest: int, longest: int, source_length: int, attention: bool,
+                 device: torch.device) -> None:
+        self.score = torch.full((batch, nbest), float("-inf"), dtype=torch.float64, device=device)
+        self.log_prob = torch.zeros(batch, nbest, device=device)
+        self.tokens = torch.full((batch, nbest, longest), EOS_ID, dtype=torch.long, device=device)
+        self.length = torch.zeros(batch, nbest, dtype=torch.long, device=device)  # tokens, </s> not counted
+        self.ended = torch.zeros(batch, nbest, dtype=torch.bool, device=device)  # with </s> (else cut off)
+        self.valid = torch.zeros(batch, nbest, dtype=torch.bool, device=device)
+        self.attention = (torch.zeros(batch, nbest, longest, source_length, device=device) if attention
+                          else None)  # one row per step (the </s> step included)
+        self.count = torch.zeros(batch, dtype=torch.long, device=device)  # every hypothesis that ended
+
+    def add(self, sentences: Tensor, score: Tensor, log_prob: Tensor, tokens: Tensor, length: Tensor,
+            ended: Tensor, valid: Tensor, attention: Tensor | None) -> None:
+        """Candidates [n, C] of the sentences ``sentences`` [n] (``valid`` marks the real ones, in
+        the order they end); tokens [n, C, t], attention [n, C, steps, S]."""
+        nbest, longest = self.score.size(1), self.tokens.size(2)
+        self.count.index_add_(0, sentences, valid.sum(dim=1))
+        pooled_valid = torch.cat([self.valid[sentences], valid], dim=1)  # [n, nbest + C]
+        key = torch.cat([self.score[sentences], score], dim=1).masked_fill(~pooled_valid, float("-inf"))
+        best = key.sort(dim=1, descending=True, stable=True).indices[:, :nbest]  # the earlier of equals first
+
+        def keep(old: Tensor, new: Tensor) -> Tensor:
+            pooled = torch.cat([old[sentences], new], dim=1)
+            return pooled.gather(1, best.view(*best.shape, *[1] * (pooled.dim() - 2)).expand(
+                *best.shape, *pooled.shape[2:]))
+
+        padded = torch.full((*tokens.shape[:2], longest), EOS_ID, dtype=torch.long, device=tokens.device)
+        padded[:, :, :tokens.size(2)] = tokens
+        self.tokens[sentences] = keep(self.tokens, padded)
+        self.score[sentences] = keep(self.score, score)
+        self.log_prob[sentences] = keep(self.log_prob, log_prob)
+        self.length[sentences] = keep(self.length, length)
+        self.ended[sentences] = keep(self.ended, ended)
+        self.valid[sentences] = keep(self.valid, valid)
+        if self.attention is not None and attention is not None:
+            rows = torch.zeros(*attention.shape[:2], longest, attention.size(3), device=attention.device)
+            rows[:, :, :attention.size(2)] = attention
+            self.attention[sentences] = keep(self.attention, rows)
+
+    def hypotheses(self, source_lengths: list[int], nbest: int) -> list[list[Hypothesis]]:
+        """Per sentence, its ``nbest`` best, best first (:func:`~seq2seq.core.search_rules.best_first`)."""
+        columns = [t.tolist() for t in (self.score, self.log_prob, self.tokens, self.length, self.ended, self.valid)]
+        attention = None if self.attention is None else self.attention.float().cpu()
+        results = []
+        for b, (scores, log_probs, tokens, lengths, ended, valid) in enumerate(zip(*columns)):
+            kept = []
+            for slot in range(len(scores)):
+                if valid[slot]:
+                    steps = lengths[slot] + (1 if ended[slot] else 0)
+                    attn = None if attention is None else attention[b, slot, :steps, :source_lengths[b]]
+                    kept.append(Hypothesis(tokens[slot][:lengths[slot]], scores[slot], log_probs[slot], attn,
+                                           ended[slot]))
+            results.append(best_first(kept, nbest))
+        return results
+
+
 @torch.inference_mode()
 def batched_beam_search(
     model: Seq2Seq, src: Tensor, src_lengths: Tensor, limit: Tensor, beam: int, alpha: float, nbest: int = 1,
     attention: bool = False, early_stop: bool = True,
 ) -> list[list[Hypothesis]]:
-    """Beam search over the whole batch as one (B * K) tensor.
+    """Beam search over the whole batch as one (B * K) tensor, its state kept on the model's device.
 
-    When a sentence is done is :func:`~seq2seq.core.search_rules.beam_done` (shared with the
-    exported model's search). Done sentences leave the batch, so the rest run on fewer rows.
+    Each step ranks every sentence's candidates at once, records the hypotheses that end in
+    :class:`Finished` (on the device too) and asks :func:`~seq2seq.core.search_rules.beam_done`'s
+    rule of all sentences at once; the host reads one small tensor per step (which sentences go
+    on) and has no loop over sentences or hypotheses. Done sentences leave the batch, so the
+    rest run on fewer rows.
     """
     nbest = min(nbest, beam)
     device = src.device
@@ -210,14 +277,15 @@ def batched_beam_search(
     scores[:, 0] = 0.0
     history = torch.full((batch * beam, 0), BOS_ID, dtype=torch.long, device=device)
     attn_history: Tensor | None = None  # [rows, t, S] when attention is asked for
-    src_len = src_lengths.tolist()
+    longest = int(limit.max())
+    finished = Finished(batch, nbest, longest, src.size(1), attention and model.decoder.attention is not None,
+                        device)
     # The first step runs on one row per sentence (its K beams are all <s>), then the K part ways.
     tokens = torch.full((batch, 1), BOS_ID, dtype=torch.long, device=device)
-    limits = limit.tolist()
-    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
-    active = list(range(batch))  # the sentence of each block of K rows
-    for step in range(max(limits)):
-        n = len(active)
+    active = torch.arange(batch, device=device)  # the sentence of each block of K rows
+    limits = limit.to(device, non_blocking=True)  # of the active sentences
+    for step in range(longest):
+        n = active.size(0)
         offsets = (torch.arange(n, device=device) * beam).unsqueeze(1)  # [n, 1]
         features, state, weights = model.decoder(tokens, state, memory)
         logits = model.generator(features[:, -1]).float()  # [n*K, V]
@@ -225,43 +293,43 @@ def batched_beam_search(
             logits, state = logits.index_select(0, expand), state.select(expand)
             weights = None if weights is None else weights.index_select(0, expand)
         so_far = None  # each row's attention, this step's included
-        if attention and weights is not None:
+        if finished.attention is not None and weights is not None:
             so_far = weights if attn_history is None else torch.cat([attn_history, weights], dim=1)
         top_scores, top_beam, top_token = top_candidates(scores, logits, beam, 2 * beam)  # [n, 2K]
         is_eos = top_token == EOS_ID
-        # Record hypotheses ending here: an </s> among a sentence's top K candidates,
-        # and every live beam of a sentence whose length limit is reached.
-        eos_rows, eos_cols = torch.nonzero(is_eos[:, :beam] & torch.isfinite(top_scores[:, :beam]), as_tuple=True)
-        at_limit = [i for i in range(n) if step + 1 >= limits[active[i]]]
-        if len(eos_rows) or at_limit:
-            src_row = (offsets + top_beam).tolist()
-            ts, tt = top_scores.tolist(), top_token.tolist()
-
-            def candidate(i: int, c: int, extra: list[int], eos: bool) -> Hypothesis:
-                row, b = src_row[i][c], active[i]
-                attn = None if so_far is None else so_far[row, :, : src_len[b]].float().cpu()
-                return ending(history[row].tolist() + extra, ts[i][c], alpha, eos, attn)
-
-            for i, c in zip(eos_rows.tolist(), eos_cols.tolist()):
-                finished[active[i]].append(candidate(i, c, [], True))
-            for i in at_limit:  # the limit cuts these off: the top K candidates end here, </s> or not
-                finished[active[i]] += [candidate(i, c, [tt[i][c]], False) for c in range(beam)
-                                        if math.isfinite(ts[i][c]) and tt[i][c] != EOS_ID]
-        best_ended = is_eos[:, 0].tolist()
-        going = [i for i in range(n) if not beam_done(step + 1, limits[active[i]], len(finished[active[i]]), beam,
-                                                      nbest, best_ended[i], early_stop)]
-        if not going:
+        # Hypotheses ending here: an </s> among a sentence's top K candidates (its tokens: the
+        # beam's history), and, where the length limit is reached, every other live one of the top
+        # K (the history and its token). Either has taken step + 1 steps.
+        live = torch.isfinite(top_scores[:, :beam])
+        at_limit = (step + 1 >= limits).unsqueeze(1)  # [n, 1]
+        rows = offsets + top_beam[:, :beam]  # [n, K]
+        prefix = history[rows.view(-1)].view(n, beam, step)
+        candidate_tokens = torch.cat([torch.cat([prefix, top_token[:, :beam, None]], dim=2)] * 2, dim=1)
+        log_prob = top_scores[:, :beam]
+        finished.add(
+            active,
+            score=(log_prob.double() / length_penalty(step + 1, alpha)).repeat(1, 2),
+            log_prob=log_prob.repeat(1, 2),
+            tokens=candidate_tokens,
+            length=torch.tensor([step, step + 1], device=device).repeat_interleave(beam).expand(n, 2 * beam),
+            ended=torch.arange(2 * beam, device=device).lt(beam).expand(n, 2 * beam),
+            valid=torch.cat([is_eos[:, :beam] & live, ~is_eos[:, :beam] & live & at_limit], dim=1),
+            attention=None if so_far is None else so_far[rows.view(-1)].view(n, beam, step + 1, -1).repeat(
+                1, 2, 1, 1),
+        )
+        done = beam_done(step + 1, limits, finished.count[active], beam, nbest, is_eos[:, 0], early_stop)
+        going = on_host(~done)  # the one value the host waits for each step
+        if not bool(going.any()):
             break
         # The K best candidates that do not end in </s> carry on.
         alive_scores = top_scores.masked_fill(is_eos, float("-inf"))
         keep_scores, keep = alive_scores.topk(beam, dim=-1)  # [n, K]
         order = offsets + top_beam.gather(1, keep)  # [n, K]: which old row each new beam extends
         keep_token = top_token.gather(1, keep)
-        if len(going) < n:  # drop the sentences that are done
-            index = torch.tensor(going, device=device)
+        if not bool(going.all()):  # drop the sentences that are done
+            index = going.nonzero().squeeze(1).to(device, non_blocking=True)
             order, keep_scores, keep_token = order[index], keep_scores[index], keep_token[index]
-            memory = memory.select(index)
-            active = [active[i] for i in going]
+            memory, active, limits = memory.select(index), active[index], limits[index]
         order = order.view(-1)
         scores = keep_scores
         history = torch.cat([history.index_select(0, order), keep_token.view(-1, 1)], dim=1)
@@ -269,7 +337,7 @@ def batched_beam_search(
             attn_history = so_far.index_select(0, order)
         tokens = keep_token.view(-1, 1)
         state = state.select(order)
-    return [best_first(finished[b], nbest) for b in range(batch)]
+    return finished.hypotheses(src_lengths.tolist(), nbest)
 
 
 def search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, settings: SearchSettings,
