@@ -250,7 +250,8 @@ class TrainConfig:
     best_metric: Literal["valid_loss", "valid_bleu", "valid_chrf"] = "valid_loss"  # picks the kept weights
     patience: int = 0  # stop after this many validations without a better best_metric (0: never)
     validate_every: int = 0  # steps between validations (0: at the end of each epoch)
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "tf32", "bf16", "fp16", "auto"] = "fp32"  # see seq2seq.training.precision
+    deterministic: bool = False  # deterministic algorithms (CUDA): bit-identical reruns and resumes on one GPU
     threads: int = 0  # CPU threads for PyTorch; 0 = all cores (shared among the ranks with nproc > 1)
     nproc: int = 1  # > 1: data-parallel training in this many processes (torchrun, DDP; gloo on CPU)
     valid_bleu_sentences: int = 500  # greedy BLEU/chrF on this many valid sentences at each validation

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ..core.config import ModelConfig
 from ..data.subwords import PAD_ID
 from .attention import BahdanauAttention, LuongAttention, Memory
-from .recurrence import State, StepRecurrence, recurrent_layers
+from .recurrence import State, StepRecurrence, recur, recurrent_layers
 
 
 @dataclass
@@ -148,7 +148,7 @@ class Decoder(nn.Module):
             return by_position.view(batch, steps, -1), final, weights
         embedded = self.dropout(self.embed(prev_tokens))
         if self.rnn is not None:
-            outputs, rnn_state = self.rnn(embedded, state.rnn)
+            outputs, rnn_state = recur(self.rnn, embedded, state.rnn)
             weights = self.attention(outputs, memory) if self.attention is not None else None
             context_share = None if weights is None else memory.mix(weights)
             return self.dropout(self.features(outputs, context_share)), DecoderState(rnn_state), weights

@@ -13,7 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..core.config import ModelConfig
 from ..data.subwords import PAD_ID
-from .recurrence import State, recurrent_layers
+from .recurrence import State, recur, recurrent_layers
 
 
 class Encoder(nn.Module):
@@ -47,7 +47,7 @@ class Encoder(nn.Module):
         if bool((lengths == src.size(1)).all()):
             # No padding at all (the usual case with length-bucketed batches): the plain
             # call gives the same result as a packed one and runs the fused kernel.
-            return self.rnn(embedded)
+            return recur(self.rnn, embedded)
         if embedded.device.type != "cpu":
             return self._packed_sorted_on_host(embedded, lengths)
         distinct = lengths.unique()
@@ -61,7 +61,7 @@ class Encoder(nn.Module):
         finals, rows = [], []
         for length in distinct:
             index = (lengths == length).nonzero().squeeze(1).to(embedded.device)
-            out, final = self.rnn(embedded[index, :length])
+            out, final = recur(self.rnn, embedded[index, :length])
             if outputs is None:  # the RNN's dtype: under bf16 autocast an LSTM returns bf16, a GRU fp32
                 outputs = out.new_zeros(embedded.size(0), embedded.size(1), self.output_size)
             positions = torch.arange(length, device=embedded.device)
@@ -78,7 +78,7 @@ class Encoder(nn.Module):
 
     def _packed(self, embedded: Tensor, lengths: Tensor) -> tuple[Tensor, State]:
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        outputs, final = self.rnn(packed)
+        outputs, final = recur(self.rnn, packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=embedded.size(1))
         return outputs, final
 
@@ -91,7 +91,7 @@ class Encoder(nn.Module):
         back[order] = torch.arange(order.numel())
         order_on, back_on = (i.to(embedded.device, non_blocking=True) for i in (order, back))
         packed = pack_padded_sequence(embedded.index_select(0, order_on), sorted_lengths, batch_first=True)
-        outputs, final = self.rnn(packed)
+        outputs, final = recur(self.rnn, packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=embedded.size(1))
         if isinstance(final, tuple):
             return outputs.index_select(0, back_on), (final[0].index_select(1, back_on),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
 
 # An RNN state: h [L, B, H] for GRU, (h, c) for LSTM.
 State = Tensor | tuple[Tensor, Tensor]
@@ -34,6 +35,31 @@ def recurrent_layers(cell: str, input_size: int, hidden: int, layers: int, dropo
         input_size, hidden, num_layers=layers, batch_first=True,
         dropout=dropout if layers > 1 else 0.0, bidirectional=bidirectional,
     )
+
+
+def recur(rnn: nn.RNNBase, inputs: Tensor | PackedSequence, state: "State | None" = None
+          ) -> tuple[Tensor | PackedSequence, "State"]:
+    """``rnn(inputs, state)``, with bf16 meaning bf16 on a CUDA GPU: there PyTorch's autocast runs
+    cuDNN recurrences in float16 whatever dtype it was given (and training has no gradient
+    scaling for it), so under bf16 autocast the recurrence runs outside it, on bf16 copies of its
+    inputs and weights (the gradients still reach the float32 weights)."""
+    data = inputs.data if isinstance(inputs, PackedSequence) else inputs
+    if not (data.is_cuda and torch.is_autocast_enabled("cuda")
+            and torch.get_autocast_dtype("cuda") == torch.bfloat16):
+        return rnn(inputs, state)
+    return in_dtype(rnn, inputs, state, torch.bfloat16)
+
+
+def in_dtype(rnn: nn.RNNBase, inputs: Tensor | PackedSequence, state: "State | None", dtype: torch.dtype
+             ) -> tuple[Tensor | PackedSequence, "State"]:
+    """``rnn`` run on ``dtype`` copies of its inputs, state and weights, outside autocast."""
+    device_type = (inputs.data if isinstance(inputs, PackedSequence) else inputs).device.type
+    cast = inputs._replace(data=inputs.data.to(dtype)) if isinstance(inputs, PackedSequence) else inputs.to(dtype)
+    if state is not None:
+        state = tuple(s.to(dtype) for s in state) if isinstance(state, tuple) else state.to(dtype)
+    weights = {name: w.to(dtype) for name, w in rnn.named_parameters()}
+    with torch.autocast(device_type, enabled=False):
+        return torch.func.functional_call(rnn, weights, (cast, state))
 
 
 def gate_count(cell: str) -> int:
@@ -111,7 +137,7 @@ class StepRecurrence(nn.Module):
         if self.upper is None:
             return h0, h0.unsqueeze(0)
         above = self.between(h0).unsqueeze(1)
-        output, h_up = self.upper(above, h[1:])
+        output, h_up = recur(self.upper, above, h[1:])
         return output[:, 0], torch.cat([h0.unsqueeze(0), h_up])
 
     def _lstm_pointwise(self, gates: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, State]:
@@ -122,5 +148,5 @@ class StepRecurrence(nn.Module):
         h0 = o * torch.tanh(c0)
         if self.upper is None:
             return h0, (h0.unsqueeze(0), c0.unsqueeze(0))
-        output, (h_up, c_up) = self.upper(self.between(h0).unsqueeze(1), (h[1:], c[1:]))
+        output, (h_up, c_up) = recur(self.upper, self.between(h0).unsqueeze(1), (h[1:], c[1:]))
         return output[:, 0], (torch.cat([h0.unsqueeze(0), h_up]), torch.cat([c0.unsqueeze(0), c_up]))

@@ -6,8 +6,6 @@ projection, so they cost nothing and never enter the loss.
 """
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 
@@ -63,9 +61,3 @@ def batch_loss(model: Seq2Seq, batch: Batch, label_smoothing: float, teacher_for
     if kept.device.type != "cpu" or torch.is_autocast_enabled("cpu"):  # the fused loss: CPU, fp32 only
         return F.cross_entropy(model.generator(kept).float(), gold, label_smoothing=label_smoothing, reduction="sum")
     return projected_cross_entropy(kept, model.generator.weight, model.generator.bias, gold, label_smoothing)
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()

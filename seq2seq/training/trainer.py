@@ -38,7 +38,8 @@ from ..reporting.scoring import bleu_chrf
 from .checkpoint import fingerprint, load_checkpoint, remove_snapshots, save_checkpoint, save_snapshot
 from .distributed import ProcessGroup
 from .schedules import LearningRateSchedule, teacher_forcing_ratio
-from .step import BatchLoss, autocast, batch_loss
+from .precision import autocast, candidates, check_precision, fastest, grad_scaler, numerics
+from .step import BatchLoss, batch_loss
 from .word_dropout import drop_words
 
 
@@ -77,6 +78,7 @@ class TrainResult:
     best_index: int
     parameters: int
     averaged: AveragedRecord | None = None
+    precision: str = "fp32"  # the precision it trained in (train.precision auto: the one picked)
 
     @property
     def best(self) -> ValidationRecord:
@@ -106,6 +108,7 @@ class Progress:
     best_index: int = -1
     best_value: float = math.inf  # train.best_metric, sign-flipped where higher is better
     stopped: bool = False  # early stopping has ended the run
+    precision: str = ""  # what train.precision means for this run (auto: the one picked), set when it starts
 
 
 def set_threads(threads: int, processes: int = 1) -> None:
@@ -197,6 +200,7 @@ class Trainer:
                  log: Callable[[str], None], checkpoint_dir: Path | None, fingerprint: str,
                  checkpoint_meta: dict[str, str], group: ProcessGroup = ProcessGroup(),
                  resegment: Callable[[int], EncodedSplit] | None = None) -> None:
+        check_precision(config.precision, device)
         set_threads(config.threads, group.world)
         reuse_freed_memory()
         torch.manual_seed(config.seed)
@@ -227,6 +231,8 @@ class Trainer:
                                              config.plateau_patience)
         self.progress = Progress()
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.scaler: torch.amp.GradScaler | None = None  # fp16's, made when the run starts
+        self._scaler_state: dict[str, Any] | None = None  # a resumed run's, loaded into it then
         self.recent_states: list[dict[str, torch.Tensor]] = []  # the last train.average_last validations' weights
         self.segment_start = time.perf_counter()  # training time = progress.train_seconds + now - this
         # On a GPU the next batches are padded and pinned on a background thread while it computes
@@ -262,6 +268,7 @@ class Trainer:
         # weights of later validations when averaged, which live on the model's device).
         self.best_state = self._on_device(checkpoint["best_state"])
         self.recent_states = [self._on_device(s) for s in checkpoint.get("recent_states", [])]
+        self._scaler_state = checkpoint.get("scaler")
 
     def _on_device(self, state: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
         return None if state is None else {k: v.to(self.device) for k, v in state.items()}
@@ -278,6 +285,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(), "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "best_state": self.best_state, "recent_states": self.recent_states,
+            "scaler": None if self.scaler is None else self.scaler.state_dict(),
         })
 
     def teacher_forcing(self) -> float:
@@ -286,6 +294,43 @@ class Trainer:
                                      c.teacher_forcing_end, c.teacher_forcing_schedule)
 
     def run(self) -> TrainResult:
+        p = self.progress
+        if not p.precision:  # a resumed run goes on in the one it started with
+            p.precision = self.pick_precision()
+        self.scaler = grad_scaler(self.device, p.precision)
+        if self.scaler is not None and self._scaler_state:
+            self.scaler.load_state_dict(self._scaler_state)
+        with numerics(p.precision, self.config.deterministic, self.device):
+            return self._train()
+
+    def pick_precision(self) -> str:
+        """train.precision, or for auto the fastest of the device's candidates, timed on the
+        first batches (summed over ranks, so that every rank picks the same)."""
+        c = self.config
+        if c.precision != "auto":
+            return c.precision
+        split = self.split(1)
+        batches = [self.host_batch(split, indices) for indices in self._order(1)[:2]]
+
+        def step(model: torch.nn.Module, precision: str) -> None:
+            loss_of = BatchLoss(model, c.label_smoothing)  # type: ignore[arg-type]
+            for host in batches:
+                with autocast(self.device, precision):
+                    loss = loss_of(host.batch.to(self.device, non_blocking=True), 1.0)
+                loss.backward()
+            model.zero_grad(set_to_none=True)
+
+        choices = candidates(self.device)
+        _, per_step = fastest(choices, self.device, self.model, step)
+        if per_step and self.group.distributed:
+            summed = self.group.summed(torch.tensor([per_step[p] for p in choices], dtype=torch.float64))
+            per_step = dict(zip(choices, summed.tolist()))
+        picked = min(choices, key=lambda p: (per_step.get(p, 0.0), choices.index(p)))
+        timings = ", ".join(f"{p} {s * 1000:.0f} ms" for p, s in per_step.items())
+        self.log(f"train: precision auto: {picked} on {self.device}" + (f" (per step: {timings})" if timings else ""))
+        return picked
+
+    def _train(self) -> TrainResult:
         c, p = self.config, self.progress
         self.log(f"train: {self.model.num_parameters():,} parameters, {len(self.train_split):,} pairs, "
                  f"{'about ' if self.resegment else ''}{self.steps_per_epoch} batches/epoch"
@@ -325,12 +370,13 @@ class Trainer:
         self.model.load_state_dict(self.best_state)
         self.model.eval()
         history = [ValidationRecord(**r) for r in p.history]
-        return TrainResult(self.model, history, p.best_index, self.model.num_parameters(), averaged)
+        return TrainResult(self.model, history, p.best_index, self.model.num_parameters(), averaged, p.precision)
 
     def score_on_valid(self) -> tuple[dict[str, float], float]:
         """The current weights' valid loss, BLEU and chrF, and the value to minimise by train.best_metric."""
         c = self.config
-        valid_loss = validation_loss(self.model, self.valid_split, c.batch_tokens, self.device, c.precision)
+        valid_loss = validation_loss(self.model, self.valid_split, c.batch_tokens, self.device,
+                                     self.progress.precision or c.precision)
         bleu, chrf = validation_scores(self.model, self.valid_split, self.valid_references, self.tgt_tokenizer,
                                        c.valid_bleu_sentences, self.device)
         values = {"valid_loss": valid_loss, "valid_bleu": bleu, "valid_chrf": chrf}
@@ -373,14 +419,15 @@ class Trainer:
         the update), while the backward runs: nothing else here makes it wait."""
         c, p = self.config, self.progress
         batch = drop_words(step.batch.to(self.device, non_blocking=True), c.word_dropout)
-        with autocast(self.device, c.precision):
+        with autocast(self.device, p.precision):
             loss = self.loss(batch, self.teacher_forcing())
         loss_sum = OnHost(self.group.summed(loss.detach().double()))
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
         # Per token of the whole batch: DDP averages over ranks, so each rank scales by world.
-        (loss / (step.target_tokens / self.group.world)).backward()
+        per_token = loss / (step.target_tokens / self.group.world)
+        (per_token if self.scaler is None else self.scaler.scale(per_token)).backward()
         value = loss_sum.value()
         if not math.isfinite(value):
             self.save()  # the last good state (the weights and optimizer before this step), not the broken one
@@ -388,9 +435,15 @@ class Trainer:
                 f"the loss became {value} at step {p.step + 1} (epoch {p.epoch}); the last good state is "
                 "checkpointed; lower train.learning_rate or train.clip_norm"
             )
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients
         if c.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_norm)
-        self.optimizer.step()
+        if self.scaler is None:
+            self.optimizer.step()
+        else:  # skips the update where the scaled gradients overflowed, and adapts the scale
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         p.step += 1
         p.loss_sum += value
         p.token_sum += step.target_tokens
