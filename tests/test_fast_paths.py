@@ -78,3 +78,14 @@ def test_additive_scores_by_sigmoid_match_tanh(dtype):
         torch.testing.assert_close(a, b)
     with torch.no_grad():  # in place on its own buffer when nothing needs a gradient
         torch.testing.assert_close(additive_scores_by_sigmoid(projected, keys, v), expected.detach())
+
+
+def test_the_cpu_fast_paths_are_plugged_in_on_the_cpu_only():
+    """They were measured on CPUs; on a GPU the model stays the reference (cuDNN, fused dropout)."""
+    from seq2seq.fast.dropout import Dropout
+
+    model = plug_in(Seq2Seq(ModelConfig(attention="bahdanau", input_feeding=True), 30, 30), "meta")
+    assert model.decoder.unrolled is None
+    assert not any(isinstance(m, Dropout) for m in model.modules())
+    model = plug_in(Seq2Seq(ModelConfig(attention="bahdanau", input_feeding=True), 30, 30), "cpu")
+    assert model.decoder.unrolled is not None and any(isinstance(m, Dropout) for m in model.modules())

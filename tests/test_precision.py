@@ -92,3 +92,17 @@ def test_a_recurrence_in_bf16_computes_in_bf16_and_trains_its_float32_weights(ce
     with torch.autocast("cpu", dtype=torch.bfloat16):
         plain, _ = rnn(x)
         assert torch.equal(recur(rnn, x)[0], plain)
+
+
+def test_tf32_is_a_stated_choice_on_cuda_and_the_settings_come_back():
+    """fp32 on a CUDA GPU is float32 (PyTorch lets cuDNN use TF32 by default); tf32 turns it on.
+    Only flags are set, so this runs without a GPU."""
+    cuda = torch.device("cuda")
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    with numerics("fp32", False, cuda):
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    with numerics("tf32", False, cuda):
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    with numerics("bf16", False, cuda):
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before
