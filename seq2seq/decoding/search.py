@@ -302,21 +302,23 @@ def batched_beam_search(
         # K (the history and its token). Either has taken step + 1 steps.
         live = torch.isfinite(top_scores[:, :beam])
         at_limit = (step + 1 >= limits).unsqueeze(1)  # [n, 1]
-        rows = offsets + top_beam[:, :beam]  # [n, K]
-        prefix = history[rows.view(-1)].view(n, beam, step)
-        candidate_tokens = torch.cat([torch.cat([prefix, top_token[:, :beam, None]], dim=2)] * 2, dim=1)
-        log_prob = top_scores[:, :beam]
-        finished.add(
-            active,
-            score=(log_prob.double() / length_penalty(step + 1, alpha)).repeat(1, 2),
-            log_prob=log_prob.repeat(1, 2),
-            tokens=candidate_tokens,
-            length=torch.tensor([step, step + 1], device=device).repeat_interleave(beam).expand(n, 2 * beam),
-            ended=torch.arange(2 * beam, device=device).lt(beam).expand(n, 2 * beam),
-            valid=torch.cat([is_eos[:, :beam] & live, ~is_eos[:, :beam] & live & at_limit], dim=1),
-            attention=None if so_far is None else so_far[rows.view(-1)].view(n, beam, step + 1, -1).repeat(
-                1, 2, 1, 1),
-        )
+        ending_here = torch.cat([is_eos[:, :beam] & live, ~is_eos[:, :beam] & live & at_limit], dim=1)
+        # On a CPU reading a value costs nothing, so the steps where nothing ends skip the bookkeeping.
+        if device.type != "cpu" or bool(ending_here.any()):
+            rows = offsets + top_beam[:, :beam]  # [n, K]
+            prefix = history[rows.view(-1)].view(n, beam, step)
+            log_prob = top_scores[:, :beam]
+            finished.add(
+                active,
+                score=(log_prob.double() / length_penalty(step + 1, alpha)).repeat(1, 2),
+                log_prob=log_prob.repeat(1, 2),
+                tokens=torch.cat([torch.cat([prefix, top_token[:, :beam, None]], dim=2)] * 2, dim=1),
+                length=torch.tensor([step, step + 1], device=device).repeat_interleave(beam).expand(n, 2 * beam),
+                ended=torch.arange(2 * beam, device=device).lt(beam).expand(n, 2 * beam),
+                valid=ending_here,
+                attention=None if so_far is None else so_far[rows.view(-1)].view(n, beam, step + 1, -1).repeat(
+                    1, 2, 1, 1),
+            )
         done = beam_done(step + 1, limits, finished.count[active], beam, nbest, is_eos[:, 0], early_stop)
         going = on_host(~done)  # the one value the host waits for each step
         if not bool(going.any()):
