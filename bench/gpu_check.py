@@ -150,14 +150,19 @@ def training(report: Report, data: dict, params, device: torch.device, sizes: Si
             with numerics(precision, False, device):
                 speed, syncs = timed_steps(trainer, sizes, device)
                 loss = validation_loss(trainer.model, data["valid"], config.batch_tokens, device, precision)
-            report.add(f"| {name} | {precision} | {speed:,.0f} | {syncs:.2f} | {loss:.4f} |")
+            counted = f"{syncs:.2f}" if device.type == "cuda" else "n/a (CPU)"
+            report.add(f"| {name} | {precision} | {speed:,.0f} | {counted} | {loss:.4f} |")
             if name == "default" and precision == "fp32":
                 kept = trainer
                 default_speed = speed
     tokens = sum(len(t) + 1 for t in data["train_full"].tgt) * params.train.epochs
     report.add()
-    report.add(f"The default run trains {tokens:,} target tokens ({params.train.epochs} epochs): about "
-               f"{tokens / default_speed / 60:.1f} minutes at the default model's fp32 speed above.")
+    if sizes.tiny_model:
+        report.add("Dry run: both models shrunk to 32 units and a few steps, so the speeds above say nothing of "
+                   "the real ones.")
+    else:
+        report.add(f"The default run trains {tokens:,} target tokens ({params.train.epochs} epochs): about "
+                   f"{tokens / default_speed / 60:.1f} minutes at the default model's fp32 speed above.")
     report.add()
     assert kept is not None
     return kept
