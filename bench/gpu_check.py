@@ -3,8 +3,9 @@
     bash bench/gpu_check.sh             # on a CUDA GPU: under 5 minutes on one H100
     bash bench/gpu_check.sh --dry-run   # anywhere: every step on the CPU, tiny sizes (a minute or two)
 
-Reads only the working tree (or ``--project DIR``): params.yaml and the tokenize stage's outputs of the default data (data/tokens/, and
-data/clean/valid.tsv for the sentences to decode; `dvc repro tokenize` makes them). Steps:
+Reads only the working tree (or ``--project DIR``): params.yaml and the tokenize stage's outputs
+of the default data (data/tokens/, and data/clean/valid.tsv for the sentences to decode;
+`dvc repro tokenize` makes them). Steps:
 
 1. versions: torch, CUDA, cuDNN, the GPU and the CPU;
 2. training, the default model (params.yaml) and a Joey NMT configuration (LSTM, Bahdanau

@@ -87,7 +87,8 @@ def numerics(precision: str, deterministic: bool, device: torch.device) -> Itera
 
 
 def fastest(choices: Sequence[str], device: torch.device, model: torch.nn.Module,
-            step: Callable[[torch.nn.Module, str], None], rounds: int = 2, steps: int = 3) -> tuple[str, dict[str, float]]:
+            step: Callable[[torch.nn.Module, str], None], rounds: int = 2, steps: int = 3
+            ) -> tuple[str, dict[str, float]]:
     """The precision among ``choices`` whose training steps (``step(model, precision)``: forward and
     backward of one batch) run fastest on a copy of ``model``, and each one's seconds per step.
     Timed in alternating order (a b, b a, ...) after one warm-up step each; the random number
