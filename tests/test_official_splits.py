@@ -200,11 +200,16 @@ def test_editing_the_local_validation_set_reruns_from_the_download_stage(repo):
     params["data"]["valid"]["path"] = "heldout/valid.tsv"
     write_params(repo, params)
     assert "train" not in ran_stages(run([*DVC, "repro"], repo, env))  # the same pairs from another file
+    original = valid.read_bytes()
     valid.write_text(valid.read_text(encoding="utf-8").replace("El ", "Él ", 3), encoding="utf-8")
     assert changed_stages(repo, env) == {"download"}
-    again = run([*DVC, "repro"], repo, env)
-    assert {"download", "clean", "train"} <= ran_stages(again)
+    # Rerun up to clean only (the rest is DVC's own propagation, and slow): the edit arrives, and
+    # DVC now sees the inputs of the stages that read the cleaned splits changed.
+    assert ran_stages(run([*DVC, "repro", "clean"], repo, env)) == {"download", "clean"}
     assert (repo / "data/clean/valid.tsv").read_bytes() == valid.read_bytes()
+    assert {"tokenize", "train"} <= changed_stages(repo, env)
+    valid.write_bytes(original)  # back as it was: the module's later tests start from a clean status
+    run([*DVC, "repro", "clean"], repo, env)
     assert changed_stages(repo, env) == set()
 
 
