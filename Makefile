@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH ?= torch==2.13.0
 
-.PHONY: run test recipe venv clean-venv
+.PHONY: run test test-fast recipe venv clean-venv
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ recipe: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q
+
+# The unit tests alone (pytest -m "not e2e"): what to run after changing a function.
+test-fast: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "not e2e"
 
 clean-venv:
 	rm -rf $(VENV)

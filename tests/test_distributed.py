@@ -11,6 +11,8 @@ import pytest
 from tests.pipeline_repo import make_repo, read_params, run, write_params
 from tests.test_mlflow_server import seq2seq_runs
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline or its processes: `make test-fast` leaves it out
+
 pytest.importorskip("torch.distributed", reason="needs torch.distributed")
 
 

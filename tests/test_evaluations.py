@@ -12,6 +12,8 @@ import pytest
 from tests.helpers import evaluation_runs, training_runs
 from tests.pipeline_repo import make_repo, run
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline or its processes: `make test-fast` leaves it out
+
 DVC = [sys.executable, "-m", "dvc"]
 
 

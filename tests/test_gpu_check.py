@@ -8,11 +8,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from seq2seq.data.clean import write_split
 from seq2seq.data.subwords import save_encoded
 from tests.conftest import synthetic_pairs
 from tests.helpers import encode, tokenizers
+
+pytestmark = pytest.mark.e2e  # runs the real pipeline or its processes: `make test-fast` leaves it out
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ from seq2seq.decoding.bundle import load_bundle
 from seq2seq.training.checkpoint import CHECKPOINT_FILE
 from tests.pipeline_repo import make_repo, read_params, run, write_params
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the stage process in /proc")
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the stage process in /proc")]
 
 
 def stage_pid(repo: Path, stage: str) -> int | None:

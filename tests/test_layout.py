@@ -63,6 +63,14 @@ def test_the_model_never_reaches_a_fast_path():
         assert not [m for m in reached if m.startswith("seq2seq/fast/")], f"{path.name} reaches {reached}"
 
 
+def test_the_model_imports_no_sentencepiece():
+    """The model needs the special token ids, not the tokenizer: they live in data/token_ids.py."""
+    for path in (PACKAGE / "model").glob("*.py"):
+        reached = top_level_closure(path)
+        assert "seq2seq/data/subwords.py" not in reached, f"{path.name} reaches the tokenizer: {reached}"
+        assert not [m for m in reached if "import sentencepiece" in (ROOT / m).read_text(encoding="utf-8")]
+
+
 def imports_torch(module: str) -> bool:
     """Whether the module imports torch when it is imported (at its top level, not inside a function)."""
     import ast

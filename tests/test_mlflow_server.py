@@ -16,6 +16,8 @@ import pytest
 from tests.helpers import evaluation_runs, training_runs
 from tests.pipeline_repo import make_repo, read_params, run, write_params
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline or its processes: `make test-fast` leaves it out
+
 MLFLOW = [sys.executable, "-m", "mlflow"]
 
 

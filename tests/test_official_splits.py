@@ -17,6 +17,8 @@ from tests.conftest import synthetic_pairs, write_tsv
 from tests.helpers import evaluation_runs, training_runs
 from tests.pipeline_repo import make_repo, read_params, run, write_params
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline or its processes: `make test-fast` leaves it out
+
 DVC = [sys.executable, "-m", "dvc"]
 
 

@@ -15,6 +15,8 @@ from seq2seq.decoding.translator import Translator
 from tests.helpers import evaluation_runs, training_runs
 from tests.pipeline_repo import make_repo, run
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline or its processes: `make test-fast` leaves it out
+
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):

@@ -6,9 +6,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from seq2seq.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+
+pytestmark = pytest.mark.e2e  # runs the real pipeline or its processes: `make test-fast` leaves it out
 
 ROOT = Path(__file__).resolve().parents[1]
 

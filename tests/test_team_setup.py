@@ -16,6 +16,8 @@ import pytest
 from tests.pipeline_repo import make_repo, run
 from tests.test_mlflow_server import free_port, mlflow_server, seq2seq_runs, stop
 
+pytestmark = pytest.mark.e2e  # runs the real pipeline or its processes: `make test-fast` leaves it out
+
 DVC = [sys.executable, "-m", "dvc"]
 
 

@@ -20,8 +20,8 @@ import sentencepiece as spm
 from ..core.atomic import atomic_path
 from ..core.config import TokenizeConfig
 from ..core.errors import DataError, ModelBundleError
+from .token_ids import BOS_ID, EOS_ID, PAD_ID, UNK_ID  # noqa: F401  (their home; imported from here too)
 
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 
 class Tokenizer:

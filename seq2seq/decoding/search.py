@@ -31,7 +31,7 @@ from ..core.search_rules import Hypothesis, beam_done, best_first, ending, lengt
 from ..core.devices import on_host
 from ..core.search_settings import SearchSettings
 from ..data.batching import source_tensor
-from ..data.subwords import BOS_ID, EOS_ID
+from ..data.token_ids import BOS_ID, EOS_ID
 from ..model.seq2seq import Seq2Seq
 
 

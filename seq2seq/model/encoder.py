@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..core.config import ModelConfig
-from ..data.subwords import PAD_ID
+from ..data.token_ids import PAD_ID
 from .recurrence import State, recur, recurrent_layers
 
 

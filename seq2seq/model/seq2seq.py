@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.config import ModelConfig
-from ..data.subwords import PAD_ID
+from ..data.token_ids import PAD_ID
 from .attention import Memory
 from .decoder import Decoder, DecoderState
 from .encoder import Bridge, Encoder

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.search_rules import Hypothesis, beam_done, best_first, ending, output_limit
 from ..core.search_settings import SearchSettings
-from ..data.subwords import BOS_ID, EOS_ID, PAD_ID
+from ..data.token_ids import BOS_ID, EOS_ID, PAD_ID
 from .onnx_model import OnnxModel, select_memory, select_state
 
 Chooser = Callable[[np.ndarray], np.ndarray]  # log-probabilities [N, V] -> chosen token ids [N]

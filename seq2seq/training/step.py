@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.batching import Batch
-from ..data.subwords import PAD_ID
+from ..data.token_ids import PAD_ID
 from ..fast.fused_loss import projected_cross_entropy
 from ..model.seq2seq import Seq2Seq
 

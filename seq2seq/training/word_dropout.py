@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..data.batching import Batch
-from ..data.subwords import EOS_ID, UNK_ID
+from ..data.token_ids import EOS_ID, UNK_ID
 
 
 def hide_tokens(ids: torch.Tensor, p: float) -> torch.Tensor:
