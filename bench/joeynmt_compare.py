@@ -287,36 +287,43 @@ def flop_rows(results: Path, joey_speed: float, ours_speed: float) -> list[str]:
 
 
 def phase_report(work: Path, epochs: int) -> str:
+    """The table of whatever the train, speed and decode phases have left in WORK/results; the rows
+    of a phase that has not run are left out, and the table says which."""
     results = work / "results"
-    joey_t = json.loads((results / f"joey_train_e{epochs}.json").read_text())
-    ours_t = json.loads((results / f"ours_train_e{epochs}.json").read_text())
-    dec = json.loads((results / f"decode_e{epochs}.json").read_text())
+
+    def found(name: str) -> dict | None:
+        path = results / name
+        return json.loads(path.read_text()) if path.exists() else None
+
+    joey_t, ours_t = found(f"joey_train_e{epochs}.json"), found(f"ours_train_e{epochs}.json")
+    trained = joey_t is not None and ours_t is not None
+    speed, dec = found("train_speed.json"), found(f"decode_e{epochs}.json")
+    if not (trained or speed or dec):
+        sys.exit(f"error: {results}: no results of the train, speed or decode phase ({epochs} epochs); run one first")
 
     def ratio(a: float | None, b: float | None) -> str:
         return f"{a / b:.2f}x" if a and b else "n/a"
 
-    lines = [
-        f"| Multi30k en→de, {epochs} epochs, 2-core CPU | Joey NMT 2.3.0 | seq2seq | ratio |",
-        "|---|---|---|---|",
-        f"| parameters | {joey_t.get('parameters', 'n/a')} | {ours_t['parameters']:,} | |",
-        f"| training, target tokens/s, the {epochs}-epoch runs (one after the other) | "
-        f"{joey_t['tokens_per_second']:,.0f} | {ours_t['tokens_per_second']:,.0f} | "
-        f"{ratio(ours_t['tokens_per_second'], joey_t['tokens_per_second'])} |",
-        f"| training peak RSS, GiB | {joey_t['peak_rss_gib']:.2f} | {ours_t['peak_rss_gib']:.2f} | |",
-        f"| valid BLEU (greedy) after each epoch | {' / '.join(f'{b:.2f}' for b in joey_t['valid_bleu'])} | "
-        f"{' / '.join(f'{b:.2f}' for b in ours_t['valid_bleu'])} | |",
-    ]
-    speed_file = results / "train_speed.json"
-    if speed_file.exists():
-        speed = json.loads(speed_file.read_text())
+    lines = [f"| Multi30k en→de, {epochs} epochs, 2-core CPU | Joey NMT 2.3.0 | seq2seq | ratio |", "|---|---|---|---|"]
+    if trained:
+        lines += [
+            f"| parameters | {joey_t.get('parameters', 'n/a')} | {ours_t['parameters']:,} | |",
+            f"| training, target tokens/s, the {epochs}-epoch runs (one after the other) | "
+            f"{joey_t['tokens_per_second']:,.0f} | {ours_t['tokens_per_second']:,.0f} | "
+            f"{ratio(ours_t['tokens_per_second'], joey_t['tokens_per_second'])} |",
+            f"| training peak RSS, GiB | {joey_t['peak_rss_gib']:.2f} | {ours_t['peak_rss_gib']:.2f} | |",
+            f"| valid BLEU (greedy) after each epoch | {' / '.join(f'{b:.2f}' for b in joey_t['valid_bleu'])} | "
+            f"{' / '.join(f'{b:.2f}' for b in ours_t['valid_bleu'])} | |",
+        ]
+    if speed:
         joey_s, ours_s = speed["joey_tokens_per_second"], speed["ours_tokens_per_second"]
         lines.append(f"| training, target tokens/s, tools alternating ({len(speed['runs']['ours'])} runs each of "
                      f"1 epoch on {speed['pairs']:,} sampled pairs, medians) | {joey_s:,.0f} | {ours_s:,.0f} | "
                      f"{ratio(ours_s, joey_s)} |")
         lines += flop_rows(results, joey_s, ours_s)
-    else:
+    elif trained:
         lines += flop_rows(results, joey_t["tokens_per_second"], ours_t["tokens_per_second"])
-    for beam in BEAMS:
+    for beam in BEAMS if dec else ():
         j = dec[f"joey_beam{beam}"]
         name = "greedy" if beam == 1 else f"beam {beam}"
         for tool, label in (("ours", ""), ("oursint8", ", seq2seq `quantize: int8`")):
@@ -330,8 +337,11 @@ def phase_report(work: Path, epochs: int) -> str:
                 f"{o['process_sentences_per_second']:.1f} | "
                 f"{ratio(o['process_sentences_per_second'], j['process_sentences_per_second'])} |",
             ]
+    missing = [phase for phase, there in (("train", trained), ("speed", speed), ("decode", dec)) if not there]
+    if missing:
+        lines += ["", f"Not in this table (their phases have not run in {work}): {', '.join(missing)}."]
     published = published_joey_training_speed()
-    if published and joey_t["tokens_per_second"] < 0.8 * published:
+    if trained and published and joey_t["tokens_per_second"] < 0.8 * published:
         lines += ["", f"Warning: Joey NMT trained at {joey_t['tokens_per_second']:,.0f} tokens/s here, well below the "
                       f"{published:,.0f} published in {PEER / 'README.md'} for this kind of machine: the CPU was "
                       "probably shared during its training, so its training ratio is not a fair one. Rerun the "
