@@ -8,4 +8,6 @@ cd "$(dirname "$0")/.."
 if [ -z "${PYTHON:-}" ]; then
     if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
+# The resume step trains with train.deterministic, which needs cuBLAS's deterministic workspace from its start.
+export CUBLAS_WORKSPACE_CONFIG="${CUBLAS_WORKSPACE_CONFIG:-:4096:8}"
 exec "$PYTHON" bench/gpu_check.py "$@"

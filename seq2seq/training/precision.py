@@ -72,7 +72,7 @@ def numerics(precision: str, deterministic: bool, device: torch.device) -> Itera
         tf32 = precision == "tf32"
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
     if deterministic:
-        if device.type == "cuda" and saved[5] is None:
+        if device.type == "cuda" and saved[5] is None:  # (the Trainer sets it earlier: cuBLAS reads it once)
             os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"  # cuBLAS's deterministic workspace
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False

@@ -201,6 +201,9 @@ class Trainer:
                  checkpoint_meta: dict[str, str], group: ProcessGroup = ProcessGroup(),
                  resegment: Callable[[int], EncodedSplit] | None = None) -> None:
         check_precision(config.precision, device)
+        if config.deterministic and device.type == "cuda":
+            # cuBLAS reads it once, when PyTorch first asks it for a workspace: set before any product runs.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         set_threads(config.threads, group.world)
         reuse_freed_memory()
         torch.manual_seed(config.seed)
