@@ -1,7 +1,7 @@
 """The GPU check: every GPU path of the project run once, timed, on the machine at hand.
 
-    bash bench/gpu_check.sh             # on a CUDA GPU: under 5 minutes on one H100
-    bash bench/gpu_check.sh --dry-run   # anywhere: every step on the CPU, tiny sizes (a minute or two)
+    bash bench/gpu_check.sh             # on a CUDA GPU (sized for under 5 minutes on one H100; not yet run)
+    bash bench/gpu_check.sh --dry-run   # anywhere: every step on the CPU, tiny sizes (seconds)
 
 Reads only the working tree (or ``--project DIR``): params.yaml and the tokenize stage's outputs
 of the default data (data/tokens/, and data/clean/valid.tsv for the sentences to decode;

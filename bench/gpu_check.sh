@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU check (bench/gpu_check.py's docstring says what it runs):
-#   bash bench/gpu_check.sh             on a CUDA GPU, under 5 minutes on one H100
+#   bash bench/gpu_check.sh             on a CUDA GPU (sized for under 5 minutes on one H100)
 #   bash bench/gpu_check.sh --dry-run   anywhere: every step on the CPU, tiny sizes
 # Python: $PYTHON, else .venv/bin/python, else python3 (it needs torch and this project's requirements).
 set -euo pipefail
