@@ -110,7 +110,6 @@ def timed_steps(trainer: Trainer, sizes: Sizes, device: torch.device) -> tuple[f
     trainer.model.train()
     for indices in order[:sizes.warmup]:
         trainer.train_step(trainer.host_batch(split, indices))
-    synced = 0
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.set_sync_debug_mode("warn")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import time
 from typing import Callable, Iterator, Sequence
 
@@ -67,13 +66,11 @@ def numerics(precision: str, deterministic: bool, device: torch.device) -> Itera
     PyTorch's settings as they were afterwards."""
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
              torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-             torch.backends.cudnn.benchmark, os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+             torch.backends.cudnn.benchmark)
     if device.type == "cuda":
         tf32 = precision == "tf32"
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
-    if deterministic:
-        if device.type == "cuda" and saved[5] is None:  # (the Trainer sets it earlier: cuBLAS reads it once)
-            os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"  # cuBLAS's deterministic workspace
+    if deterministic:  # (on CUDA the Trainer sets cuBLAS's workspace first: cuBLAS reads it once)
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     try:
@@ -82,8 +79,6 @@ def numerics(precision: str, deterministic: bool, device: torch.device) -> Itera
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[0], saved[1]
         torch.use_deterministic_algorithms(saved[2])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[3], saved[4]
-        if saved[5] is None:
-            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 def fastest(choices: Sequence[str], device: torch.device, model: torch.nn.Module,
@@ -117,4 +112,9 @@ def fastest(choices: Sequence[str], device: torch.device, model: torch.nn.Module
                     wait()
                     seconds[p] += time.perf_counter() - started
     per_step = {p: s / (rounds * steps) for p, s in seconds.items()}
-    return min(choices, key=lambda p: (per_step[p], choices.index(p))), per_step
+    return quickest(choices, per_step), per_step
+
+
+def quickest(choices: Sequence[str], per_step: dict[str, float]) -> str:
+    """The choice of the fewest seconds per step; of equals, the earlier (the more exact)."""
+    return min(choices, key=lambda p: (per_step.get(p, 0.0), choices.index(p)))

@@ -38,7 +38,7 @@ from ..reporting.scoring import bleu_chrf
 from .checkpoint import fingerprint, load_checkpoint, remove_snapshots, save_checkpoint, save_snapshot
 from .distributed import ProcessGroup
 from .schedules import LearningRateSchedule, teacher_forcing_ratio
-from .precision import autocast, candidates, check_precision, fastest, grad_scaler, numerics
+from .precision import autocast, candidates, check_precision, fastest, grad_scaler, numerics, quickest
 from .step import BatchLoss, batch_loss
 from .word_dropout import drop_words
 
@@ -324,11 +324,11 @@ class Trainer:
             model.zero_grad(set_to_none=True)
 
         choices = candidates(self.device)
-        _, per_step = fastest(choices, self.device, self.model, step)
+        picked, per_step = fastest(choices, self.device, self.model, step)
         if per_step and self.group.distributed:
             summed = self.group.summed(torch.tensor([per_step[p] for p in choices], dtype=torch.float64))
             per_step = dict(zip(choices, summed.tolist()))
-        picked = min(choices, key=lambda p: (per_step.get(p, 0.0), choices.index(p)))
+            picked = quickest(choices, per_step)
         timings = ", ".join(f"{p} {s * 1000:.0f} ms" for p, s in per_step.items())
         self.log(f"train: precision auto: {picked} on {self.device}" + (f" (per step: {timings})" if timings else ""))
         return picked
