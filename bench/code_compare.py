@@ -107,7 +107,7 @@ def train_in_process(tree: Path, work: Path, repeats: int, pairs: int = SPEED_PA
     speeds: dict[str, list[float]] = {"base": [], "this": []}
     for _ in range(repeats):
         for name, package in (("base", "seq2seq_base"), ("this", "seq2seq")):
-            config = importlib.import_module(f"{package}.config" if name == "base" else f"{package}.core.config")
+            config = importlib.import_module(f"{package}.config" if name == "base" else f"{package}.params.config")
             subwords = importlib.import_module(f"{package}.subwords" if name == "base" else f"{package}.data.subwords")
             trainer = importlib.import_module(f"{package}.training" if name == "base" else f"{package}.training.trainer")
             subset = subwords.EncodedSplit([split.src[i] for i in keep], [split.tgt[i] for i in keep])

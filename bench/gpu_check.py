@@ -45,11 +45,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from seq2seq.core.config import ModelConfig, TrainConfig, load_params  # noqa: E402
-from seq2seq.core.search_settings import SearchSettings  # noqa: E402
 from seq2seq.data.clean import read_split  # noqa: E402
 from seq2seq.data.subwords import EncodedSplit, Tokenizer, load_encoded  # noqa: E402
-from seq2seq.decoding.search import translate_ids  # noqa: E402
+from seq2seq.decoding.torch_backend import translate_ids  # noqa: E402
+from seq2seq.params.config import ModelConfig, TrainConfig, load_params  # noqa: E402
+from seq2seq.search.settings import SearchSettings  # noqa: E402
 from seq2seq.training import trainer as trainer_module  # noqa: E402
 from seq2seq.training.checkpoint import CHECKPOINT_FILE  # noqa: E402
 from seq2seq.training.distributed import ProcessGroup  # noqa: E402
@@ -236,7 +236,7 @@ def decoding(report: Report, trainer: Trainer, data: dict, device: torch.device,
 
 def export(report: Report, trainer: Trainer, data: dict) -> None:
     """Step 5: the GPU-trained model through ONNX and the torch-free runtime."""
-    from seq2seq.decoding.bundle import save_bundle
+    from seq2seq.bundle.bundle import save_bundle
     from seq2seq.export.onnx_export import export_onnx
     from seq2seq.runtime.translator import OnnxTranslator
 

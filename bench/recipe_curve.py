@@ -22,10 +22,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seq2seq.core.config import load_params  # noqa: E402
 from seq2seq.data.clean import read_split  # noqa: E402
 from seq2seq.data.testsets import PAIRS  # noqa: E402
 from seq2seq.decoding.translator import Translator  # noqa: E402
+from seq2seq.params.config import load_params  # noqa: E402
 from seq2seq.reporting.scoring import score_corpus  # noqa: E402
 from seq2seq.training.checkpoint import list_snapshots  # noqa: E402
 

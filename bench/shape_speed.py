@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from seq2seq.core.config import ModelConfig, TrainConfig
 from seq2seq.data.subwords import Tokenizer, load_encoded
+from seq2seq.params.config import ModelConfig, TrainConfig
 from seq2seq.training.trainer import Trainer
 
 

@@ -19,11 +19,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from seq2seq.bundle.bundle import load_bundle  # noqa: E402
 from seq2seq.data.batching import source_tensor  # noqa: E402
 from seq2seq.data.clean import read_split  # noqa: E402
 from seq2seq.data.subwords import BOS_ID, EOS_ID  # noqa: E402
-from seq2seq.decoding.bundle import load_bundle  # noqa: E402
-from seq2seq.decoding.search import max_lengths  # noqa: E402
+from seq2seq.decoding.torch_backend import max_lengths  # noqa: E402
 
 
 @torch.inference_mode()

@@ -3,17 +3,20 @@
 embed -> encode -> (h, c) -> decode -> softmax -> token. Encoder packs, decoder unpacks.
 Training feeds truth (teacher forcing); inference feeds itself (greedy or beam search).
 
-The subpackages, in the order a run uses them:
+The subpackages, in layers: each imports only those listed before it.
 
-* ``core``: params.yaml as validated configs, errors, atomic writes, devices;
+* ``core``: errors, atomic writes, devices, special token ids, where MLflow's store is;
+* ``search``: greedy, sampling and beam search, written once over a backend (torch-free);
+* ``params``: params.yaml as validated configs;
 * ``data``: download, clean, official test sets, SentencePiece, subword regularization, batching;
+* ``reporting``: sacreBLEU scores and figures;
 * ``model``: encoder, attention, decoder, the seq2seq model (the reference math);
 * ``fast``: CPU fast paths that training and decoding plug into the model;
+* ``runtime``: translating without torch: the text API, an exported model under ONNX Runtime;
+* ``bundle``: the saved model, and finding one (a folder or an MLflow URI);
+* ``decoding``: the search's PyTorch backend, the translator (Python API);
 * ``training``: the training step and loop, schedules, checkpoints, torchrun;
-* ``decoding``: greedy / beam search, the translator (Python API), the model bundle;
 * ``export``: the model as ONNX graphs (``seq2seq export``);
-* ``runtime``: an exported model translated without torch (ONNX Runtime and NumPy);
-* ``reporting``: sacreBLEU scores and figures;
 * ``tracking``: MLflow runs and the MLflow models;
 
 and ``cli`` (``seq2seq translate``, ``seq2seq export``). The pipeline's stages (``stages/``) are thin scripts over them.

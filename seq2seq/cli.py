@@ -11,8 +11,8 @@ from typing import BinaryIO, Iterator, Sequence
 
 from .core.errors import Seq2SeqError
 from .core.guard import run_guarded
-from .core.search_settings import add_search_flags
 from .data.lines import decode_line
+from .search.settings import add_search_flags
 
 
 def _needs_torch(err: ImportError, what: str) -> Seq2SeqError | None:
@@ -47,8 +47,8 @@ def _input_lines(source: BinaryIO, where: str) -> Iterator[str]:
 
 
 def _translate(args: argparse.Namespace) -> None:
-    from .core.search_settings import settings_from_flags
-    from .decoding.locate import locate_model, model_kind
+    from .bundle.locate import locate_model, model_kind
+    from .search.settings import settings_from_flags
 
     settings = settings_from_flags(args)
     source, where = _open_input(args.input)

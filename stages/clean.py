@@ -5,9 +5,9 @@ training data and the official pairs are the valid split, normalised but never f
 """
 
 from seq2seq.core.atomic import write_json
-from seq2seq.core.config import load_params
 from seq2seq.core.guard import run_guarded
 from seq2seq.data.clean import clean_corpus
+from seq2seq.params.config import load_params
 
 
 def main() -> None:

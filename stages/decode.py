@@ -11,11 +11,11 @@ import json
 import sys
 
 from seq2seq.core.atomic import atomic_dir
-from seq2seq.core.config import flatten, load_params
 from seq2seq.core.guard import run_guarded
 from seq2seq.data.clean import read_split
 from seq2seq.data.testsets import PAIRS, test_set_from_args
 from seq2seq.decoding.translator import Translator, nbest_table
+from seq2seq.params.config import flatten, load_params
 from seq2seq.reporting.figures import attention_heatmap
 
 

@@ -1,8 +1,8 @@
 """download: fetch the corpus named by data.* into data/raw/ (corpus.tsv + provenance.json)."""
-from seq2seq.core.config import load_params
 from seq2seq.core.guard import run_guarded
-from seq2seq.core.pipeline_inputs import check_declared
 from seq2seq.data.download import fetch_corpus
+from seq2seq.params.config import load_params
+from seq2seq.params.pipeline_inputs import check_declared
 
 
 def main() -> None:

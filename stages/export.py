@@ -7,11 +7,11 @@ MLflow model ``onnx`` (``onnx-int8``), which loads and predicts without torch.
 """
 from pathlib import Path
 
-from seq2seq.core.config import load_params
+from seq2seq.bundle.files import load_bundle_info
 from seq2seq.core.guard import run_guarded
 from seq2seq.data.clean import read_split
-from seq2seq.decoding.bundle_files import load_bundle_info
 from seq2seq.export.onnx_export import export_onnx
+from seq2seq.params.config import load_params
 from seq2seq.tracking.exported import ExportLog
 
 OUT = Path("data/export")

@@ -14,13 +14,13 @@ import os
 import sys
 from pathlib import Path
 
+from seq2seq.bundle.files import load_bundle_info
 from seq2seq.core.atomic import sha256_file, write_json, write_text
-from seq2seq.core.config import flatten, load_params
 from seq2seq.core.guard import run_guarded
 from seq2seq.core.stage_outputs import read_output_json, read_output_lines
 from seq2seq.data.clean import read_split
 from seq2seq.data.testsets import PAIRS, test_set_from_args
-from seq2seq.decoding.bundle_files import load_bundle_info
+from seq2seq.params.config import flatten, load_params
 from seq2seq.reporting.figures import scores_by_length_chart
 from seq2seq.reporting.scoring import multi_reference_scores, score_corpus, scores_by_length
 from seq2seq.tracking.evaluations import Evaluation, EvaluationLog

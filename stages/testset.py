@@ -3,10 +3,10 @@ provenance.json); its size and overlap with the training split go to metrics/tes
 import sys
 
 from seq2seq.core.atomic import write_json
-from seq2seq.core.config import load_params
 from seq2seq.core.guard import run_guarded
-from seq2seq.core.pipeline_inputs import check_declared
 from seq2seq.data.testsets import prepare_test_set, test_set_from_args
+from seq2seq.params.config import load_params
+from seq2seq.params.pipeline_inputs import check_declared
 
 
 def main() -> None:

@@ -4,10 +4,10 @@ Run as ``python -m stages.tokenize`` (as dvc.yaml does): run as a file path, thi
 script would shadow the standard library's ``tokenize`` module.
 """
 from seq2seq.core.atomic import atomic_dir
-from seq2seq.core.config import load_params
 from seq2seq.core.guard import run_guarded
 from seq2seq.data.clean import read_split
 from seq2seq.data.subwords import Tokenizer, save_encoded, train_sentencepiece
+from seq2seq.params.config import load_params
 
 
 def main() -> None:

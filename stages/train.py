@@ -17,18 +17,18 @@ from pathlib import Path
 
 import torch
 
+from seq2seq.bundle.bundle import save_bundle
 from seq2seq.core.atomic import sha256_file, write_json, write_text
-from seq2seq.core.config import Params, load_params
 from seq2seq.core.devices import check_ranks, resolve_device
 from seq2seq.core.errors import Seq2SeqError
 from seq2seq.core.guard import run_guarded
+from seq2seq.core.mlflow_store import tracking_uri
 from seq2seq.core.stage_outputs import REMAKE
 from seq2seq.data.clean import read_split
 from seq2seq.data.resampling import SampledSegmentations
 from seq2seq.data.subwords import Tokenizer, load_encoded
-from seq2seq.decoding.bundle import save_bundle
+from seq2seq.params.config import Params, load_params
 from seq2seq.tracking.runs import TrainingRun
-from seq2seq.tracking.store import tracking_uri
 from seq2seq.training.checkpoint import fingerprint, remove_checkpoint
 from seq2seq.training.distributed import ProcessGroup, join, launched_by_torchrun, leave, run_under_torchrun
 from seq2seq.training.trainer import find_checkpoint, train_model

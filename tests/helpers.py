@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from seq2seq.core.config import ModelConfig, TokenizeConfig, TrainConfig
 from seq2seq.data.subwords import EncodedSplit, Tokenizer, train_sentencepiece
+from seq2seq.params.config import ModelConfig, TokenizeConfig, TrainConfig
 from tests.conftest import synthetic_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def encode(pairs, src_tok: Tokenizer, tgt_tok: Tokenizer) -> EncodedSplit:
 def train_tiny_bundle(path: Path, epochs: int = 2, model: ModelConfig = TINY_MODEL) -> Path:
     import torch
 
-    from seq2seq.decoding.bundle import save_bundle
+    from seq2seq.bundle.bundle import save_bundle
     from seq2seq.training.trainer import train_model
 
     pairs = synthetic_pairs(300)

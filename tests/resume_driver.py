@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from seq2seq.core.config import TrainConfig
+from seq2seq.params.config import TrainConfig
 from seq2seq.training.trainer import find_checkpoint, train_model
 from tests.conftest import synthetic_pairs
 from tests.helpers import TINY_MODEL, encode, tokenizers

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq.core import config
-from seq2seq.core.config import DataConfig, ParallelText, load_params
 from seq2seq.core.errors import Seq2SeqError
 from seq2seq.data.download import fetch_corpus
 from seq2seq.data.testsets import prepare_test_set
 from seq2seq.export.onnx_export import export_onnx
+from seq2seq.params import config
+from seq2seq.params.config import DataConfig, ParallelText, load_params
 from seq2seq.runtime.folder import ENCODER_FILE, EXPORT_FILE, STEP_FILE
 from tests.conftest import synthetic_pairs, write_tsv
 from tests.helpers import cli, one_line_error, train_tiny_bundle

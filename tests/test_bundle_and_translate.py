@@ -6,8 +6,8 @@ import sys
 import pytest
 import torch
 
+from seq2seq.bundle.bundle import CONFIG_FILE, WEIGHTS_FILE, load_bundle
 from seq2seq.core.errors import ModelBundleError
-from seq2seq.decoding.bundle import CONFIG_FILE, WEIGHTS_FILE, load_bundle
 from seq2seq.decoding.translator import Translator
 from tests.helpers import train_tiny_bundle
 
@@ -147,8 +147,8 @@ def test_translate_command_samples_reproducibly_and_prints_nbest(bundle_dir):
 
 
 def test_tokenizer_that_does_not_match_the_model_is_refused(bundle_dir, tmp_path):
-    from seq2seq.core.config import TokenizeConfig
     from seq2seq.data.subwords import train_sentencepiece
+    from seq2seq.params.config import TokenizeConfig
     from tests.conftest import synthetic_pairs
 
     broken = _copy(bundle_dir, tmp_path)
@@ -202,7 +202,7 @@ def test_int8_with_device_auto_decodes_on_the_cpu_where_a_gpu_is_visible(bundle_
 ], ids=["list", "string", "model-list", "vocab-string", "sha-int", "run-id-int", "no-model", "model-field"])
 def test_config_json_of_the_wrong_shape_is_one_clear_line(bundle_dir, tmp_path, change, message):
     """Valid JSON of the wrong shape: a one-line error naming the file and the field, never a traceback."""
-    from seq2seq.decoding.bundle_files import load_bundle_info
+    from seq2seq.bundle.files import load_bundle_info
 
     broken = _copy(bundle_dir, tmp_path)
     info = json.loads((broken / CONFIG_FILE).read_text())

@@ -3,7 +3,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seq2seq.core.config import CleanConfig
 from seq2seq.core.errors import DataError
 from seq2seq.data.clean import (
     clean_corpus,
@@ -14,6 +13,7 @@ from seq2seq.data.clean import (
     read_split,
     split_pairs,
 )
+from seq2seq.params.config import CleanConfig
 
 
 def test_normalize_text():

@@ -2,9 +2,9 @@ import re
 
 import pytest
 
-from seq2seq.core.config import ModelConfig, Params, flatten, load_params, params_from_dict
 from seq2seq.core.devices import resolve_device
 from seq2seq.core.errors import ParamError, Seq2SeqError
+from seq2seq.params.config import ModelConfig, Params, flatten, load_params, params_from_dict
 
 
 def test_defaults_validate_and_repo_params_load():

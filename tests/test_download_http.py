@@ -12,9 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from seq2seq.core.config import DataConfig
 from seq2seq.core.errors import DataError
 from seq2seq.data.download import download_file, fetch_corpus
+from seq2seq.params.config import DataConfig
 
 CORPUS = b"Hi.\tHola.\nThanks.\tGracias.\n"
 

@@ -35,10 +35,10 @@ def test_stage_deps_list_every_imported_module(name):
 
 
 def test_closure_follows_relative_imports_and_function_level_imports():
-    """The closure sees ``from ..core.config import X``, ``from ..fast import plug_in`` (a package's
+    """The closure sees ``from ..params.config import X``, ``from ..fast import plug_in`` (a package's
     __init__) and imports inside functions; the decode stage reaches the model through them."""
     decode = set(stage_deps.closure(ROOT / "stages" / "decode.py"))
-    assert {"seq2seq/model/decoder.py", "seq2seq/fast/__init__.py", "seq2seq/core/config.py"} <= decode
+    assert {"seq2seq/model/decoder.py", "seq2seq/fast/__init__.py", "seq2seq/params/config.py"} <= decode
     assert "seq2seq/training/trainer.py" not in decode  # decoding never runs training code
     score = set(stage_deps.closure(ROOT / "stages" / "score.py"))
     assert not any(m.startswith(("seq2seq/model/", "seq2seq/fast/")) for m in score)  # score never loads weights
@@ -54,7 +54,7 @@ def test_train_stage_params_are_what_can_change_the_model():
     """Every train key but the reporting ones, the whole model section, the languages the bundle records."""
     from dataclasses import fields
 
-    from seq2seq.core.config import REPORTING_TRAIN_KEYS, TrainConfig
+    from seq2seq.params.config import REPORTING_TRAIN_KEYS, TrainConfig
 
     train_keys = {f"train.{f.name}" for f in fields(TrainConfig) if f.name not in REPORTING_TRAIN_KEYS}
     assert set(STAGES["train"]["params"]) == {"data.src_lang", "data.tgt_lang", "model"} | train_keys

@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from seq2seq.core.config import ModelConfig
 from seq2seq.decoding.translator import Translator
 from seq2seq.export.onnx_export import export_onnx
+from seq2seq.params.config import ModelConfig
 from seq2seq.runtime.folder import EXPORT_FILE, STEP_FILE
-from seq2seq.runtime.search import row_top
+from seq2seq.runtime.numpy_backend import row_top
 from seq2seq.runtime.translator import OnnxTranslator
 from tests.conftest import synthetic_pairs
 from tests.helpers import cli, one_line_error, train_tiny_bundle

@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-from seq2seq.core.config import ModelConfig
 from seq2seq.data.subwords import BOS_ID, EOS_ID, PAD_ID
 from seq2seq.fast import plug_in
 from seq2seq.fast.additive_scores import additive_scores_by_sigmoid
@@ -13,6 +12,7 @@ from seq2seq.fast.dropout import Dropout
 from seq2seq.fast.unrolled import UnrolledSteps
 from seq2seq.model.attention import additive_scores
 from seq2seq.model.seq2seq import Seq2Seq
+from seq2seq.params.config import ModelConfig
 
 VARIANTS = [{"attention": "none"}, {"attention": "luong"}, {"attention": "bahdanau"},
             {"attention": "luong", "input_feeding": True}, {"attention": "bahdanau", "layers": 2}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seq2seq.core.config import TrainConfig
+from seq2seq.params.config import TrainConfig
 from seq2seq.training.distributed import ProcessGroup
 from seq2seq.training.trainer import train_model
 from tests.conftest import synthetic_pairs

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq.decoding.bundle import load_bundle
+from seq2seq.bundle.bundle import load_bundle
 from seq2seq.training.checkpoint import CHECKPOINT_FILE
 from tests.pipeline_repo import make_repo, read_params, run, write_params
 

@@ -1,9 +1,11 @@
-"""The package's layout is its architecture: one subpackage per concern, and imports only go the allowed way.
+"""The package's layout is its architecture: one subpackage per concern, in layers.
 
-core (params, errors, atomic writes, devices) <- data (download, clean, test sets, subwords, batching)
-<- model (encoder, attention, decoder: the reference math) <- fast (CPU fast paths, plugged into the
-model by training and decoding) <- training / decoding <- tracking, with reporting (scores, figures)
-beside them. The model never imports a fast path, so it always reads as the plain math.
+Each subpackage imports only from itself and from layers below it (``LAYERS``, lowest first), so
+no chain of imports can come back to where it started: there is no cycle, and no exception list.
+core (errors, atomic writes, devices, token ids) <- search (greedy, sampling and beam search over a
+backend; torch-free) <- params (params.yaml as typed configs) <- data <- reporting <- model (the
+reference math) <- fast (CPU fast paths) <- runtime (an exported model, torch-free) <- bundle (the
+saved model) <- decoding (the PyTorch backend and translator) <- training <- export <- tracking.
 """
 import sys
 from pathlib import Path
@@ -15,22 +17,34 @@ PACKAGE = ROOT / "seq2seq"
 sys.path.insert(0, str(ROOT / "tools"))
 import stage_deps  # noqa: E402
 
-ALLOWED = {  # subpackage -> the subpackages its modules may import
-    "core": {"core"},
-    "data": {"core", "data"},
-    "model": {"core", "data", "model"},
-    "fast": {"core", "data", "model", "fast"},
-    "reporting": {"core", "reporting"},
-    # tracking: models:/ and runs:/ URIs; runtime: an exported folder loads through Translator.load
-    "decoding": {"core", "data", "model", "fast", "decoding", "tracking", "runtime"},
-    "training": {"core", "data", "model", "fast", "decoding", "reporting", "training"},  # decoding: valid BLEU
-    "tracking": {"core", "training", "decoding", "runtime", "tracking"},
-    "export": {"core", "data", "model", "decoding", "runtime", "export"},
-    "runtime": {"core", "data", "decoding", "runtime"},  # decoding: the torch-free text API and model locating
+LAYERS = ["core", "search", "params", "data", "reporting", "model", "fast", "runtime", "bundle", "decoding",
+          "training", "export", "tracking"]
+ALLOWED = {  # subpackage -> the lower subpackages its modules may import (besides itself)
+    "core": set(),
+    "search": {"core"},
+    "params": {"core", "search"},
+    "data": {"core", "params"},
+    "reporting": {"core", "params"},
+    "model": {"core", "params"},
+    "fast": {"core", "model"},
+    "runtime": {"core", "search", "data"},  # data: the tokenizer
+    "bundle": {"core", "params", "data", "model", "fast", "runtime"},  # runtime: an exported folder's files
+    "decoding": {"core", "search", "data", "model", "fast", "runtime", "bundle"},  # runtime: text API, exports
+    "training": {"core", "search", "params", "data", "model", "fast", "bundle", "decoding", "reporting"},
+    "export": {"core", "data", "model", "bundle", "runtime"},
+    "tracking": {"core", "search", "params", "training", "decoding", "runtime", "tracking"},
 }
 # What an exported model needs to translate, and everything it imports from the package, never imports torch.
-TORCH_FREE = ("seq2seq/cli.py", "seq2seq/runtime/translator.py", "seq2seq/decoding/locate.py",
-              "seq2seq/tracking/pyfunc_model.py")
+TORCH_FREE = ("seq2seq/cli.py", "seq2seq/runtime/translator.py", "seq2seq/bundle/locate.py",
+              "seq2seq/tracking/pyfunc_model.py", "seq2seq/search/algorithms.py")
+
+
+def test_the_layers_have_no_cycle():
+    """Every subpackage imports only layers below it, so the rules themselves admit no cycle."""
+    assert sorted(LAYERS) == sorted(ALLOWED)
+    for name, below in ALLOWED.items():
+        higher = [b for b in below - {name} if LAYERS.index(b) >= LAYERS.index(name)]
+        assert not higher, f"{name}/ may not import {higher}: they are not below it in LAYERS"
 
 
 def subpackage(path: Path) -> str | None:
@@ -53,8 +67,8 @@ def test_imports_go_the_allowed_way(path):
     own = subpackage(path)
     for target in stage_deps.imported_files(path):
         other = subpackage(target)
-        assert other in ALLOWED[own], f"{path.relative_to(ROOT)} imports {target.relative_to(ROOT)}: " \
-                                      f"{own}/ may import only {sorted(ALLOWED[own])}"
+        assert other in ALLOWED[own] | {own}, f"{path.relative_to(ROOT)} imports {target.relative_to(ROOT)}: " \
+                                              f"{own}/ may import only {sorted(ALLOWED[own])} and itself"
 
 
 def test_the_model_never_reaches_a_fast_path():
@@ -64,7 +78,7 @@ def test_the_model_never_reaches_a_fast_path():
 
 
 def test_the_model_imports_no_sentencepiece():
-    """The model needs the special token ids, not the tokenizer: they live in data/token_ids.py."""
+    """The model needs the special token ids, not the tokenizer: they live in core/token_ids.py."""
     for path in (PACKAGE / "model").glob("*.py"):
         reached = top_level_closure(path)
         assert "seq2seq/data/subwords.py" not in reached, f"{path.name} reaches the tokenizer: {reached}"
@@ -100,13 +114,13 @@ def top_level_closure(path: Path) -> list[str]:
 @pytest.mark.parametrize("module", TORCH_FREE)
 def test_the_exported_models_path_never_imports_torch(module):
     reached = top_level_closure(ROOT / module)
-    assert "seq2seq/runtime/search.py" in reached or module != "seq2seq/runtime/translator.py"
+    assert "seq2seq/search/algorithms.py" in reached or module != "seq2seq/runtime/translator.py"
     with_torch = [m for m in reached if imports_torch(m)]
     assert not with_torch, f"{module} imports torch through {with_torch}"
 
 
 def test_the_torch_check_can_fail():
-    assert imports_torch("seq2seq/decoding/search.py")
+    assert imports_torch("seq2seq/decoding/torch_backend.py")
     assert any(imports_torch(m) for m in top_level_closure(ROOT / "seq2seq/decoding/translator.py"))
 
 
@@ -116,6 +130,17 @@ def test_the_rules_can_fail():
     fake.write_text("from ..fast.dropout import Dropout\n")
     try:
         with pytest.raises(AssertionError, match="model/ may import only"):
+            test_imports_go_the_allowed_way(fake)
+    finally:
+        fake.unlink()
+
+
+def test_an_import_that_would_close_a_cycle_is_caught():
+    """core is the lowest layer: a core module that imports the search (which imports core) is refused."""
+    fake = PACKAGE / "core" / "_layout_probe.py"
+    fake.write_text("from ..search.rules import Hypothesis\n")
+    try:
+        with pytest.raises(AssertionError, match="core/ may import only"):
             test_imports_go_the_allowed_way(fake)
     finally:
         fake.unlink()
@@ -134,16 +159,39 @@ def readme_layout() -> str:
     return layout[: layout.index("```", layout.index("```") + 3)]
 
 
+def readme_subpackages() -> dict[str, str]:
+    """The README layout's entry of each subpackage (its ``  name/`` line and the lines under it)."""
+    import re
+
+    entries: dict[str, str] = {}
+    current = None
+    for line in readme_layout().splitlines():
+        found = re.match(r"  (\w+)/\s", line)
+        if found:
+            current = found.group(1)
+            entries[current] = line[found.end():]
+        elif current and line.startswith("    "):
+            entries[current] += " " + line.strip()
+        else:
+            current = None
+    return entries
+
+
 def test_the_readme_layout_names_every_subpackage_and_module():
-    """The README's layout section matches the tree: each subpackage and each of its modules is named."""
-    layout = readme_layout()
+    """The README's layout section matches the tree: each subpackage has an entry, in layer order, that
+    names each of its modules (as a word, in that subpackage's entry)."""
+    import re
+
+    entries = readme_subpackages()
+    assert list(entries) == LAYERS, "README layout: list the subpackages as LAYERS does, lowest first"
     for name in ALLOWED:
-        assert f"  {name}/" in layout, f"README layout: add seq2seq/{name}/"
         for module in (PACKAGE / name).glob("*.py"):
             if module.stem != "__init__":
-                assert module.stem in layout, f"README layout: name seq2seq/{name}/{module.name}"
+                assert re.search(rf"\b{module.stem}\b", entries[name]), \
+                    f"README layout: name seq2seq/{name}/{module.name} in the {name}/ entry"
+    layout = readme_layout()
     for folder in ("stages", "recipes", "bench", "docs", "tests", "tools"):
-        assert f"{folder}/" in layout
+        assert f"\n{folder}/" in layout
 
 
 def test_the_readme_is_at_most_250_lines_and_its_layout_names_every_docs_page():

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from seq2seq.core.config import ModelConfig
 from seq2seq.data.subwords import BOS_ID, EOS_ID, PAD_ID
 from seq2seq.model.seq2seq import Seq2Seq
+from seq2seq.params.config import ModelConfig
 
 ATTENTION_VARIANTS = [
     {"attention": "none"},

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from seq2seq.core.config import TrainConfig
 from seq2seq.core.errors import ParamError
 from seq2seq.model.recurrence import in_dtype, recur, recurrent_layers
+from seq2seq.params.config import TrainConfig
 from seq2seq.training.precision import check_precision, fastest, numerics
 from seq2seq.training.trainer import train_model
 from tests.conftest import synthetic_pairs

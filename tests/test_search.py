@@ -5,16 +5,33 @@ import torch
 
 from seq2seq.data.batching import source_tensor
 from seq2seq.data.subwords import BOS_ID, EOS_ID
-from seq2seq.decoding.search import (
-    batched_beam_search,
-    beam_search,
-    greedy_search,
-    length_penalty,
-    max_lengths,
-    sample_search,
-    sampler,
-)
+from seq2seq.decoding.torch_backend import TorchBackend, max_lengths, sampler
+from seq2seq.search import algorithms
+from seq2seq.search.rules import length_penalty
 from tests.test_model import tiny
+
+
+@torch.inference_mode()
+def greedy_search(model, src, lengths, limit):
+    xp = TorchBackend(model, src.device)
+    limits = limit if isinstance(limit, list) else limit.tolist()
+    return algorithms.token_by_token(xp, src, lengths, limits, xp.most_likely, 0.0, False)
+
+
+@torch.inference_mode()
+def beam_search(model, src, lengths, limit, beam, alpha, nbest=1, attention=False, early_stop=True):
+    """The beam code (also for beam 1, which a search settings' beam 1 sends to greedy search)."""
+    xp = TorchBackend(model, src.device)
+    return algorithms.beam_search(xp, src, lengths, limit.tolist(), beam, alpha, nbest, attention, early_stop)
+
+
+@torch.inference_mode()
+def sample_search(model, src, lengths, limit, count, alpha, temperature, top_k, top_p, generator):
+    xp = TorchBackend(model, src.device)
+    rows = [b for b in range(src.size(0)) for _ in range(count)]
+    hyps = algorithms.token_by_token(xp, src[rows], lengths[rows], limit[rows].tolist(),
+                                     sampler(temperature, top_k, top_p, generator), alpha, False)
+    return [sorted(hyps[b * count:(b + 1) * count], key=lambda h: -h.score) for b in range(src.size(0))]
 
 SOURCES = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14]]
 
@@ -32,7 +49,7 @@ def test_beam_one_is_greedy(cell, attention):
     src, lengths = source_tensor(SOURCES)
     limit = max_lengths(lengths - 1, 1.5, 3)
     greedy = greedy_search(model, src, lengths, limit)
-    beam = batched_beam_search(model, src, lengths, limit, beam=1, alpha=0.0)  # the beam code, not the shortcut
+    beam = beam_search(model, src, lengths, limit, beam=1, alpha=0.0)  # the beam code, not the shortcut
     assert [h.tokens for h in greedy] == [r[0].tokens for r in beam]
     assert [h.log_prob for h in greedy] == pytest.approx([r[0].log_prob for r in beam], abs=1e-4)
 
@@ -62,8 +79,8 @@ def test_wide_beam_finds_the_exhaustive_best(alpha, early_stop):
     """Exact for every alpha when the beam runs until ``beam`` hypotheses end; with early
     stopping (the best candidate ends) exact for raw log-probability, alpha = 0."""
     torch.manual_seed(1)
-    from seq2seq.core.config import ModelConfig
     from seq2seq.model.seq2seq import Seq2Seq
+    from seq2seq.params.config import ModelConfig
 
     model = Seq2Seq(ModelConfig(embedding_size=8, hidden_size=8, dropout=0.0), 8, 6).eval()
     source = [4, 5, 6]
@@ -94,8 +111,8 @@ def test_early_stop_keeps_the_best_of_the_full_beam_at_alpha_zero(attention):
     model = tiny("gru", attention=attention)
     src, lengths = source_tensor(SOURCES)
     limit = max_lengths(lengths - 1, 1.5, 3)
-    early = batched_beam_search(model, src, lengths, limit, beam=4, alpha=0.0, nbest=2, early_stop=True)
-    full = batched_beam_search(model, src, lengths, limit, beam=4, alpha=0.0, nbest=2, early_stop=False)
+    early = beam_search(model, src, lengths, limit, beam=4, alpha=0.0, nbest=2, early_stop=True)
+    full = beam_search(model, src, lengths, limit, beam=4, alpha=0.0, nbest=2, early_stop=False)
     for e, f in zip(early, full):
         assert e[0].tokens == f[0].tokens and e[0].score == pytest.approx(f[0].score, abs=1e-5)
         assert len(e) == 2 and e[0].score >= e[1].score
@@ -192,7 +209,7 @@ def test_sampling_is_seeded_ranked_and_degenerates_to_greedy():
 def test_row_top_equals_topk(vocab):
     """The chunked top-k (used over the vocabulary at every step) gives topk's values and tokens,
     also when the vocabulary is not a multiple of the chunk and the best token is in the tail."""
-    from seq2seq.decoding.search import row_top
+    from seq2seq.decoding.torch_backend import row_top
 
     torch.manual_seed(vocab)
     logits = torch.randn(50, vocab)
@@ -208,7 +225,8 @@ def test_a_search_on_a_device_waits_for_one_value_per_step(beam, monkeypatch):
     """The search run on the meta device, where any read of a tensor's value fails: each step reads
     one (which sentences go on, through ``on_host``), so it has no loop over sentences or beams.
     The reads are answered here: every sentence goes on, then every other one, then none."""
-    import seq2seq.decoding.search as search_module
+    import seq2seq.decoding.torch_backend as backend_module
+    from seq2seq.search.finished import Finished
 
     model = tiny("lstm", attention="bahdanau", input_feeding=True).to("meta")
     sources = [[5, 6, 7], [8, 9], [10, 11, 12, 13], [14], [15, 16]]
@@ -222,11 +240,11 @@ def test_a_search_on_a_device_waits_for_one_value_per_step(beam, monkeypatch):
             going[::2] = False
         return going if len(reads) < 4 else ~going
 
-    monkeypatch.setattr(search_module, "on_host", answer)
-    monkeypatch.setattr(search_module.Finished, "hypotheses", lambda self, lengths, nbest: [])
+    monkeypatch.setattr(backend_module, "on_host", answer)
+    monkeypatch.setattr(Finished, "hypotheses", lambda self, lengths, nbest: [])
     if beam == 1:
-        monkeypatch.setattr(search_module.torch.Tensor, "tolist", lambda self: [])  # the results, after the loop
-        search_module.greedy_search(model, src.to("meta"), lengths, torch.full((5,), 10))
+        monkeypatch.setattr(torch.Tensor, "tolist", lambda self: [])  # the results, after the loop
+        greedy_search(model, src.to("meta"), lengths, [10] * 5)
     else:
-        search_module.batched_beam_search(model, src.to("meta"), lengths, torch.full((5,), 10), beam, 1.0, 2)
+        beam_search(model, src.to("meta"), lengths, torch.full((5,), 10), beam, 1.0, 2)
     assert reads == [(5,), (5,), (2,), (2,)]  # one per step; two sentences left after the second

@@ -1,4 +1,4 @@
-"""The search settings are declared once (seq2seq.core.search_settings); params.yaml, the decode section's
+"""The search settings are declared once (seq2seq.search.settings); params.yaml, the decode section's
 validation, the CLI and the MLflow model's params all follow that declaration."""
 import argparse
 from dataclasses import fields
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from seq2seq.core.config import flatten, params_from_dict
 from seq2seq.core.errors import ParamError, Seq2SeqError
-from seq2seq.core.search_settings import SearchSettings, add_search_flags, params_fields, settings_from_flags
+from seq2seq.params.config import flatten, params_from_dict
+from seq2seq.search.settings import SearchSettings, add_search_flags, params_fields, settings_from_flags
 from seq2seq.tracking.pyfunc_model import PREDICT_PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seq2seq.core.config import TokenizeConfig
 from seq2seq.core.errors import DataError, ModelBundleError
 from seq2seq.data.subwords import (
     BOS_ID,
@@ -15,6 +14,7 @@ from seq2seq.data.subwords import (
     save_encoded,
     train_sentencepiece,
 )
+from seq2seq.params.config import TokenizeConfig
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from seq2seq.core.config import Params
+from seq2seq.core.mlflow_store import tracking_uri
+from seq2seq.params.config import Params
 from seq2seq.tracking.evaluations import EvaluationLog
 from seq2seq.tracking.runs import TrainingRun
-from seq2seq.tracking.store import tracking_uri
 
 
 def test_store_is_sqlite_at_the_dvc_root(monkeypatch, tmp_path):
@@ -60,7 +60,7 @@ def test_invalid_tracking_uri_warns_once_and_carries_on(monkeypatch, capsys):
 
 
 def test_artifacts_go_beside_the_default_store_whichever_folder_a_stage_runs_in(tmp_path, monkeypatch):
-    from seq2seq.tracking.store import default_artifact_location, tracking_uri
+    from seq2seq.core.mlflow_store import default_artifact_location, tracking_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))

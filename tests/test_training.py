@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from seq2seq.core.config import ModelConfig, TrainConfig
 from seq2seq.data.batching import make_batch, source_tensor
 from seq2seq.data.subwords import EncodedSplit
-from seq2seq.decoding.search import greedy_search, max_lengths
+from seq2seq.decoding.torch_backend import max_lengths
+from seq2seq.params.config import ModelConfig, TrainConfig
 from seq2seq.training.schedules import LearningRateSchedule, lr_factor, teacher_forcing_ratio
 from seq2seq.training.step import decoder_features
 from seq2seq.training.trainer import train_model
 from tests.conftest import synthetic_pairs
 from tests.helpers import TINY_MODEL, encode, straight_and_resumed_mid_epoch, tokenizers
+from tests.test_search import greedy_search
 
 
 class DigitTokenizer:

@@ -5,11 +5,11 @@ import copy
 import pytest
 import torch
 
-from seq2seq.core.config import ModelConfig
 from seq2seq.data.subwords import BOS_ID, EOS_ID, PAD_ID
 from seq2seq.fast import plug_in
 from seq2seq.fast.unrolled import UnrolledSteps
 from seq2seq.model.seq2seq import Seq2Seq
+from seq2seq.params.config import ModelConfig
 
 UNROLLED_VARIANTS = [
     {"attention": "bahdanau", "input_feeding": True},

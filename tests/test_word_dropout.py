@@ -1,9 +1,9 @@
 """Word dropout (train.word_dropout): which tokens it hides, and that training with it stays reproducible."""
 import torch
 
-from seq2seq.core.config import TrainConfig
 from seq2seq.data.batching import make_batch
 from seq2seq.data.subwords import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from seq2seq.params.config import TrainConfig
 from seq2seq.training.trainer import train_model
 from seq2seq.training.word_dropout import drop_words, hide_tokens
 from tests.conftest import synthetic_pairs

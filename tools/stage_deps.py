@@ -10,7 +10,7 @@ it for nothing.
 
 Data: every local file that params.yaml names (``data.path``, ``data.valid.path``,
 ``tests.NAME.target_path``, ...) is a dep of the stage that reads it, so that editing the file
-reruns exactly that stage and what depends on it (``seq2seq.core.pipeline_inputs`` says which
+reruns exactly that stage and what depends on it (``seq2seq.params.pipeline_inputs`` says which
 entries; the stages refuse to read a file dvc.yaml does not declare). Run this after adding a test
 set or pointing params.yaml at other local files.
 
@@ -30,9 +30,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "seq2seq"
 sys.path.insert(0, str(ROOT))
-from seq2seq.core.config import load_params  # noqa: E402
 from seq2seq.core.errors import Seq2SeqError  # noqa: E402
-from seq2seq.core.pipeline_inputs import pipeline_inputs  # noqa: E402
+from seq2seq.params.config import load_params  # noqa: E402
+from seq2seq.params.pipeline_inputs import pipeline_inputs  # noqa: E402
 
 INPUT_MARK = "  # from params.yaml: "  # ends each download dep line this tool writes for a local file
 VARS_COMMENT = """\
@@ -44,7 +44,7 @@ VARS_COMMENT = """\
 
 
 def module_file(dotted: str) -> Path | None:
-    """``seq2seq.core.config`` -> seq2seq/core/config.py (or a package's __init__.py); None outside the package."""
+    """``seq2seq.params.config`` -> seq2seq/params/config.py (or a package's __init__.py); None outside the package."""
     if dotted != PACKAGE and not dotted.startswith(PACKAGE + "."):
         return None
     base = ROOT / dotted.replace(".", "/")
@@ -161,7 +161,7 @@ def yaml_scalar(path: str) -> str:
 
 
 def rewrite_inputs(text: str, inputs: dict) -> str:
-    """Write the local files of ``inputs`` (:func:`seq2seq.core.pipeline_inputs.pipeline_inputs`) into
+    """Write the local files of ``inputs`` (:func:`seq2seq.params.pipeline_inputs.pipeline_inputs`) into
     a dvc.yaml's text: the download stage's dep lines marked as this tool's, and the vars block."""
     head, sep, body = text.partition("\nstages:\n")
     head = (head + "\n").replace(VARS_COMMENT, "")

@@ -1,3 +1,4 @@
-"""What every other part stands on: params.yaml as typed, validated configs (``config``, with the
-search settings declared once in ``search_settings``), user errors (``errors``) and their one-line
-exit (``guard``), atomic writes (``atomic``), devices (``devices``) and the project root (``paths``)."""
+"""What every other part stands on: user errors (``errors``) and their one-line exit (``guard``),
+atomic writes (``atomic``), devices (``devices``), the project root (``paths``), the special
+token ids (``token_ids``), where MLflow's store is (``mlflow_store``) and reading what an earlier
+stage wrote (``stage_outputs``)."""

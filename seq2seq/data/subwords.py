@@ -18,10 +18,9 @@ import numpy as np
 import sentencepiece as spm
 
 from ..core.atomic import atomic_path
-from ..core.config import TokenizeConfig
 from ..core.errors import DataError, ModelBundleError
-from .token_ids import BOS_ID, EOS_ID, PAD_ID, UNK_ID  # noqa: F401  (their home; imported from here too)
-
+from ..core.token_ids import BOS_ID, EOS_ID, PAD_ID, UNK_ID  # noqa: F401  (their home; imported from here too)
+from ..params.config import TokenizeConfig
 
 
 class Tokenizer:

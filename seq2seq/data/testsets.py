@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.atomic import atomic_dir, write_json
-from ..core.config import Params, TestSetConfig
 from ..core.errors import ParamError, Seq2SeqError
+from ..params.config import Params, TestSetConfig
 from .clean import group_key, normalize_pairs, parse_corpus, read_split, write_split
 from .download import fetch_parallel, files_record
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import torch
 
+from ..bundle.bundle import Bundle, load_bundle
+from ..bundle.locate import locate_model, model_kind
 from ..core.devices import resolve_device
 from ..core.errors import Seq2SeqError
-from ..core.search_settings import SearchSettings
 from ..fast.allocator import reuse_freed_memory
 from ..model.seq2seq import Seq2Seq
-from .bundle import Bundle, load_bundle
-from .locate import locate_model, model_kind
-from .search import Hypothesis, translate_ids
-from .text import TextTranslator, Translation, nbest_table
+from ..runtime.text import TextTranslator, Translation, nbest_table
+from ..search.settings import SearchSettings
+from .torch_backend import Hypothesis, translate_ids
 
 __all__ = ["Translation", "Translator", "nbest_table", "quantize_int8"]
 

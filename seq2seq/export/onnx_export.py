@@ -23,14 +23,14 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from ..bundle.bundle import Bundle, load_bundle
+from ..bundle.files import SRC_SPM as BUNDLE_SRC_SPM
+from ..bundle.files import TGT_SPM as BUNDLE_TGT_SPM
+from ..bundle.files import WEIGHTS_FILE
+from ..bundle.locate import locate_model, model_kind
 from ..core.atomic import atomic_dir, sha256_file
 from ..core.errors import Seq2SeqError
 from ..data.batching import source_tensor
-from ..decoding.bundle import Bundle, load_bundle
-from ..decoding.bundle_files import SRC_SPM as BUNDLE_SRC_SPM
-from ..decoding.bundle_files import TGT_SPM as BUNDLE_TGT_SPM
-from ..decoding.bundle_files import WEIGHTS_FILE
-from ..decoding.locate import locate_model, model_kind
 from ..runtime.folder import (
     ENCODER_FILE,
     EXPORT_FILE,

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..core.config import ModelConfig
-from ..data.token_ids import PAD_ID
+from ..core.token_ids import PAD_ID
+from ..params.config import ModelConfig
 from .attention import BahdanauAttention, LuongAttention, Memory
 from .recurrence import State, StepRecurrence, recur, recurrent_layers
 

@@ -11,8 +11,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..core.config import ModelConfig
-from ..data.token_ids import PAD_ID
+from ..core.token_ids import PAD_ID
+from ..params.config import ModelConfig
 from .recurrence import State, recur, recurrent_layers
 
 

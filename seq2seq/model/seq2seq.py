@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..core.config import ModelConfig
-from ..data.token_ids import PAD_ID
+from ..core.token_ids import PAD_ID
+from ..params.config import ModelConfig
 from .attention import Memory
 from .decoder import Decoder, DecoderState
 from .encoder import Bridge, Encoder

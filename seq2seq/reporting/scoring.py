@@ -5,8 +5,8 @@ from typing import Sequence
 
 from sacrebleu.metrics import BLEU, CHRF, TER
 
-from ..core.config import ScoreConfig
 from ..core.errors import DataError
+from ..params.config import ScoreConfig
 
 
 def score_corpus(hypotheses: Sequence[str], references: Sequence[str], config: ScoreConfig | None = None) -> dict:

@@ -1,8 +1,7 @@
-"""Translate with an exported model, without torch: ONNX Runtime runs the graphs, NumPy searches.
-
+"""Translating without torch: ``text`` (text in, text out: the API both translators share),
 ``folder`` (the exported folder's files and ``export.json``), ``onnx_model`` (the encoder and
-decoder-step graphs under ONNX Runtime), ``search`` (greedy, sampling and batched beam search
-by the rules of :mod:`seq2seq.core.search_rules`), ``translator`` (text in, text out). Nothing
-here imports torch: ``pip install --no-deps seq2seq`` plus numpy, sentencepiece, pyyaml and
-onnxruntime is enough to translate.
+decoder-step graphs under ONNX Runtime), ``numpy_backend`` (what the search of
+:mod:`seq2seq.search` asks of them, in NumPy) and ``translator`` (the exported model's
+translator). Nothing here imports torch: ``pip install --no-deps seq2seq`` plus numpy,
+sentencepiece, pyyaml and onnxruntime is enough to translate.
 """

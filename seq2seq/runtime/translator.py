@@ -1,6 +1,6 @@
 """Translate text with an exported model, without torch: ``OnnxTranslator.load(DIR).translate([...])``.
 
-The same text API as the PyTorch translator (:class:`seq2seq.decoding.text.TextTranslator`);
+The same text API as the PyTorch translator (:class:`seq2seq.runtime.text.TextTranslator`);
 ``Translator.load(DIR)`` and ``seq2seq translate --model DIR`` come here for an exported folder.
 """
 from __future__ import annotations
@@ -8,13 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import ModelBundleError, Seq2SeqError
-from ..core.search_rules import Hypothesis
-from ..core.search_settings import SearchSettings
 from ..data.subwords import Tokenizer
-from ..decoding.text import TextTranslator
+from ..search.rules import Hypothesis
+from ..search.settings import SearchSettings
 from .folder import REDO, SRC_SPM, TGT_SPM, load_export_info
+from .numpy_backend import translate_ids
 from .onnx_model import OnnxModel
-from .search import translate_ids
+from .text import TextTranslator
 
 
 class OnnxTranslator(TextTranslator):

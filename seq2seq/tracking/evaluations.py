@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .store import TrainingRunWriter, configure_tracking, retry_locked, tracking_uri
+from ..core.mlflow_store import configure_tracking, tracking_uri
+from .store import TrainingRunWriter, retry_locked
 
 EVALUATION_KEY_TAG = "seq2seq.evaluation"
 KIND_TAG = "seq2seq.kind"

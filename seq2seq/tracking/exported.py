@@ -11,7 +11,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from .store import TrainingRunWriter, configure_tracking, retry_locked, tracking_uri
+from ..core.mlflow_store import configure_tracking, tracking_uri
+from .store import TrainingRunWriter, retry_locked
 
 EXPORT_TAG = "seq2seq.export"  # the exported files' checksums, digested
 

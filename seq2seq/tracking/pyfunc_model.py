@@ -16,7 +16,7 @@ from typing import Any
 import mlflow.models
 import mlflow.pyfunc
 
-from seq2seq.core.search_settings import predict_params
+from seq2seq.search.settings import predict_params
 
 BUNDLE_ARTIFACT = "bundle"
 # Search settings a caller may pass as ``params`` (e.g. {"beam": 1} over HTTP), with their defaults.

@@ -14,21 +14,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..core.config import Params, flatten
+from ..core.mlflow_store import configure_tracking, default_artifact_location, tracking_uri
 from ..core.paths import project_root
+from ..params.config import Params, flatten
 from ..training.trainer import ValidationRecord
 from .evaluations import KIND_TAG
 
 MODEL_TAG = "seq2seq.model"
-from .store import (
-    NeverBreaks,
-    configure_tracking,
-    default_artifact_location,
-    git_commit,
-    retry_locked,
-    tracking_uri,
-    warn,
-)
+from .store import NeverBreaks, git_commit, retry_locked, warn
 
 # Sections that shape the model: logged as params of the training run. Decode and score
 # settings change without retraining: they are params of each evaluation run.

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..core.atomic import atomic_path
-from ..core.config import REPORTING_TRAIN_KEYS, ModelConfig, TrainConfig
+from ..params.config import REPORTING_TRAIN_KEYS, ModelConfig, TrainConfig
 
 CHECKPOINT_FILE = "last.pt"
 SNAPSHOTS = "snapshots"  # with train.snapshots: the weights at every validation, step-NNNNNNN.pt

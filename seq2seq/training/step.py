@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..core.token_ids import PAD_ID
 from ..data.batching import Batch
-from ..data.token_ids import PAD_ID
 from ..fast.fused_loss import projected_cross_entropy
 from ..model.seq2seq import Seq2Seq
 

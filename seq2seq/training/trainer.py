@@ -23,22 +23,22 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ..core.config import ModelConfig, TrainConfig
 from ..core.devices import OnHost
 from ..core.errors import Seq2SeqError
-from ..core.search_settings import SearchSettings
 from ..data.batching import Batch, make_batch, token_batches
 from ..data.prefetch import made_ahead
 from ..data.subwords import EncodedSplit, Tokenizer
-from ..decoding.search import translate_ids
+from ..decoding.torch_backend import translate_ids
 from ..fast import plug_in
 from ..fast.allocator import reuse_freed_memory
 from ..model.seq2seq import Seq2Seq
+from ..params.config import ModelConfig, TrainConfig
 from ..reporting.scoring import bleu_chrf
+from ..search.settings import SearchSettings
 from .checkpoint import fingerprint, load_checkpoint, remove_snapshots, save_checkpoint, save_snapshot
 from .distributed import ProcessGroup
-from .schedules import LearningRateSchedule, teacher_forcing_ratio
 from .precision import autocast, candidates, check_precision, fastest, grad_scaler, numerics, quickest
+from .schedules import LearningRateSchedule, teacher_forcing_ratio
 from .step import BatchLoss, batch_loss
 from .word_dropout import drop_words
 

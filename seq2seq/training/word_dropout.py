@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from ..core.token_ids import EOS_ID, UNK_ID
 from ..data.batching import Batch
-from ..data.token_ids import EOS_ID, UNK_ID
 
 
 def hide_tokens(ids: torch.Tensor, p: float) -> torch.Tensor:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..core.errors import ModelBundleError
 from ..runtime.folder import EXPORT_FILE, REDO
-from .bundle_files import CONFIG_FILE, RESTORE, WEIGHTS_FILE
+from .files import CONFIG_FILE, RESTORE, WEIGHTS_FILE
 
 GIVE = "give a trained model's folder (data/model), an exported one (seq2seq export) or an MLflow model URI"
 
@@ -30,7 +30,7 @@ def locate_model(path_or_uri: str | Path) -> Path:
     except ImportError:
         raise ModelBundleError(f"{text}: an MLflow model URI needs mlflow (pip install mlflow), or give the "
                                "model's folder") from None
-    from ..tracking.store import configure_tracking
+    from ..core.mlflow_store import configure_tracking
 
     configure_tracking()
     try:

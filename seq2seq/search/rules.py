@@ -1,9 +1,8 @@
 """The rules every search follows, written once: output length limit, length penalty, when a
 sentence's beam search is done, and how its hypotheses are ranked.
 
-Both searches use them: the PyTorch one (:mod:`seq2seq.decoding.search`) and the one that
-runs an exported model with ONNX Runtime and NumPy (:mod:`seq2seq.runtime.search`). No torch
-here, so the exported model's runtime imports it too.
+The search (:mod:`.algorithms`) applies them whatever runs the model; :func:`beam_done` is
+element-wise, so a search on a device asks it of all its sentences at once.
 """
 from __future__ import annotations
 

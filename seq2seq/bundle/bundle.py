@@ -16,12 +16,12 @@ from typing import Any
 import torch
 
 from ..core.atomic import atomic_dir
-from ..core.config import ModelConfig, model_config_from_dict
 from ..core.errors import ModelBundleError, Seq2SeqError
 from ..data.subwords import Tokenizer
 from ..fast import plug_in
 from ..model.seq2seq import Seq2Seq
-from .bundle_files import (
+from ..params.config import ModelConfig, model_config_from_dict
+from .files import (
     CONFIG_FILE,
     FORMAT_VERSION,
     RESTORE,

@@ -12,9 +12,9 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator, Sequence
 
-from ..core.search_rules import Hypothesis
-from ..core.search_settings import SearchSettings
 from ..data.subwords import Tokenizer
+from ..search.rules import Hypothesis
+from ..search.settings import SearchSettings
 
 MAX_SOURCE_TOKENS = 256
 

@@ -4,7 +4,7 @@
 says what the setting is called elsewhere, and everything else is derived from it:
 
 - ``params.yaml``'s ``decode`` section (``param``: ``beam`` is ``decode.beam_width`` there),
-  parsed and validated by :mod:`seq2seq.core.config` into ``DecodeConfig.search``;
+  parsed and validated by :mod:`seq2seq.params.config` into ``DecodeConfig.search``;
 - the ``seq2seq translate`` flags (``flag``: ``beam`` is ``--beam``; a boolean whose default
   is true gets a flag that turns it off, ``--full-beam``), built by :func:`add_search_flags`;
 - the keywords of ``Translator.translate(...)`` (the field names);
@@ -20,7 +20,7 @@ import typing
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, Callable, Iterator
 
-from .errors import Seq2SeqError
+from ..core.errors import Seq2SeqError
 
 
 def _setting(default: Any, help: str, *, param: str | None = "", flag: str | None = "",
