@@ -13,7 +13,12 @@ worktree at WORK/base-REV), alternating, ``--repeats`` times each, in this one i
 With ``--in-process`` decoding is timed inside one process instead: the base revision's package is
 imported under another name (``seq2seq_base``) beside this one, and the two translate the test set
 in turns, ``--repeats`` times each. A greedy pass over 1,000 sentences takes about 1.5 s, where
-separate processes see several percent of noise; turns in one process see much less.
+separate processes see several percent of noise; turns in one process see much less. ``--export DIR``
+(an exported folder, ``seq2seq export``) adds the exported model under ONNX Runtime, in turns too.
+Outputs count as identical when every hypothesis has the same tokens, score and log-probability.
+
+The package's modules have moved between revisions (a flat package, then subpackages, then layers);
+:func:`module` finds each where the revision keeps it.
 
 Prints a Markdown table (medians; ratios are this code over the base) and writes WORK/code_compare.json.
 Needs ../shared/data/multi30k (as bench/joeynmt_compare.py).
@@ -60,27 +65,59 @@ def import_base_package(tree: Path, work: Path) -> None:
     sys.path.insert(0, str(copy))
 
 
-def decode_in_process(tree: Path, work: Path, bundles: list[Path], repeats: int) -> dict:
-    """Both revisions' Translators in one process, translating the test set in turns."""
+# Where each module has lived, newest first: subpackages in layers, subpackages, the flat package.
+PLACES = {
+    "translator": ["decoding.translator", "translator"],
+    "onnx_translator": ["runtime.translator"],
+    "config": ["params.config", "core.config", "config"],
+    "subwords": ["data.subwords", "subwords"],
+    "trainer": ["training.trainer", "training"],
+}
+
+
+def module(package: str, name: str):
+    """The module ``name`` (a key of PLACES) of ``package`` (``seq2seq`` or ``seq2seq_base``), wherever
+    that revision keeps it."""
     import importlib
+
+    for place in PLACES[name]:
+        try:
+            return importlib.import_module(f"{package}.{place}")
+        except ModuleNotFoundError:
+            continue
+    raise SystemExit(f"error: {package} has no {name} module at any of {PLACES[name]}")
+
+
+def hypotheses(translator, sources: list[str], beam: int) -> list:
+    """Each sentence's best hypothesis as (text, score, log_prob)."""
+    return [(h[0].text, h[0].score, h[0].log_prob)
+            for h in translator.translate_details(sources, beam=beam, batch_size=64)]
+
+
+def decode_in_process(tree: Path, work: Path, bundles: list[Path], exports: list[Path], repeats: int) -> dict:
+    """Both revisions' translators in one process, translating the test set in turns."""
     import time
 
     import_base_package(tree, work)
     sys.path.insert(0, str(ROOT))
-    translators = {"base": importlib.import_module("seq2seq_base.translator").Translator,
-                   "this": importlib.import_module("seq2seq.decoding.translator").Translator}
     sources = (work / "data" / "test_2016_flickr.en").read_text(encoding="utf-8").splitlines()
+    models = [(f"{b.resolve().parent.parent.name}/{b.name}",
+               {name: module(package, "translator").Translator.load(b, device="cpu")
+                for name, package in (("base", "seq2seq_base"), ("this", "seq2seq"))}) for b in bundles]
+    models += [(f"{e.name} (ONNX Runtime)",
+                {name: module(package, "onnx_translator").OnnxTranslator.load(e)
+                 for name, package in (("base", "seq2seq_base"), ("this", "seq2seq"))}) for e in exports]
     results = {}
-    for bundle in bundles:
-        loaded = {name: cls.load(bundle, device="cpu") for name, cls in translators.items()}
+    for label, loaded in models:
         for beam in (1, 5):
-            key = f"{bundle.resolve().parent.parent.name}/{bundle.name} beam {beam}"
+            key = f"{label} beam {beam}"
             seconds: dict[str, list[float]] = {name: [] for name in loaded}
-            outputs: dict[str, list[str]] = {}
-            for _ in range(repeats):
-                for name, translator in loaded.items():
+            outputs: dict[str, list] = {}
+            for repeat in range(repeats):
+                turns = list(loaded.items())
+                for name, translator in (turns if repeat % 2 == 0 else turns[::-1]):
                     started = time.perf_counter()
-                    outputs[name] = translator.translate(sources, beam=beam, batch_size=64)
+                    outputs[name] = hypotheses(translator, sources, beam)
                     seconds[name].append(time.perf_counter() - started)
             same = sum(a == b for a, b in zip(outputs["base"], outputs["this"]))
             results[key] = {"seconds": seconds, "identical": same, "sentences": len(sources)}
@@ -90,8 +127,6 @@ def decode_in_process(tree: Path, work: Path, bundles: list[Path], repeats: int)
 def train_in_process(tree: Path, work: Path, repeats: int, pairs: int = SPEED_PAIRS) -> dict[str, list[float]]:
     """The default model (GRU, Luong, 256; params.yaml's model and train sections, 1 epoch) on ``pairs``
     sampled Multi30k pairs, trained by both revisions in turns in one process: target tokens/s."""
-    import importlib
-
     import numpy as np
     import torch
 
@@ -107,9 +142,7 @@ def train_in_process(tree: Path, work: Path, repeats: int, pairs: int = SPEED_PA
     speeds: dict[str, list[float]] = {"base": [], "this": []}
     for _ in range(repeats):
         for name, package in (("base", "seq2seq_base"), ("this", "seq2seq")):
-            config = importlib.import_module(f"{package}.config" if name == "base" else f"{package}.params.config")
-            subwords = importlib.import_module(f"{package}.subwords" if name == "base" else f"{package}.data.subwords")
-            trainer = importlib.import_module(f"{package}.training" if name == "base" else f"{package}.training.trainer")
+            config, subwords, trainer = (module(package, m) for m in ("config", "subwords", "trainer"))
             subset = subwords.EncodedSplit([split.src[i] for i in keep], [split.tgt[i] for i in keep])
             valid = subwords.EncodedSplit(subset.src[:50], subset.tgt[:50])
             result = trainer.train_model(config.ModelConfig(), config.TrainConfig(epochs=1, valid_bleu_sentences=0,
@@ -126,6 +159,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "work")
     parser.add_argument("--bundle", type=Path, action="append", default=[], help="a trained en->de model bundle")
+    parser.add_argument("--export", type=Path, action="append", default=[],
+                        help="an exported model folder (with --in-process): decoded under ONNX Runtime")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--in-process", action="store_true", help="time decoding in one process (see above)")
     parser.add_argument("--train-default-in-process", action="store_true",
@@ -148,7 +183,7 @@ def main() -> None:
     if args.train_default_in_process:
         results["training_default"] = train_in_process(trees["base"], work, args.repeats)
     if args.in_process:
-        results["decoding"] = decode_in_process(trees["base"], work, args.bundle, args.repeats)
+        results["decoding"] = decode_in_process(trees["base"], work, args.bundle, args.export, args.repeats)
     for bundle in [] if args.in_process else args.bundle:
         for beam in (1, 5):
             key = f"{bundle.resolve().parent.parent.name}/{bundle.name} beam {beam}"

@@ -15,15 +15,6 @@ from .data.lines import decode_line
 from .search.settings import add_search_flags
 
 
-def _needs_torch(err: ImportError, what: str) -> Seq2SeqError | None:
-    """The one-line error for ``what`` where torch cannot be imported (None for another import)."""
-    if (err.name or "").split(".")[0] != "torch":
-        return None
-    return Seq2SeqError(f"{what} needs PyTorch, which is not installed here: install torch (pip install torch), "
-                        "or export the model where torch is (seq2seq export --model DIR --out EXPORTED) and "
-                        "translate the export here (seq2seq translate --model EXPORTED)")
-
-
 def _open_input(path: str | None) -> tuple[BinaryIO, str]:
     """The input as bytes, and how errors name it (``-i FILE`` or stdin)."""
     if path is None:
@@ -47,21 +38,14 @@ def _input_lines(source: BinaryIO, where: str) -> Iterator[str]:
 
 
 def _translate(args: argparse.Namespace) -> None:
-    from .bundle.locate import locate_model, model_kind
+    from .decoding.load import load_translator
     from .search.settings import settings_from_flags
 
     settings = settings_from_flags(args)
     source, where = _open_input(args.input)
     try:
-        folder = locate_model(args.model)
-        if model_kind(folder, args.model) == "export":
-            from .runtime.translator import OnnxTranslator as Loader
-        else:
-            try:
-                from .decoding.translator import Translator as Loader  # type: ignore[assignment]
-            except ImportError as err:
-                raise _needs_torch(err, f"--model {args.model} is a trained PyTorch model: translating it") or err
-        translator = Loader.load(folder, device=args.device, quantize=args.quantize, **asdict(settings))
+        translator = load_translator(args.model, device=args.device, quantize=args.quantize, flag="--model",
+                                     **asdict(settings))
         out = sys.stdout
         # Someone typing at a terminal gets each line back at once; files and pipes go in batches.
         batch_size = 1 if source.isatty() else args.batch_size
@@ -81,7 +65,9 @@ def _export(args: argparse.Namespace) -> None:
     try:
         from .export.onnx_export import export_onnx
     except ImportError as err:
-        raise _needs_torch(err, "seq2seq export") or err
+        from .decoding.load import needs_torch
+
+        raise needs_torch(err, "seq2seq export") or err
 
     info = export_onnx(args.model, args.out, quantize=args.quantize)
     print(f"export: {args.out}: {info['model']['cell']} / {info['model']['attention']} model as ONNX "

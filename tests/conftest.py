@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import random
 from pathlib import Path
 
@@ -37,6 +38,15 @@ def tiny_pairs() -> list[tuple[str, str]]:
 @pytest.fixture
 def tiny_tsv(tmp_path: Path, tiny_pairs: list[tuple[str, str]]) -> Path:
     return write_tsv(tmp_path / "corpus.tsv", tiny_pairs)
+
+
+def pytest_configure(config):
+    """With pytest-xdist (``-n 2``), the workers share the cores: each runs PyTorch on one thread, and
+    threads that wait sleep instead of spinning (OpenMP threads spinning for a core another process
+    holds thrash). Set before torch is imported here, so the processes a test starts inherit it."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        os.environ["OMP_NUM_THREADS"] = "1"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -7,12 +7,12 @@ from pathlib import Path
 import torch
 
 from ..bundle.bundle import Bundle, load_bundle
-from ..bundle.locate import locate_model, model_kind
 from ..core.devices import resolve_device
 from ..core.errors import Seq2SeqError
 from ..fast.allocator import reuse_freed_memory
 from ..model.seq2seq import Seq2Seq
 from ..runtime.text import TextTranslator, Translation, nbest_table
+from .load import load_translator
 from ..search.settings import SearchSettings
 from .torch_backend import Hypothesis, translate_ids
 
@@ -30,10 +30,17 @@ class Translator(TextTranslator):
 
     @classmethod
     def load(cls, path_or_uri: str | Path, device: str = "auto", quantize: str = "none",
-             **settings: object) -> "TextTranslator":
+             **settings: object) -> TextTranslator:
         """Load from a bundle folder, or from an MLflow model URI (``runs:/ID/model``, ``models:/NAME/1``).
         An exported folder (``seq2seq export``) gives its own translator,
-        :class:`~seq2seq.runtime.translator.OnnxTranslator`, with the same API.
+        :class:`~seq2seq.runtime.translator.OnnxTranslator`, with the same API
+        (:func:`~seq2seq.decoding.load.load_translator`)."""
+        return load_translator(path_or_uri, device=device, quantize=quantize, **settings)
+
+    @classmethod
+    def from_bundle(cls, folder: Path, device: str = "auto", quantize: str = "none",
+                    **settings: object) -> "Translator":
+        """A trained bundle's translator.
 
         ``quantize="int8"``: dynamic int8 quantization of the linear and recurrent layers
         (CPU only): faster decoding, scores slightly different from the float model's.
@@ -41,11 +48,6 @@ class Translator(TextTranslator):
         (:func:`seq2seq.fast.allocator.reuse_freed_memory`): search allocates and frees the
         same large buffers every step, and decoding ran about 15% faster for it.
         """
-        folder = locate_model(path_or_uri)
-        if model_kind(folder, path_or_uri, "model") == "export":
-            from ..runtime.translator import OnnxTranslator
-
-            return OnnxTranslator.load(folder, device=device, quantize=quantize, **settings)
         reuse_freed_memory()
         # int8 runs on the CPU only, so there "auto" can only mean the CPU
         torch_device = resolve_device("cpu" if quantize == "int8" and device == "auto" else device, "--device")

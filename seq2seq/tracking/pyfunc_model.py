@@ -27,17 +27,9 @@ class TranslatorModel(mlflow.pyfunc.PythonModel):
     """Wraps a translator; the model folder travels as the ``bundle`` artifact."""
 
     def load_context(self, context: Any) -> None:
-        from seq2seq.runtime.folder import is_export_folder
+        from seq2seq.decoding.load import load_translator
 
-        folder = Path(context.artifacts[BUNDLE_ARTIFACT])
-        if is_export_folder(folder):
-            from seq2seq.runtime.translator import OnnxTranslator
-
-            self.translator: Any = OnnxTranslator.load(folder)
-        else:
-            from seq2seq.decoding.translator import Translator
-
-            self.translator = Translator.load(folder, device="cpu")
+        self.translator = load_translator(Path(context.artifacts[BUNDLE_ARTIFACT]), device="cpu")
 
     def predict(self, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
         settings = {k: v for k, v in (params or {}).items() if k in PREDICT_PARAMS}
