@@ -30,14 +30,15 @@ recipe: $(STAMP)
 	@test -n "$(NAME)" -a -f "recipes/$(NAME)/params.yaml" || { echo "error: make recipe: set NAME to one of: $$(cd recipes && ls -d */ | tr -d / | tr '\n' ' ')" >&2; exit 2; }
 	cd recipes/$(NAME) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" dvc repro
 
-# The tests run in parallel, one pytest-xdist worker per core (at most 4), a module's tests on one worker
-# (they share its fixtures); tests/conftest.py keeps the workers from thrashing. PYTEST_ARGS adds options.
-PYTEST := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadscope
+# The tests run in parallel, one pytest-xdist worker per core (at most 4); tests/conftest.py keeps the
+# workers from thrashing. PYTEST_ARGS adds options.
+PYTEST := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -n auto --maxprocesses 4
 
+# Everything, a module's tests on one worker: the end-to-end modules build their pipelines once.
 test: $(STAMP)
-	$(PYTEST) $(PYTEST_ARGS)
+	$(PYTEST) --dist loadscope $(PYTEST_ARGS)
 
-# The unit tests alone (pytest -m "not e2e"): what to run after changing a function.
+# The unit tests alone (pytest -m "not e2e"), spread test by test: what to run after changing a function.
 test-fast: $(STAMP)
 	$(PYTEST) -m "not e2e" $(PYTEST_ARGS)
 

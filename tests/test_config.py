@@ -13,6 +13,14 @@ def test_defaults_validate_and_repo_params_load():
     assert params.model.cell in ("lstm", "gru")
 
 
+def test_params_yaml_holds_exactly_the_declared_defaults():
+    """params.yaml writes out every param at its declared default, so the Python API (TrainConfig(), ...)
+    and a pipeline run start from the same values (TrainConfig.epochs once said 3 where params.yaml said 6)."""
+    written, declared = flatten(load_params("params.yaml")), flatten(Params())
+    assert written.keys() == declared.keys()
+    assert {k: v for k, v in written.items() if declared[k] != v} == {}
+
+
 @pytest.mark.parametrize(
     "raw, key, fragment",
     [

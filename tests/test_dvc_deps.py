@@ -90,17 +90,15 @@ def test_project_and_recipes_declare_the_local_files_their_params_name(tmp_path)
         shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
     recipe = project / "recipes" / "local"
     recipe.mkdir(parents=True)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    recipe_params = json.loads(json.dumps(params))
-    recipe_params["data"].update({"source": "local", "path": "/abs/corpus.tsv",
-                                  "valid": {"path": "held/valid.en", "target_path": "held/valid.de"}})
+    recipe_params = {"data": {"source": "local", "path": "/abs/corpus.tsv",
+                              "valid": {"path": "held/valid.en", "target_path": "held/valid.de"}}}
     recipe_params["tests"] = {"one_file": {"path": "held/test.tsv"},
                               "two_files": {"path": "held/test.en.gz", "target_path": "held/test.de.gz"},
                               "source_url": {"path": "https://example.org/t.en", "sha256": "a" * 64,
                                              "target_path": "held/t.de"},
                               "urls": {"path": "https://example.org/t.tsv", "sha256": "b" * 64},
                               "split": {"random_split": True}}
-    (recipe / "params.yaml").write_text(yaml.safe_dump(recipe_params))
+    (recipe / "recipe.yaml").write_text(yaml.safe_dump(recipe_params))
     for cmd in (["git", "init", "-q"], [sys.executable, "tools/stage_deps.py"]):
         subprocess.run(cmd, cwd=project, check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q", "--subdir"], cwd=recipe, check=True)
@@ -122,8 +120,31 @@ def test_project_and_recipes_declare_the_local_files_their_params_name(tmp_path)
     check = subprocess.run([sys.executable, "tools/stage_deps.py", "--check"], cwd=project, capture_output=True,
                            text=True)
     assert check.returncode == 0, check.stderr
-    recipe_params["tests"]["two_files"]["target_path"] = "held/other.de.gz"  # params changed, dvc.yaml not
-    (recipe / "params.yaml").write_text(yaml.safe_dump(recipe_params))
+    recipe_params["tests"]["two_files"]["target_path"] = "held/other.de.gz"  # recipe changed, params and dvc.yaml not
+    (recipe / "recipe.yaml").write_text(yaml.safe_dump(recipe_params))
     check = subprocess.run([sys.executable, "tools/stage_deps.py", "--check"], cwd=project, capture_output=True,
                            text=True)
-    assert check.returncode == 1 and "recipes/local/dvc.yaml" in check.stderr
+    assert check.returncode == 1 and "recipes/local/params.yaml" in check.stderr
+    assert "recipes/local/dvc.yaml" in check.stderr
+
+
+def test_a_recipe_holds_only_what_it_changes_and_gets_every_other_default():
+    """Each recipe's params.yaml is the project's params.yaml with its recipe.yaml laid over it: a default
+    changed in params.yaml (its one place) reaches every recipe that does not change it, and a recipe.yaml
+    that repeats a default is refused."""
+    from seq2seq.core.errors import Seq2SeqError
+
+    project = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert stage_deps.recipes(), "no recipe found"
+    for folder in stage_deps.recipes():
+        changes = yaml.safe_load((folder / "recipe.yaml").read_text())
+        written = yaml.safe_load((folder / "params.yaml").read_text())
+        assert written == stage_deps.recipe_params(folder, project)  # what DVC reads is the overlay
+        assert len(yaml.safe_dump(changes).splitlines()) < len(yaml.safe_dump(written).splitlines()) / 2
+        edited = json.loads(json.dumps(project))
+        edited["train"]["clip_norm"] = 2.5  # a default the recipes do not change
+        edited["train"]["epochs"] = 99  # one every recipe changes
+        overlaid = stage_deps.recipe_params(folder, edited)
+        assert overlaid["train"]["clip_norm"] == 2.5 and overlaid["train"]["epochs"] == changes["train"]["epochs"]
+    with pytest.raises(Seq2SeqError, match="train.clip_norm: .*is the project's params.yaml value already"):
+        stage_deps.overlaid(project, {"train": {"clip_norm": project["train"]["clip_norm"]}}, "")

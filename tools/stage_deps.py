@@ -1,6 +1,6 @@
 """Write each dvc.yaml's deps: the package modules each stage runs, and the local files params.yaml names.
 
-    python tools/stage_deps.py          # rewrite dvc.yaml and every recipe's (recipes/*/dvc.yaml)
+    python tools/stage_deps.py          # rewrite dvc.yaml and every recipe's (recipes/*/dvc.yaml, params.yaml)
     python tools/stage_deps.py --check  # exit 1 if one is out of date (the tests run this check)
 
 Code: a stage depends on its script and on every package module the script imports, directly or
@@ -14,8 +14,11 @@ reruns exactly that stage and what depends on it (``seq2seq.params.pipeline_inpu
 entries; the stages refuse to read a file dvc.yaml does not declare). Run this after adding a test
 set or pointing params.yaml at other local files.
 
-Recipes: a recipe's dvc.yaml is the project's pipeline rebased into its folder (``recipes/sync.py``
-explains the layout), with the local files of the recipe's own params.yaml.
+Recipes: a recipe folder holds recipe.yaml, only the params it changes; this tool writes its
+params.yaml (the project's params.yaml with recipe.yaml laid over it, so a default changed in the
+project's params.yaml reaches every recipe that does not change it) and its dvc.yaml (the project's
+pipeline rebased into its folder, :func:`recipes` explains the layout, with the local files of the
+recipe's params).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -31,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "seq2seq"
 sys.path.insert(0, str(ROOT))
 from seq2seq.core.errors import Seq2SeqError  # noqa: E402
-from seq2seq.params.config import load_params  # noqa: E402
+from seq2seq.params.config import load_params, params_from_dict  # noqa: E402
 from seq2seq.params.pipeline_inputs import pipeline_inputs  # noqa: E402
 
 INPUT_MARK = "  # from params.yaml: "  # ends each download dep line this tool writes for a local file
@@ -200,35 +204,71 @@ def recipe_stage(stage: dict, up: str) -> dict:
     return out
 
 
+RECIPE_FILE = "recipe.yaml"  # what a recipe changes on top of the project's params.yaml
+RECIPE_PARAMS_HEADER = """\
+# Written by `python tools/stage_deps.py` from ../../params.yaml (every param, its meaning in a comment
+# there) and recipe.yaml (what this recipe changes: edit that, then rerun the tool). DVC reads this file.
+"""
+
+
+def overlaid(base: Any, changes: Any, where: str) -> Any:
+    """``base`` (params.yaml as read) with ``changes`` (a recipe.yaml) laid over it: sections and
+    mappings merge key by key, anything else (a value, the ``tests`` mapping) is replaced. A change
+    that equals what it replaces is refused: a recipe holds only what it changes."""
+    if isinstance(base, dict) and isinstance(changes, dict) and where != "tests":
+        merged = dict(base)
+        for key, value in changes.items():
+            merged[key] = overlaid(base.get(key), value, f"{where}.{key}" if where else key) if key in base else value
+        return merged
+    if changes == base:
+        raise Seq2SeqError(f"{RECIPE_FILE}: {where}: {changes!r} is the project's params.yaml value already; "
+                           "remove it (a recipe holds only what it changes)")
+    return changes
+
+
+def recipe_params(folder: Path, project: dict) -> dict:
+    """A recipe's whole params: the project's ``project`` with its recipe.yaml laid over it."""
+    path = folder / RECIPE_FILE
+    changes = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        return overlaid(project, changes, "")
+    except Seq2SeqError as err:
+        raise Seq2SeqError(f"{path.relative_to(ROOT)}: {str(err).removeprefix(RECIPE_FILE + ': ')}") from None
+
+
 def recipes() -> list[Path]:
-    """The benchmark recipes: folders under recipes/ with a params.yaml of their own.
+    """The benchmark recipes: folders under recipes/ with a recipe.yaml (their params.yaml is written from it).
 
     A recipe is a DVC project of its own (``dvc init --subdir``), so the root's `dvc status`,
     `dvc repro` and `dvc exp` leave it alone. Its pipeline is the project's with the code paths
     (stages/, seq2seq/, corpus) made relative to its folder and the stage commands told where the
     stage scripts are (PYTHONPATH), so `cd recipes/NAME && dvc repro` (what `make recipe NAME=...`
     runs) runs the same code and writes data/, metrics/ and dvc.lock inside recipes/NAME/."""
-    return sorted(p.parent for p in (ROOT / "recipes").glob("*/params.yaml"))
+    return sorted(p.parent for p in (ROOT / "recipes").glob(f"*/{RECIPE_FILE}"))
 
 
-def recipe_pipeline(folder: Path, project_text: str) -> str:
+def recipe_pipeline(folder: Path, project_text: str, params: dict) -> str:
     """A recipe's dvc.yaml: the project's stages (``project_text``, code deps written) rebased into
-    ``folder``, with the local files of the recipe's params.yaml."""
+    ``folder``, with the local files of the recipe's ``params``."""
     neutral = yaml.safe_load(rewrite_inputs(project_text, {"download": [], "tests": {}}))
     neutral.pop("vars", None)
     up = "../" * len(folder.resolve().relative_to(ROOT).parts)
     neutral["stages"] = {name: recipe_stage(stage, up) for name, stage in neutral["stages"].items()}
     text = RECIPE_HEADER + yaml.safe_dump(neutral, sort_keys=False, allow_unicode=True, width=120)
-    return rewrite_inputs(text, pipeline_inputs(load_params(folder / "params.yaml")))
+    return rewrite_inputs(text, pipeline_inputs(params_from_dict(params, str(folder / "params.yaml"))))
 
 
 def pipelines() -> dict[Path, str]:
-    """Every dvc.yaml of the repository (the project's, then each recipe's) as it should read."""
+    """Every written file as it should read: the project's dvc.yaml, then each recipe's params.yaml and dvc.yaml."""
     text = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
     code_written = rewrite(text, expected_deps(yaml.safe_load(text)))
     wanted = {ROOT / "dvc.yaml": rewrite_inputs(code_written, pipeline_inputs(load_params(ROOT / "params.yaml")))}
+    project = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     for folder in recipes():
-        wanted[folder / "dvc.yaml"] = recipe_pipeline(folder, code_written)
+        params = recipe_params(folder, project)
+        wanted[folder / "params.yaml"] = RECIPE_PARAMS_HEADER + yaml.safe_dump(params, sort_keys=False,
+                                                                               allow_unicode=True, width=120)
+        wanted[folder / "dvc.yaml"] = recipe_pipeline(folder, code_written, params)
     return wanted
 
 
@@ -243,8 +283,9 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         if stale:
             names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
-            print(f"{names}: deps differ from the stages' imports or params.yaml's local files; run "
-                  "`python tools/stage_deps.py`", file=sys.stderr)
+            print(f"{names}: out of date (deps differ from the stages' imports or params.yaml's local files, or "
+                  "a recipe's params from params.yaml and its recipe.yaml); run `python tools/stage_deps.py`",
+                  file=sys.stderr)
             return 1
         return 0
     for path in stale:

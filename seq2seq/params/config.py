@@ -231,7 +231,7 @@ class TrainConfig:
 
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     seed: int = 42
-    epochs: int = 3
+    epochs: int = 6
     batch_tokens: int = 1000  # padded target tokens per batch
     learning_rate: float = 0.003
     warmup_steps: int = 300
