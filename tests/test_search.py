@@ -5,9 +5,10 @@ import torch
 
 from seq2seq.data.batching import source_tensor
 from seq2seq.data.subwords import BOS_ID, EOS_ID
-from seq2seq.decoding.torch_backend import TorchBackend, max_lengths, sampler
+from seq2seq.decoding.torch_backend import TorchBackend, max_lengths, sampler, search_batch
 from seq2seq.search import algorithms
 from seq2seq.search.rules import length_penalty
+from seq2seq.search.settings import SearchSettings
 from tests.test_model import tiny
 
 
@@ -25,13 +26,12 @@ def beam_search(model, src, lengths, limit, beam, alpha, nbest=1, attention=Fals
     return algorithms.beam_search(xp, src, lengths, limit.tolist(), beam, alpha, nbest, attention, early_stop)
 
 
-@torch.inference_mode()
-def sample_search(model, src, lengths, limit, count, alpha, temperature, top_k, top_p, generator):
-    xp = TorchBackend(model, src.device)
-    rows = [b for b in range(src.size(0)) for _ in range(count)]
-    hyps = algorithms.token_by_token(xp, src[rows], lengths[rows], limit[rows].tolist(),
-                                     sampler(temperature, top_k, top_p, generator), alpha, False)
-    return [sorted(hyps[b * count:(b + 1) * count], key=lambda h: -h.score) for b in range(src.size(0))]
+def sample_search(model, src, lengths, count, alpha, temperature, top_k, top_p, generator):
+    """``count`` samples per sentence, the longest ceil(1.5 * source tokens) + 3 (as ``max_lengths(..., 1.5, 3)``)."""
+    settings = SearchSettings(sampling=True, nbest=count, length_penalty=alpha, temperature=temperature, top_k=top_k,
+                              top_p=top_p, max_length_ratio=1.5, max_length_extra=3)
+    return search_batch(model, src, lengths, settings, generator)
+
 
 SOURCES = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14]]
 
@@ -189,7 +189,7 @@ def test_sampling_is_seeded_ranked_and_degenerates_to_greedy():
 
     def draw(seed, **kw):
         settings = dict(temperature=1.0, top_k=0, top_p=1.0) | kw
-        return sample_search(model, src, lengths, limit, 5, 1.0, generator=torch.Generator().manual_seed(seed),
+        return sample_search(model, src, lengths, 5, 1.0, generator=torch.Generator().manual_seed(seed),
                              **settings)
 
     a, b, c = draw(1), draw(1), draw(2)
