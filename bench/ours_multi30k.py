@@ -130,8 +130,7 @@ def flops(work: Path, out: Path, batches: int = 40) -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     from seq2seq.data.batching import make_batch, token_batches
-    from seq2seq.fast import plug_in
-    from seq2seq.model.seq2seq import Seq2Seq
+    from seq2seq.fast import build_model
     from seq2seq.training.step import batch_loss
 
     data = work / "data"
@@ -141,7 +140,7 @@ def flops(work: Path, out: Path, batches: int = 40) -> None:
     order = token_batches([len(s) for s in split.src], [len(t) for t in split.tgt], config.batch_tokens,
                           config.seed, 1)[:batches]
     torch.manual_seed(config.seed)
-    model = plug_in(Seq2Seq(PEER_MODEL, src_tok.vocab_size, tgt_tok.vocab_size)).train()
+    model = build_model(PEER_MODEL, src_tok.vocab_size, tgt_tok.vocab_size, "cpu").train()
     counter, tokens = FlopCounterMode(display=False), 0
     with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=False), counter:
         warnings.simplefilter("ignore")  # torch.backends.mkldnn.flags warns about Intel GPUs' TF32

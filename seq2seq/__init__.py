@@ -11,7 +11,7 @@ The subpackages, in layers: each imports only those listed before it.
 * ``data``: download, clean, official test sets, SentencePiece, subword regularization, batching;
 * ``reporting``: sacreBLEU scores and figures;
 * ``model``: encoder, attention, decoder, the seq2seq model (the reference math);
-* ``fast``: CPU fast paths that training and decoding plug into the model;
+* ``fast``: the model's faster variants (same parameters), one of which is chosen when a model is built;
 * ``runtime``: translating without torch: the text API, an exported model under ONNX Runtime;
 * ``bundle``: the saved model, and finding one (a folder or an MLflow URI);
 * ``decoding``: the search's PyTorch backend, the translator (Python API);

@@ -4,7 +4,7 @@ Each subpackage imports only from itself and from layers below it (``LAYERS``, l
 no chain of imports can come back to where it started: there is no cycle, and no exception list.
 core (errors, atomic writes, devices, token ids) <- search (greedy, sampling and beam search over a
 backend; torch-free) <- params (params.yaml as typed configs) <- data <- reporting <- model (the
-reference math) <- fast (CPU fast paths) <- runtime (an exported model, torch-free) <- bundle (the
+reference math) <- fast (its faster variants) <- runtime (an exported model, torch-free) <- bundle (the
 saved model) <- decoding (the PyTorch backend and translator) <- training <- export <- tracking.
 """
 import sys
@@ -26,12 +26,12 @@ ALLOWED = {  # subpackage -> the lower subpackages its modules may import (besid
     "data": {"core", "params"},
     "reporting": {"core", "params"},
     "model": {"core", "params"},
-    "fast": {"core", "model"},
+    "fast": {"core", "params", "model"},
     "runtime": {"core", "search", "data"},  # data: the tokenizer
     "bundle": {"core", "params", "data", "model", "fast", "runtime"},  # runtime: an exported folder's files
     "decoding": {"core", "search", "data", "model", "fast", "runtime", "bundle"},  # runtime: text API, exports
     "training": {"core", "search", "params", "data", "model", "fast", "bundle", "decoding", "reporting"},
-    "export": {"core", "data", "model", "bundle", "runtime"},
+    "export": {"core", "data", "model", "fast", "bundle", "runtime"},
     "tracking": {"core", "search", "params", "training", "decoding", "runtime", "tracking"},
 }
 # What an exported model needs to translate, and everything it imports from the package, never imports torch.

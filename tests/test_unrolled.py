@@ -1,13 +1,12 @@
 """The unrolled teacher-forced decoder (seq2seq/fast/unrolled.py) against the plain model's step loop it
 replaces: same features, weights and final state, and the same gradient for every parameter and input."""
-import copy
 
 import pytest
 import torch
 
 from seq2seq.data.subwords import BOS_ID, EOS_ID, PAD_ID
-from seq2seq.fast import plug_in
 from seq2seq.fast.unrolled import UnrolledSteps
+from seq2seq.fast.variants import CpuSeq2Seq, as_variant
 from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.params.config import ModelConfig
 
@@ -20,11 +19,16 @@ UNROLLED_VARIANTS = [
 
 
 def model_for(cell: str, variant: dict, encoder_hidden: int = 0) -> Seq2Seq:
-    """The plain model (its decoder's own step loop); ``plug_in(model)`` adds the unrolled steps."""
+    """The reference model (its decoder's own step loop, forming the context vectors);
+    ``cpu(model)`` is the CPU variant with its weights, which unrolls the steps."""
     torch.manual_seed(3)
     config = ModelConfig(cell=cell, embedding_size=12, hidden_size=16, encoder_hidden_size=encoder_hidden,
                          bidirectional=True, dropout=0.0, tie_embeddings=False, **variant)
     return Seq2Seq(config, 20, 24).double().train()
+
+
+def cpu(model: Seq2Seq) -> Seq2Seq:
+    return as_variant(model, CpuSeq2Seq)
 
 
 def unrolls(model: Seq2Seq, prev: torch.Tensor, memory) -> bool:
@@ -48,7 +52,7 @@ def run(model: Seq2Seq, one_step_at_a_time: bool):
             weights.append(w)
         features, weights = torch.cat(features, 1), torch.cat(weights, 1)
     else:
-        assert model.decoder.unrolled is not None and unrolls(model, PREV, memory)
+        assert unrolls(model, PREV, memory)
         features, state, weights = model.decoder(PREV, state, memory)
     torch.manual_seed(1)
     final = state.rnn if isinstance(state.rnn, tuple) else (state.rnn,)
@@ -67,7 +71,7 @@ def test_unrolled_matches_step_loop(cell, variant, encoder_hidden):
         pytest.skip("dot scores need equal encoder and decoder sizes")
     model = model_for(cell, variant, encoder_hidden)
     f_loop, w_loop, s_loop, g_loop = run(model, one_step_at_a_time=True)
-    f_un, w_un, s_un, g_un = run(plug_in(copy.deepcopy(model)), one_step_at_a_time=False)
+    f_un, w_un, s_un, g_un = run(cpu(model), one_step_at_a_time=False)
     torch.testing.assert_close(f_un, f_loop)
     torch.testing.assert_close(w_un, w_loop)
     for a, b in zip(s_un, s_loop):
@@ -80,12 +84,14 @@ def test_unrolled_matches_step_loop(cell, variant, encoder_hidden):
 
 
 def test_step_loop_is_used_where_unrolling_does_not_apply():
-    model = model_for("lstm", {"attention": "bahdanau", "input_feeding": True})
+    model = cpu(model_for("lstm", {"attention": "bahdanau", "input_feeding": True}))
     memory, _ = model.encode(SRC, LENGTHS)
     assert not unrolls(model, PREV[:, :1], memory)  # one step (search)
     beams = memory.select(torch.tensor([0, 1, 2]))
     assert not unrolls(model, PREV.repeat(2, 1), beams)  # two rows per memory entry
-    two_layers = Seq2Seq(ModelConfig(cell="lstm", attention="bahdanau", input_feeding=True, layers=2,
+    assert not unrolls(model, PREV, model_for("lstm", {"attention": "bahdanau", "input_feeding": True}).encode(
+        SRC, LENGTHS)[0])  # the reference's memory (no projected shares)
+    two_layers = CpuSeq2Seq(ModelConfig(cell="lstm", attention="bahdanau", input_feeding=True, layers=2,
                                      embedding_size=12, hidden_size=16, tie_embeddings=False), 20, 24)
     memory, _ = two_layers.encode(SRC, LENGTHS)
     assert not unrolls(two_layers, PREV, memory)
@@ -96,7 +102,7 @@ def test_step_loop_is_used_where_unrolling_does_not_apply():
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_forward_without_grad_gives_the_same_features(cell):
     """Validation runs the unrolled forward under no_grad, where it keeps nothing for a backward."""
-    model = plug_in(model_for(cell, {"attention": "bahdanau", "input_feeding": True}))
+    model = cpu(model_for(cell, {"attention": "bahdanau", "input_feeding": True}))
     memory, state = model.encode(SRC, LENGTHS)
     with_grad, _, _ = model.decoder(PREV, state, memory)
     with torch.no_grad():
@@ -146,7 +152,7 @@ def test_lengths_skip_padding_steps_exactly(cell, variant, order):
     lengths = [int(n) for n in (prev != PAD_ID).sum(1)]
     expected, expected_final = loop_with_lengths(model, lengths, src, src_lengths, prev)
     expected_grads = loss_and_grads(model, expected, expected_final)
-    plug_in(model)
+    model = cpu(model)
     memory, state = model.encode(src, src_lengths)
     features, state, weights = model.decoder(prev, state, memory, lengths)
     final = list(state.rnn) if isinstance(state.rnn, tuple) else [state.rnn]
@@ -191,7 +197,7 @@ def test_step_layout_blocks():
 def test_teacher_forced_gives_the_real_positions_features(variant):
     """The loss's entry point: features of the real target positions only, with their positions
     in [B, T]; values and gradients are the full forward's at those positions."""
-    model = plug_in(model_for("lstm", variant))
+    model = cpu(model_for("lstm", variant))
     order = [2, 0, 1]
     src, src_lengths, prev = SRC[order], LENGTHS[order], PREV[order]
     lengths = [int(n) for n in (prev != PAD_ID).sum(1)]

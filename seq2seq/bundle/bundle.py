@@ -18,7 +18,7 @@ import torch
 from ..core.atomic import atomic_dir
 from ..core.errors import ModelBundleError, Seq2SeqError
 from ..data.subwords import Tokenizer
-from ..fast import plug_in
+from ..fast import build_model
 from ..model.seq2seq import Seq2Seq
 from ..params.config import ModelConfig, model_config_from_dict
 from .files import (
@@ -61,10 +61,11 @@ def save_bundle(
         (tmp / CONFIG_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
-def load_bundle(path: str | Path, device: torch.device | str = "cpu", fast: bool = True) -> Bundle:
+def load_bundle(path: str | Path, device: torch.device | str | None = "cpu", fast: bool = True) -> Bundle:
     """Load and check a bundle; any inconsistency is a :class:`ModelBundleError` naming the file.
-    ``fast``: plug the CPU fast paths in where the device is a CPU (:func:`seq2seq.fast.plug_in`);
-    without, the plain model."""
+    ``fast``: the variant for ``device`` (:func:`seq2seq.fast.build_model`; device None: the one
+    for exported graphs, on the CPU); without, the reference model
+    (:class:`~seq2seq.model.seq2seq.Seq2Seq`)."""
     path = Path(path)
     config_path = path / CONFIG_FILE
     info = load_bundle_info(path)
@@ -93,7 +94,8 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu", fast: bool
             f"{path}: tokenizer vocabularies ({src_tok.vocab_size}, {tgt_tok.vocab_size}) do not match the model's "
             f"({info.get('src_vocab_size')}, {info.get('tgt_vocab_size')})"
         )
-    model = Seq2Seq(model_config, src_tok.vocab_size, tgt_tok.vocab_size)
+    model = (build_model(model_config, src_tok.vocab_size, tgt_tok.vocab_size, device) if fast
+             else Seq2Seq(model_config, src_tok.vocab_size, tgt_tok.vocab_size))
     try:
         state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for corrupt files
@@ -106,7 +108,5 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu", fast: bool
         raise ModelBundleError(
             f"{path / WEIGHTS_FILE}: weights do not match {CONFIG_FILE} ({first[1].strip() if len(first) > 1 else first[0]})"
         ) from None
-    if fast:
-        plug_in(model, device)
-    model.to(device).eval()
+    model.to(device or "cpu").eval()
     return Bundle(model, src_tok, tgt_tok, info)

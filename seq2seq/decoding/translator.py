@@ -9,6 +9,7 @@ import torch
 from ..bundle.bundle import Bundle, load_bundle
 from ..core.devices import resolve_device
 from ..core.errors import Seq2SeqError
+from ..fast.variants import Int8Seq2Seq, as_variant
 from ..fast.allocator import reuse_freed_memory
 from ..model.seq2seq import Seq2Seq
 from ..runtime.text import TextTranslator, Translation, nbest_table
@@ -68,17 +69,14 @@ def quantize_int8(model: Seq2Seq) -> Seq2Seq:
     """Dynamic int8 quantization (weights int8, activations quantized on the fly) of every
     nn.Linear, nn.LSTM and nn.GRU; embeddings stay float, and so does Bahdanau attention's
     energy vector (a matrix-vector product over every source position, where quantizing the
-    activations costs more than it saves). An LSTM step with input feeding gets one product
-    over [feed; h] (:meth:`~seq2seq.model.recurrence.StepRecurrence.fuse_feed_and_hidden`). The
-    model given is left as it is."""
-    import copy
+    activations costs more than it saves). It quantizes the int8 variant
+    (:class:`~seq2seq.fast.variants.Int8Seq2Seq`: an LSTM step with input feeding makes one
+    product over [feed; h]) holding ``model``'s weights; the model given is left as it is."""
     import warnings
 
     from torch.ao.quantization import default_dynamic_qconfig
 
-    model = copy.deepcopy(model)
-    if model.decoder.recurrence is not None:
-        model.decoder.recurrence.fuse_feed_and_hidden()
+    model = as_variant(model, Int8Seq2Seq)
     kinds = (torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU)
     spec = {name: default_dynamic_qconfig for name, module in model.named_modules()
             if isinstance(module, kinds) and not name.endswith("attention.energy")}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..fast.projected import ProjectedMemory
 from ..model.attention import Memory
 from ..model.decoder import DecoderState
 from ..model.seq2seq import Seq2Seq
@@ -82,7 +83,7 @@ class StepGraph(nn.Module):
         state = DecoderState(rnn, state_part[-1] if self.feeds else None)
         named = dict(zip(self.memory_names, memory_part))
         if named:
-            memory = Memory(named["keys"], named["values"], named["mask"], named.get("gate_values"))
+            memory = ProjectedMemory(named["keys"], None, named["mask"], named["values"], named.get("gate_values"))
         else:  # no attention: the decoder never reads its memory
             memory = Memory(None, None, tokens.new_ones(0, 0, dtype=torch.bool))
         features, next_state, weights = self.model.decoder(tokens, state, memory)

@@ -64,7 +64,7 @@ def export_onnx(model: str | Path, out: str | Path, quantize: str = "none") -> d
     if model_kind(bundle_path, model, give=trained) == "export":
         raise Seq2SeqError(f"--model: {model} is already an exported model; export from the trained model's "
                            "folder (data/model) or its MLflow URI")
-    bundle = load_bundle(bundle_path, "cpu", fast=False)  # the plain model: the reference math
+    bundle = load_bundle(bundle_path, None)  # the variant for graphs (no CPU-only paths)
     with atomic_dir(out) as tmp:
         write_graphs(bundle, tmp)
         check_against_pytorch(bundle, tmp)

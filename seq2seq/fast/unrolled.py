@@ -20,8 +20,7 @@ Names: N rows, T steps, S source positions, H hidden, G gate rows (4H LSTM, 3H G
 A attention size (Bahdanau keys come doubled, 2 U s_j), X value width (G + H with Bahdanau:
 the context's gate share and its combine share, side by side; H with Luong).
 
-:class:`UnrolledSteps` plugs this into a :class:`~seq2seq.model.decoder.Decoder` (its
-``unrolled``) for training.
+:class:`UnrolledSteps` runs it for a decoder (:class:`~seq2seq.fast.variants.CpuDecoder`).
 """
 from __future__ import annotations
 
@@ -32,10 +31,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..model.attention import BahdanauAttention, Memory
+from ..model.attention import Memory
 from ..model.decoder import Decoder, DecoderState
 from ..model.recurrence import State
 from .activations import tanh, tanh_from_doubled_
+from .projected import ProjectedMemory
 
 
 @dataclass(frozen=True)
@@ -403,14 +403,17 @@ class _Unrolled(torch.autograd.Function):
 
 
 class UnrolledSteps:
-    """Runs a one-layer step-by-step decoder's teacher-forced steps with :func:`unrolled_decoder`
-    (a :class:`~seq2seq.model.decoder.TeacherForcedSteps`): plugged in by :func:`seq2seq.fast.plug_in`."""
+    """Runs a one-layer step-by-step decoder's teacher-forced steps with :func:`unrolled_decoder`,
+    from the decoder's :class:`~seq2seq.model.decoder.StepWeights` and a memory with the
+    projected shares (:class:`~seq2seq.fast.variants.ProjectedMemory`)."""
 
     def applies(self, decoder: Decoder, prev_tokens: Tensor, memory: Memory) -> bool:
-        """T > 1 steps (teacher forcing), one layer, attention, one memory entry per row, no autocast."""
+        """T > 1 steps (teacher forcing), one layer, attention, one memory entry per row, projected
+        values, no autocast."""
         recurrence = decoder.recurrence
         return (recurrence is not None and prev_tokens.size(1) > 1 and recurrence.upper is None
                 and decoder.attention is not None and memory.mask.size(0) == prev_tokens.size(0)
+                and isinstance(memory, ProjectedMemory)
                 and not torch.is_autocast_enabled(prev_tokens.device.type))
 
     def __call__(self, decoder: Decoder, prev_tokens: Tensor, state: DecoderState, memory: Memory,
@@ -418,24 +421,25 @@ class UnrolledSteps:
         """All steps, each row up to its length: features [R, H] and their flat positions in
         [B, T], the state after each row's last step, and the attention weights [B, T, S]
         (zero past a row's length)."""
-        recurrence, attention = decoder.recurrence, decoder.attention
-        assert recurrence is not None and attention is not None and decoder.combine_hidden is not None
-        assert memory.keys is not None and memory.values is not None
+        recurrence, weights_of = decoder.recurrence, decoder.step_weights()
+        assert isinstance(memory, ProjectedMemory)
+        values, gate_values = memory.values, memory.gate_values
+        assert recurrence is not None and memory.keys is not None and values is not None
         batch, steps = prev_tokens.shape
         device = prev_tokens.device
         if lengths is None:
             lengths = [steps] * batch
         if len(lengths) != batch or not all(0 < n <= steps for n in lengths):
             raise ValueError(f"decoder: lengths must be {batch} counts in 1..{steps}")
-        bahdanau = isinstance(attention, BahdanauAttention)
+        bahdanau = decoder.kind == "bahdanau"
         h, c = (state.rnn[0][0], state.rnn[1][0]) if isinstance(state.rnn, tuple) else (state.rnn[0], None)
-        keys, values, mask, feed = memory.keys, memory.values, memory.mask, state.feed
+        keys, mask, feed = memory.keys, memory.mask, state.feed
         context_gate_size = 0
         if bahdanau:
-            assert memory.gate_values is not None
+            assert gate_values is not None
             keys = keys * 2  # the sigmoid form of tanh below wants 2 U s_j
-            values = torch.cat([memory.gate_values, values], dim=-1)  # one mix per step for both shares
-            context_gate_size = memory.gate_values.size(-1)
+            values = torch.cat([gate_values, values], dim=-1)  # one mix per step for both shares
+            context_gate_size = gate_values.size(-1)
         order = None
         if any(a < b for a, b in zip(lengths, lengths[1:])):
             # the unrolled steps skip a suffix of rows: run the rows longest first, then put them back
@@ -454,12 +458,10 @@ class UnrolledSteps:
         tokens = prev_tokens.reshape(-1).index_select(0, flat(layout.input_positions()))
         input_shares = recurrence.input_gates(decoder.dropout(decoder.embed(tokens)))  # every step's at once
         shape = UnrolledShape("lstm" if recurrence.is_lstm else "gru", decoder.kind, context_gate_size)
+        w = weights_of
         features, weights, h_last, c_last = unrolled_decoder(
-            shape, layout, input_shares, h, c, feed, keys, values, mask,
-            attention.query_proj.weight if bahdanau else None,
-            attention.energy.weight.squeeze(0) if bahdanau else None,
-            None if recurrence.feed_gates is None else recurrence.feed_gates.weight,
-            recurrence.hidden_gates.weight, recurrence.hidden_gates.bias, decoder.combine_hidden.weight)
+            shape, layout, input_shares, h, c, feed, keys, values, mask, w.w_query, w.energy, w.w_feed,
+            w.w_hidden, w.b_hidden, w.w_combine)
         last = features.index_select(0, torch.from_numpy(layout.final_states() - batch).to(device))
         if order is not None:
             back = torch.tensor(order, device=device).argsort()

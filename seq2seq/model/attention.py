@@ -1,8 +1,9 @@
 """Attention: each decoder step looks back at every encoder state and mixes them into a context.
 
-The encoder states are projected once per batch into a :class:`Memory` (keys to score,
-values to mix); a step scores its query against the keys, turns the scores into weights
-with a softmax over the real source tokens, and mixes the values with those weights.
+The encoder states are kept, with their keys projected once per batch, in a :class:`Memory`;
+a step scores its query against the keys, turns the scores into weights with a softmax over
+the real source tokens, and mixes the encoder states with those weights into the context
+vector c_t = sum_j a_tj s_j.
 
 Shapes: N memory entries (source sentences), K decoder rows per entry (beam search's
 beams; 1 elsewhere), T steps, S source length, D encoder output size, H decoder hidden
@@ -10,8 +11,7 @@ size, A Bahdanau's attention size, G gate rows of the decoder's recurrence.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor, nn
@@ -21,37 +21,36 @@ from torch import Tensor, nn
 class Memory:
     """What the decoder may look at, computed once per batch: N entries (one per source sentence).
 
-    keys: [N, S, A], what attention scores (None without attention); values: [N, S, H], each
-    encoder state's share W_c s_j of the decoder's output features (None without attention);
-    gate_values: [N, S, G], with Bahdanau attention each encoder state's share of the
-    decoder's gates (the context joins the step's input), else None; mask: [N, S], True at
-    real tokens. The decoder may run K = rows / N rows per entry, one after the other (beam
-    search's K beams of a sentence read its one entry instead of K copies of it).
+    keys: [N, S, A], what attention scores (None without attention); states: [N, S, D], the
+    encoder states s_j, the values attention mixes into the context vector c_t = sum_j a_j s_j
+    (None without attention); mask: [N, S], True at real tokens. The decoder may run
+    K = rows / N rows per entry, one after the other (beam search's K beams of a sentence
+    read its one entry instead of K copies of it).
     """
 
     keys: Tensor | None
-    values: Tensor | None
+    states: Tensor | None
     mask: Tensor
-    gate_values: Tensor | None = None
 
     def select(self, index: Tensor) -> "Memory":
         """Pick entries ``index`` (with K rows per entry, the rows of those entries)."""
-        def pick(x: Tensor | None) -> Tensor | None:
-            return None if x is None else x.index_select(0, index)
-
-        return Memory(pick(self.keys), pick(self.values), self.mask.index_select(0, index), pick(self.gate_values))
+        picked = {field.name: None if getattr(self, field.name) is None
+                  else getattr(self, field.name).index_select(0, index) for field in fields(self)}
+        return replace(self, **picked)
 
     def by_entry(self, x: Tensor) -> Tensor:
         """[N * K, T, Y] (decoder rows) -> [N, K * T, Y] (the rows of each entry together)."""
         return x.reshape(self.mask.size(0), -1, x.size(-1))
 
-    def mix(self, weights: Tensor, values: Tensor | None = None) -> Tensor:
-        """Attention weights [N * K, T, S] -> the weighted sums of ``values`` (the memory's
-        values unless given), [N * K, T, X]."""
-        values = self.values if values is None else values
-        assert values is not None
+    def mix(self, weights: Tensor, values: Tensor) -> Tensor:
+        """Attention weights [N * K, T, S] -> the weighted sums of ``values`` [N, S, X], [N * K, T, X]."""
         mixed = torch.bmm(self.by_entry(weights), values)
         return mixed.view(weights.size(0), weights.size(1), -1)
+
+    def context(self, weights: Tensor) -> Tensor:
+        """The context vectors c_t = sum_j a_tj s_j: [N * K, T, D]."""
+        assert self.states is not None
+        return self.mix(weights, self.states)
 
 
 def attention_weights(scores: Tensor, memory: Memory, queries: Tensor) -> Tensor:
@@ -85,21 +84,9 @@ class LuongAttention(nn.Module):
         return attention_weights(scores, memory, queries)
 
 
-# (queries' shares W q [N, K * T, A], keys U s [N, S, A], v [A]) -> scores v^T tanh(W q + U s_j) [N, K * T, S]
-AdditiveScores = Callable[[Tensor, Tensor, Tensor], Tensor]
-
-
-def additive_scores(projected: Tensor, keys: Tensor, v: Tensor) -> Tensor:
-    """v^T tanh(W q + U s_j) for every query and source position."""
-    return torch.matmul(torch.tanh(projected.unsqueeze(2) + keys.unsqueeze(1)), v)
-
-
 class BahdanauAttention(nn.Module):
     """Additive attention (Bahdanau et al. 2015), queried with the previous decoder state:
     score(q, s_j) = v^T tanh(W q + U s_j); the keys U s_j are computed once per batch.
-
-    ``scores`` computes the scores over the [N, K * T, S, A] tensor, the largest of a step; a
-    fast path may plug in another function that computes the same.
     """
 
     def __init__(self, query_size: int, memory_size: int, hidden: int) -> None:
@@ -107,7 +94,6 @@ class BahdanauAttention(nn.Module):
         self.key_proj = nn.Linear(memory_size, hidden, bias=False)
         self.query_proj = nn.Linear(query_size, hidden, bias=False)
         self.energy = nn.Linear(hidden, 1, bias=False)
-        self.scores: AdditiveScores = additive_scores
 
     def keys(self, states: Tensor) -> Tensor:
         """states: [N, S, D] -> keys [N, S, A]."""
@@ -119,3 +105,8 @@ class BahdanauAttention(nn.Module):
         projected = memory.by_entry(self.query_proj(queries))  # [N, K * T, A]
         scores = self.scores(projected, memory.keys, self.energy.weight.squeeze(0))
         return attention_weights(scores, memory, queries)
+
+    def scores(self, projected: Tensor, keys: Tensor, v: Tensor) -> Tensor:
+        """v^T tanh(W q + U s_j) for every query and source position: projected W q [N, K * T, A],
+        keys U s [N, S, A], v [A] -> [N, K * T, S]."""
+        return torch.matmul(torch.tanh(projected.unsqueeze(2) + keys.unsqueeze(1)), v)

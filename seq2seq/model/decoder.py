@@ -9,8 +9,6 @@ G gate rows (4H LSTM, 3H GRU).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
-
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -43,17 +41,29 @@ class DecoderState:
         return h[-1].unsqueeze(1)
 
 
-class TeacherForcedSteps(Protocol):
-    """A faster way to run all teacher-forced steps of a step-by-step decoder at once, plugged in
-    from outside the model (``seq2seq.fast``); it must compute what the step loop computes."""
+@dataclass
+class ContextTerms:
+    """What a step's context vector c_t adds: W_c c_t to the features tanh(W_h h_t + W_c c_t)
+    [B, T, H], and with Bahdanau attention its share of the recurrence's gates [B, T, G]
+    (the context joins the step's input), else None."""
 
-    def applies(self, decoder: "Decoder", prev_tokens: Tensor, memory: Memory) -> bool:
-        """Whether it can run these steps (else the decoder's own step loop runs)."""
+    features: Tensor
+    gates: Tensor | None = None
 
-    def __call__(self, decoder: "Decoder", prev_tokens: Tensor, state: DecoderState, memory: Memory,
-                 lengths: list[int] | None) -> tuple[Tensor, Tensor, DecoderState, Tensor]:
-        """Features of each row's real steps [R, H], their flat positions in [B, T], the state
-        after each row's last step, and the attention weights [B, T, S]."""
+
+@dataclass
+class StepWeights:
+    """The parameters of one decoder step, by role (for code that computes the same step another
+    way, :mod:`seq2seq.fast`): the recurrence's layer 0 (``w_feed``: the fed-back vector's
+    columns, or None), attention (``w_query``, ``energy``: Bahdanau's W and v, else None) and
+    the features' W_h."""
+
+    w_hidden: Tensor
+    b_hidden: Tensor
+    w_feed: Tensor | None
+    w_query: Tensor | None
+    energy: Tensor | None
+    w_combine: Tensor
 
 
 class Decoder(nn.Module):
@@ -67,17 +77,22 @@ class Decoder(nn.Module):
       context joins the step's input; features = tanh(W [h_t; context]).
     * ``input_feeding``: the previous step's features join the next step's input.
 
-    W [h_t; context] is computed as W_h h_t + sum_j a_j (W_c s_j), with W_c s_j (and,
-    for Bahdanau, the context's share of the RNN gates) projected once per batch into
-    the :class:`Memory`: a step mixes them with its attention weights instead of
-    projecting a context vector.
+    tanh(W [h_t; c_t]) is computed as tanh(W_h h_t + W_c c_t) (W split by columns, the
+    same product), where c_t = sum_j a_tj s_j is the context vector (:meth:`context_terms`).
 
     With ``none`` or ``luong`` and no input feeding, every step's input is only the
     previous target token, so under teacher forcing the whole target goes through the
     RNN in one call. Otherwise the steps run one by one
-    (:class:`~seq2seq.model.recurrence.StepRecurrence`), or all at once by a plugged-in
-    :class:`TeacherForcedSteps` (``self.unrolled``, None in the plain model).
+    (:class:`~seq2seq.model.recurrence.StepRecurrence`).
+
+    The parts are built from the class attributes (``dropout_class``, ``recurrence_class``,
+    ``bahdanau_class``), so that a variant (:mod:`seq2seq.fast`) can build faster ones that
+    declare the same parameters.
     """
+
+    dropout_class: type[nn.Module] = nn.Dropout
+    recurrence_class: type[StepRecurrence] = StepRecurrence
+    bahdanau_class: type[BahdanauAttention] = BahdanauAttention
 
     def __init__(self, config: ModelConfig, vocab_size: int, memory_size: int) -> None:
         super().__init__()
@@ -86,12 +101,12 @@ class Decoder(nn.Module):
         self.input_feeding = config.input_feeding
         self.hidden_size = hidden
         self.embed = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = self.dropout_class(config.dropout)
         stepwise = self.kind == "bahdanau" or self.input_feeding  # else the whole target in one RNN call
         self.rnn: nn.RNNBase | None = None
         self.recurrence: StepRecurrence | None = None
         if stepwise:
-            self.recurrence = StepRecurrence(
+            self.recurrence = self.recurrence_class(
                 config.cell, config.embedding_size, memory_size if self.kind == "bahdanau" else 0,
                 hidden if self.input_feeding else 0, hidden, config.layers, config.dropout)
         else:
@@ -101,57 +116,66 @@ class Decoder(nn.Module):
         self.combine_hidden = self.combine_context = None
         if self.kind != "none":
             self.attention = (LuongAttention(hidden, memory_size, config.luong_score) if self.kind == "luong"
-                              else BahdanauAttention(hidden, memory_size, hidden))
+                              else self.bahdanau_class(hidden, memory_size, hidden))
             # W = [W_h, W_c] of tanh(W [h_t; context]), initialised as one nn.Linear would be.
             self.combine_hidden = nn.Linear(hidden, hidden, bias=False)
             self.combine_context = nn.Linear(memory_size, hidden, bias=False)
             bound = (hidden + memory_size) ** -0.5
             nn.init.uniform_(self.combine_hidden.weight, -bound, bound)
             nn.init.uniform_(self.combine_context.weight, -bound, bound)
-        self.unrolled: TeacherForcedSteps | None = None
 
     def memory(self, states: Tensor, mask: Tensor) -> Memory:
-        """Encoder states [B, S, D] -> the memory the decoder reads (keys and values projected once)."""
+        """Encoder states [B, S, D] -> the memory the decoder reads (the attention keys projected once)."""
         if self.attention is None:
             return Memory(None, None, mask)
+        return Memory(self.attention.keys(states), states, mask)
+
+    def context_terms(self, weights: Tensor, memory: Memory) -> ContextTerms:
+        """Attention weights [B, T, S] -> the context vectors c_t = sum_j a_tj s_j and what they
+        add to the features (W_c c_t) and, with Bahdanau attention, to the gates."""
         assert self.combine_context is not None
-        gate_values = None
+        context = memory.context(weights)
+        gates = None
         if self.kind == "bahdanau":
             assert self.recurrence is not None and self.recurrence.context_gates is not None
-            gate_values = self.recurrence.context_gates(states)
-        return Memory(self.attention.keys(states), self.combine_context(states), mask, gate_values)
+            gates = self.recurrence.context_gates(context)
+        return ContextTerms(self.combine_context(context), gates)
+
+    def step_weights(self) -> StepWeights:
+        """This decoder's step parameters by role (a step-by-step decoder with attention)."""
+        recurrence, attention = self.recurrence, self.attention
+        assert recurrence is not None and attention is not None and self.combine_hidden is not None
+        bahdanau = isinstance(attention, BahdanauAttention)
+        return StepWeights(
+            recurrence.hidden_gates.weight, recurrence.hidden_gates.bias,
+            None if recurrence.feed_gates is None else recurrence.feed_gates.weight,
+            attention.query_proj.weight if bahdanau else None,
+            attention.energy.weight.squeeze(0) if bahdanau else None,
+            self.combine_hidden.weight)
 
     def initial_state(self, rnn_state: State, batch: int, like: Tensor) -> DecoderState:
         feed = like.new_zeros(batch, self.hidden_size) if self.input_feeding else None
         return DecoderState(rnn_state, feed)
 
-    def features(self, outputs: Tensor, context_share: Tensor | None) -> Tensor:
-        """tanh(W_h h + W_c context) from the RNN outputs and the mixed W_c s_j (or the outputs)."""
+    def features(self, outputs: Tensor, context: ContextTerms | None) -> Tensor:
+        """tanh(W_h h_t + W_c c_t) from the RNN outputs (without attention, the outputs)."""
         if self.combine_hidden is None:
             return outputs
-        assert context_share is not None
-        return torch.tanh(self.combine_hidden(outputs) + context_share)
+        assert context is not None
+        return torch.tanh(self.combine_hidden(outputs) + context.features)
 
     def forward(self, prev_tokens: Tensor, state: DecoderState, memory: Memory, lengths: list[int] | None = None
                 ) -> tuple[Tensor, DecoderState, Tensor | None]:
         """prev_tokens: [B, T] (starting with <s>). Returns features [B, T, H], the new
-        state and attention weights [B, T, S] (None without attention).
-
-        ``lengths`` (teacher forcing): each row's real steps. Where a plugged-in
-        :class:`TeacherForcedSteps` runs them, a row's steps past its length are skipped: its
-        features and weights there are zero and the returned state is the one after its own
-        last step. Elsewhere they are ignored."""
-        if self.unrolled is not None and self.unrolled.applies(self, prev_tokens, memory):
-            features, positions, final, weights = self.unrolled(self, prev_tokens, state, memory, lengths)
-            batch, steps = prev_tokens.shape
-            by_position = features.new_zeros(batch * steps, features.size(1)).index_copy(0, positions, features)
-            return by_position.view(batch, steps, -1), final, weights
+        state and attention weights [B, T, S] (None without attention). ``lengths`` (teacher
+        forcing): each row's real steps; the reference computes every step and ignores them
+        (a variant may skip the steps past a row's length, see :meth:`teacher_forced`)."""
         embedded = self.dropout(self.embed(prev_tokens))
         if self.rnn is not None:
             outputs, rnn_state = recur(self.rnn, embedded, state.rnn)
             weights = self.attention(outputs, memory) if self.attention is not None else None
-            context_share = None if weights is None else memory.mix(weights)
-            return self.dropout(self.features(outputs, context_share)), DecoderState(rnn_state), weights
+            context = None if weights is None else self.context_terms(weights, memory)
+            return self.dropout(self.features(outputs, context)), DecoderState(rnn_state), weights
         return self._step_by_step(embedded, state, memory)
 
     def _step_by_step(self, embedded: Tensor, state: DecoderState, memory: Memory
@@ -162,18 +186,20 @@ class Decoder(nn.Module):
         features, all_weights = [], []
         for t in range(embedded.size(1)):
             share, feed = input_shares[:, t], state.feed
-            context_share = weights = None
-            if self.kind == "bahdanau":
+            context = weights = None
+            if self.kind == "bahdanau":  # the previous state queries; the context joins the input
                 assert self.attention is not None
                 weights = self.attention(state.top_hidden(), memory)
-                share = share + memory.mix(weights, memory.gate_values)[:, 0]
-                context_share = memory.mix(weights)[:, 0]
+                context = self.context_terms(weights, memory)
+                assert context.gates is not None
+                share = share + context.gates[:, 0]
             output, rnn_state = self.recurrence.step(share, feed, state.rnn)
-            if self.kind == "luong":
+            if self.kind == "luong":  # the new output queries
                 assert self.attention is not None
                 weights = self.attention(output.unsqueeze(1), memory)
-                context_share = memory.mix(weights)[:, 0]
-            feature = self.features(output, context_share)  # [B, H]
+                context = self.context_terms(weights, memory)
+            step_context = None if context is None else ContextTerms(context.features[:, 0])
+            feature = self.features(output, step_context)  # [B, H]
             state = DecoderState(rnn_state, feature if self.input_feeding else None)
             features.append(feature)
             all_weights.append(weights)
@@ -184,11 +210,8 @@ class Decoder(nn.Module):
                        ) -> tuple[Tensor, Tensor]:
         """Teacher forcing: the features of each row's real steps only, [R, H] (R = sum of
         ``lengths``), and where each is in [B, T] (flat indices, row * T + step), in whatever
-        order the decoder computes them. A plugged-in :class:`TeacherForcedSteps` never
-        computes the padding past a row's length."""
-        if self.unrolled is not None and self.unrolled.applies(self, prev_tokens, memory):
-            features, positions, _, _ = self.unrolled(self, prev_tokens, state, memory, lengths)
-            return features, positions
+        order the decoder computes them (a variant may never compute the padding past a row's
+        length)."""
         features, _, _ = self(prev_tokens, state, memory, lengths)
         steps = prev_tokens.size(1)
         real = np.concatenate([row * steps + np.arange(n) for row, n in enumerate(lengths)])

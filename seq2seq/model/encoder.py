@@ -19,14 +19,12 @@ from .recurrence import State, recur, recurrent_layers
 class Encoder(nn.Module):
     """Embedding -> LSTM/GRU (optionally bidirectional); padding never enters the recurrence."""
 
-    # A batch of a few distinct source lengths runs as one unpadded call per length (the fused
-    # kernel; about 20% faster on CPU than a packed call); more lengths than this run packed.
-    MAX_LENGTH_GROUPS = 4
+    dropout_class: type[nn.Module] = nn.Dropout
 
     def __init__(self, config: ModelConfig, vocab_size: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, config.embedding_size, padding_idx=PAD_ID)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = self.dropout_class(config.dropout)
         # A bidirectional encoder splits D between its two directions (D/2 each), so its
         # outputs have size D either way.
         directions = 2 if config.bidirectional else 1
@@ -48,40 +46,19 @@ class Encoder(nn.Module):
             # No padding at all (the usual case with length-bucketed batches): the plain
             # call gives the same result as a packed one and runs the fused kernel.
             return recur(self.rnn, embedded)
+        return self.padded(embedded, lengths)
+
+    def padded(self, embedded: Tensor, lengths: Tensor) -> tuple[Tensor, State]:
+        """A batch with padding: one packed call (on a GPU with the rows sorted on the host)."""
         if embedded.device.type != "cpu":
             return self._packed_sorted_on_host(embedded, lengths)
-        distinct = lengths.unique()
-        if len(distinct) <= self.MAX_LENGTH_GROUPS:
-            return self._by_length(embedded, lengths, distinct.tolist())
         return self._packed(embedded, lengths)
-
-    def _by_length(self, embedded: Tensor, lengths: Tensor, distinct: list[int]) -> tuple[Tensor, State]:
-        """The same outputs and final state as a packed call, from one call per source length."""
-        outputs: Tensor | None = None
-        finals, rows = [], []
-        for length in distinct:
-            index = (lengths == length).nonzero().squeeze(1).to(embedded.device)
-            out, final = recur(self.rnn, embedded[index, :length])
-            if outputs is None:  # the RNN's dtype: under bf16 autocast an LSTM returns bf16, a GRU fp32
-                outputs = out.new_zeros(embedded.size(0), embedded.size(1), self.output_size)
-            positions = torch.arange(length, device=embedded.device)
-            outputs = outputs.index_put((index.unsqueeze(1), positions.unsqueeze(0)), out)
-            finals.append(final)
-            rows.append(index)
-        assert outputs is not None  # distinct holds at least one length
-        back = torch.cat(rows).argsort()  # concatenated group order -> batch order
-        if isinstance(finals[0], tuple):
-            h = torch.cat([f[0] for f in finals], dim=1).index_select(1, back)
-            c = torch.cat([f[1] for f in finals], dim=1).index_select(1, back)
-            return outputs, (h, c)
-        return outputs, torch.cat(finals, dim=1).index_select(1, back)  # type: ignore[arg-type]
 
     def _packed(self, embedded: Tensor, lengths: Tensor) -> tuple[Tensor, State]:
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
         outputs, final = recur(self.rnn, packed)
         outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=embedded.size(1))
         return outputs, final
-
 
     def _packed_sorted_on_host(self, embedded: Tensor, lengths: Tensor) -> tuple[Tensor, State]:
         """What :meth:`_packed` computes (one cuDNN call over every length), with the rows sorted

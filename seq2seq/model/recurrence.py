@@ -7,10 +7,8 @@ of one share per part, and each share can be computed where it costs least:
 
 * the embedding's share for every target position at once, in one large product
   (training), instead of inside the step;
-* the context's share from the memory: the context is ``sum_j a_j s_j``, so
-  ``W_c context = sum_j a_j (W_c s_j)``, and ``W_c s_j`` is computed once per batch (see
-  ``Memory.gate_values``); the step only mixes it with the attention weights;
-* only the fed-back vector's share and the hidden state's share are products inside the step.
+* the context's share (``context_gates``), the fed-back vector's share (``feed_gates``) and
+  the hidden state's share (``hidden_gates``) inside the step.
 
 The arithmetic is the same as ``nn.LSTM``/``nn.GRU`` over the concatenated input (the
 parameters are layer 0's, split by columns), up to float rounding. Layers above the first
@@ -71,11 +69,13 @@ class StepRecurrence(nn.Module):
     """LSTM/GRU layers run one step at a time, layer 0's input given as gate shares.
 
     ``input_gates`` projects the embedding (and holds ``b_ih``); ``context_gates`` (when
-    the context joins the input, as with Bahdanau attention) projects encoder states and
-    is applied to the memory once per batch; ``feed_gates`` (input feeding) projects the
+    the context joins the input, as with Bahdanau attention) projects the context vector;
+    ``feed_gates`` (input feeding) projects the
     previous step's attentional vector; ``hidden_gates`` projects the previous hidden
     state (and holds ``b_hh``).
     """
+
+    dropout_class: type[nn.Module] = nn.Dropout
 
     def __init__(self, cell: str, embedding_size: int, context_size: int, feed_size: int, hidden: int,
                  layers: int, dropout: float) -> None:
@@ -87,8 +87,7 @@ class StepRecurrence(nn.Module):
         self.context_gates = nn.Linear(context_size, gates, bias=False) if context_size else None
         self.feed_gates = nn.Linear(feed_size, gates, bias=False) if feed_size else None
         self.hidden_gates = nn.Linear(hidden, gates)
-        self.feed_hidden_gates: nn.Linear | None = None  # see fuse_feed_and_hidden (inference only)
-        self.between = nn.Dropout(dropout)
+        self.between = self.dropout_class(dropout)
         self.upper = recurrent_layers(cell, hidden, hidden, layers - 1, dropout, False) if layers > 1 else None
         self._init_like_pytorch(hidden)
 
@@ -99,28 +98,10 @@ class StepRecurrence(nn.Module):
             if not name.startswith("upper."):
                 nn.init.uniform_(parameter, -bound, bound)
 
-    def fuse_feed_and_hidden(self) -> bool:
-        """For inference: one product over [feed; h] instead of ``feed_gates(feed) +
-        hidden_gates(h)`` (an LSTM with input feeding; a GRU needs W_hn h apart). Fewer calls
-        per step, and under dynamic int8 one quantization of the step's input instead of two.
-        Training keeps the two (their parameters are the model's); True if fused."""
-        if not self.is_lstm or self.feed_gates is None or self.feed_hidden_gates is not None:
-            return False
-        fused = nn.Linear(self.feed_gates.in_features + self.hidden_size, self.hidden_gates.out_features)
-        with torch.no_grad():
-            fused.weight.copy_(torch.cat([self.feed_gates.weight, self.hidden_gates.weight], dim=1))
-            fused.bias.copy_(self.hidden_gates.bias)
-        self.feed_hidden_gates = fused.to(self.hidden_gates.weight.device)
-        return True
-
     def step(self, input_share: Tensor, feed: Tensor | None, state: State) -> tuple[Tensor, State]:
         """One step. input_share: [B, G], the embedding's share plus the context's (if any);
         feed: [B, H] or None; state: h (and c) [L, B, H]. Returns the top layer's output
         [B, H] and the new state."""
-        if self.feed_hidden_gates is not None:
-            h, c = state  # type: ignore[misc]
-            gates = input_share + self.feed_hidden_gates(torch.cat([feed, h[0]], dim=-1))  # type: ignore[list-item]
-            return self._lstm_pointwise(gates, h, c)
         if feed is not None:
             assert self.feed_gates is not None
             input_share = input_share + self.feed_gates(feed)

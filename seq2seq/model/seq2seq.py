@@ -32,16 +32,24 @@ def scaled_normal_(table: nn.Embedding) -> None:
 
 
 class Seq2Seq(nn.Module):
-    """Encoder + bridge + decoder + generator (features -> vocabulary logits)."""
+    """Encoder + bridge + decoder + generator (features -> vocabulary logits).
+
+    The reference: the model as the papers write it. A variant (:mod:`seq2seq.fast`) is a
+    subclass that names faster encoder and decoder classes (``encoder_class``,
+    ``decoder_class``) declaring the same parameters, so that the weights of one load into
+    the other."""
+
+    encoder_class: type[Encoder] = Encoder
+    decoder_class: type[Decoder] = Decoder
 
     def __init__(self, config: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> None:
         super().__init__()
         self.config = config
         self.src_vocab_size = src_vocab_size
         self.tgt_vocab_size = tgt_vocab_size
-        self.encoder = Encoder(config, src_vocab_size)
+        self.encoder = self.encoder_class(config, src_vocab_size)
         self.bridge = Bridge(config)
-        self.decoder = Decoder(config, tgt_vocab_size, self.encoder.output_size)
+        self.decoder = self.decoder_class(config, tgt_vocab_size, self.encoder.output_size)
         self.generator = nn.Linear(config.hidden_size, tgt_vocab_size)
         if config.embedding_init == "scaled":
             for table in (self.encoder.embed, self.decoder.embed):

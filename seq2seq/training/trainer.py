@@ -29,7 +29,7 @@ from ..data.batching import Batch, make_batch, token_batches
 from ..data.prefetch import made_ahead
 from ..data.subwords import EncodedSplit, Tokenizer
 from ..decoding.torch_backend import translate_ids
-from ..fast import plug_in
+from ..fast import build_model
 from ..fast.allocator import reuse_freed_memory
 from ..model.seq2seq import Seq2Seq
 from ..params.config import ModelConfig, TrainConfig
@@ -215,7 +215,7 @@ class Trainer:
         self.valid_references, self.tgt_tokenizer = valid_references, tgt_tokenizer
         self.on_validation = on_validation
         self.checkpoint_dir, self.fingerprint, self.checkpoint_meta = checkpoint_dir, fingerprint, checkpoint_meta
-        self.model = plug_in(Seq2Seq(model_config, src_vocab_size, tgt_tokenizer.vocab_size), device).to(device)
+        self.model = build_model(model_config, src_vocab_size, tgt_tokenizer.vocab_size, device).to(device)
         self.loss: torch.nn.Module = BatchLoss(self.model, config.label_smoothing)
         if group.distributed:
             from torch.nn.parallel import DistributedDataParallel
