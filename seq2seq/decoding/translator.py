@@ -65,18 +65,18 @@ class Translator(TextTranslator):
         return translate_ids(self.bundle.model, sources, settings, self.device)
 
 
-def quantize_int8(model: Seq2Seq) -> Seq2Seq:
+def quantize_int8(model: Seq2Seq, variant: type[Seq2Seq] = Int8Seq2Seq) -> Seq2Seq:
     """Dynamic int8 quantization (weights int8, activations quantized on the fly) of every
     nn.Linear, nn.LSTM and nn.GRU; embeddings stay float, and so does Bahdanau attention's
     energy vector (a matrix-vector product over every source position, where quantizing the
-    activations costs more than it saves). It quantizes the int8 variant
-    (:class:`~seq2seq.fast.variants.Int8Seq2Seq`: an LSTM step with input feeding makes one
+    activations costs more than it saves). It quantizes ``variant`` (the int8 one,
+    :class:`~seq2seq.fast.variants.Int8Seq2Seq`: an LSTM step with input feeding makes one
     product over [feed; h]) holding ``model``'s weights; the model given is left as it is."""
     import warnings
 
     from torch.ao.quantization import default_dynamic_qconfig
 
-    model = as_variant(model, Int8Seq2Seq)
+    model = as_variant(model, variant)
     kinds = (torch.nn.Linear, torch.nn.LSTM, torch.nn.GRU)
     spec = {name: default_dynamic_qconfig for name, module in model.named_modules()
             if isinstance(module, kinds) and not name.endswith("attention.energy")}

@@ -1,0 +1,227 @@
+"""What each speed trick of seq2seq/fast/ buys end to end: the code with it against the code without it.
+
+    python bench/trick_value.py [--repeats 3] [--work bench/work] [--bundle DIR ...] [--only NAME ...]
+
+Training: one epoch of the Joey NMT peer configuration (LSTM, Bahdanau attention, input feeding,
+the configuration every training trick applies to) on the 5,000 sampled Multi30k pairs of
+bench/joeynmt_compare.py's ``speed`` phase, target tokens/s. Each run is its own process (the
+allocator trick is process-wide); a round runs the full code once and the code without each
+trick once, in an order that rotates between rounds, ``--repeats`` rounds.
+
+Decoding: test_2016_flickr with each ``--bundle`` (trained Multi30k en->de models), greedy and
+beam 5, sentences/s; the variants translate in turns inside one process, ``--repeats`` times
+each. How many sentences get the same translations (tokens) as with the full code is printed.
+
+"Without" a trick means the model's variant (seq2seq/fast/variants.py) built with the
+reference's part instead, or the package function swapped for the plain one in this benchmark's
+process only. Prints a Markdown table of medians (ratio: with / without; above 1 the trick pays)
+and writes WORK/trick_value.json. Needs ../shared/data/multi30k (as bench/joeynmt_compare.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+TRAINING_TRICKS = ["unrolled", "sigmoid_scores", "dropout", "by_length", "fused_loss", "activations", "allocator"]
+DECODING_TRICKS = ["projected", "sigmoid_scores", "by_length", "fused_feed"]
+
+
+def variant_without(trick: str, int8: bool = False):
+    """The CPU variant (or the int8 one) with the reference's part where ``trick`` was."""
+    from torch import nn
+
+    from seq2seq.fast import variants as v
+    from seq2seq.model.attention import BahdanauAttention
+    from seq2seq.model.decoder import Decoder
+    from seq2seq.model.encoder import Encoder
+    from seq2seq.model.recurrence import StepRecurrence
+
+    base = v.Int8Seq2Seq if int8 else v.CpuSeq2Seq
+    if trick == "none":
+        return base
+    decoder, encoder = base.decoder_class, base.encoder_class
+    if trick == "unrolled":
+        decoder = type("NoUnrolled", (decoder,), {"forward": v.ProjectedDecoder.forward,
+                                                  "teacher_forced": v.ProjectedDecoder.teacher_forced})
+    elif trick == "sigmoid_scores":
+        decoder = type("NoSigmoid", (decoder,), {"bahdanau_class": BahdanauAttention})
+    elif trick == "dropout":
+        recurrence = type("PlainDropout", (decoder.recurrence_class,), {"dropout_class": nn.Dropout})
+        decoder = type("PlainDropout", (decoder,), {"dropout_class": nn.Dropout, "recurrence_class": recurrence})
+        encoder = type("PlainDropout", (encoder,), {"dropout_class": nn.Dropout})
+    elif trick == "by_length":
+        encoder = type("Packed", (encoder,), {"padded": Encoder.padded})
+    elif trick == "projected":  # the reference's memory and step (no unrolled steps: they need the shares)
+        decoder = type("Reference", (Decoder,), {"dropout_class": decoder.dropout_class,
+                                                 "recurrence_class": decoder.recurrence_class,
+                                                 "bahdanau_class": decoder.bahdanau_class})
+    elif trick == "fused_feed":
+        recurrence = type("Unfused", (v.CpuStepRecurrence,), {})
+        decoder = type("Unfused", (decoder,), {"recurrence_class": recurrence})
+    elif trick not in ("fused_loss", "activations", "allocator"):
+        raise ValueError(f"unknown trick {trick!r}")
+    assert issubclass(decoder.recurrence_class, StepRecurrence)
+    return type(f"Without_{trick}", (base,), {"decoder_class": decoder, "encoder_class": encoder})
+
+
+def patch_functions(trick: str) -> None:
+    """Swap a package function for the plain one, in this process only."""
+    import torch
+    import torch.nn.functional as F
+
+    if trick == "fused_loss":
+        from seq2seq.training import step
+
+        def plain_loss(features, weight, bias, gold, label_smoothing=0.0):
+            return F.cross_entropy(F.linear(features, weight, bias), gold, label_smoothing=label_smoothing,
+                                   reduction="sum")
+        step.projected_cross_entropy = plain_loss
+    elif trick == "activations":
+        from seq2seq.fast import unrolled
+
+        def tanh(x, out=None):
+            return torch.tanh(x) if out is None else torch.tanh(x, out=out)
+
+        def tanh_from_doubled_(doubled, out=None):
+            return tanh(doubled.mul_(0.5), out=out)
+        unrolled.tanh, unrolled.tanh_from_doubled_ = tanh, tanh_from_doubled_
+    elif trick == "allocator":
+        from seq2seq.training import trainer
+        trainer.reuse_freed_memory = lambda: False
+
+
+def train_once(work: Path, trick: str) -> float:
+    """One training epoch (see the module) without ``trick`` ("none": the full code): tokens/s."""
+    import numpy as np
+    import torch
+
+    from ours_multi30k import MAX_TOKENS, PEER_MODEL, encode, lines, peer_training, tokenizers
+    from seq2seq.data.subwords import EncodedSplit
+    from seq2seq.training import trainer
+    from joeynmt_compare import SPEED_PAIRS
+
+    variant = variant_without(trick)
+    trainer.build_model = lambda config, src, tgt, device, **_: variant(config, src, tgt)
+    patch_functions(trick)
+    data = work / "data"
+    src_tok, tgt_tok = tokenizers(work)
+    split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
+    keep = np.sort(np.random.default_rng(42).choice(len(split), size=min(SPEED_PAIRS, len(split)), replace=False))
+    subset = EncodedSplit([split.src[i] for i in keep], [split.tgt[i] for i in keep])
+    valid_refs = lines(data / "val.de")[:100]
+    valid = encode(src_tok, tgt_tok, lines(data / "val.en")[:100], valid_refs, None)
+    result = trainer.train_model(PEER_MODEL, peer_training(1, len(valid)), subset, valid, valid_refs,
+                                 src_tok.vocab_size, tgt_tok, torch.device("cpu"), log=lambda line: None)
+    return result.history[0].tokens_per_second
+
+
+def training(work: Path, repeats: int, tricks: list[str]) -> dict[str, list[float]]:
+    speeds: dict[str, list[float]] = {name: [] for name in ["none"] + tricks}
+    names = list(speeds)
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            out = subprocess.run([sys.executable, __file__, "--train-once", name, "--work", str(work)], check=True,
+                                 capture_output=True, text=True).stdout
+            speeds[name].append(float(out.strip().splitlines()[-1]))
+            print(f"  training without {name}: {speeds[name][-1]:.0f} tokens/s", flush=True)
+    return speeds
+
+
+def decoding(work: Path, bundles: list[Path], repeats: int, tricks: list[str]) -> dict:
+    import torch
+
+    from ours_multi30k import lines
+    from seq2seq.decoding.translator import Translator, quantize_int8
+    from seq2seq.fast.variants import as_variant
+    from seq2seq.search.settings import SearchSettings
+
+    torch.set_num_threads(2)
+    sources = lines(work / "data" / "test_2016_flickr.en")
+    results: dict = {}
+    for bundle in bundles:
+        for quantize in ("none", "int8"):
+            translator = Translator.load(bundle, device="cpu", quantize=quantize)
+            ids = translator.src_tokenizer.encode(sources)
+            names = ["none"] + [t for t in tricks if (t == "fused_feed") == (quantize == "int8")]
+            plain = translator.bundle.model if quantize == "none" else Translator.load(bundle).bundle.model
+            models = {name: as_variant(plain, variant_without(name)).eval() if quantize == "none"
+                      else quantize_int8(plain, variant_without(name, int8=True)) for name in names}
+            for beam in (1, 5):
+                seconds: dict[str, list[float]] = {name: [] for name in names}
+                outputs: dict[str, list] = {}
+                for round_ in range(repeats):
+                    order = names if round_ % 2 == 0 else names[::-1]
+                    for name in order:
+                        translator.bundle = replace(translator.bundle, model=models[name])
+                        started = time.perf_counter()
+                        hyps = translator.search_ids(ids, SearchSettings(beam=beam, batch_size=64))
+                        seconds[name].append(time.perf_counter() - started)
+                        outputs[name] = [[h.tokens for h in hs] for hs in hyps]
+                key = f"{bundle.name} {quantize} beam {beam}"
+                results[key] = {name: {"sentences_per_second": [len(ids) / s for s in seconds[name]],
+                                       "identical": sum(a == b for a, b in zip(outputs[name], outputs["none"])),
+                                       "sentences": len(ids)}
+                                for name in names}
+                print(f"  {key}: " + ", ".join(
+                    f"{n} {statistics.median(results[key][n]['sentences_per_second']):.1f}/s "
+                    f"({results[key][n]['identical']} identical)" for n in names), flush=True)
+    return results
+
+
+def table(results: dict) -> str:
+    rows = ["| where | without | with / without (medians) | identical outputs |", "|---|---|---|---|"]
+    train = results.get("training", {})
+    if train:
+        full = statistics.median(train["none"])
+        for name, speeds in train.items():
+            if name != "none":
+                rows.append(f"| training, peer config, tokens/s {full:.0f} with all | {name} | "
+                            f"{full / statistics.median(speeds):.3f} | |")
+    for key, by_name in results.get("decoding", {}).items():
+        full = statistics.median(by_name["none"]["sentences_per_second"])
+        for name, entry in by_name.items():
+            if name != "none":
+                rows.append(f"| decoding {key} | {name} | {full / statistics.median(entry['sentences_per_second']):.3f}"
+                            f" | {entry['identical']}/{entry['sentences']} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=ROOT / "bench" / "work")
+    parser.add_argument("--bundle", type=Path, action="append", default=[], help="a trained en->de model bundle")
+    parser.add_argument("--only", action="append", default=[], help="measure only these tricks")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--train-once", metavar="TRICK", help=argparse.SUPPRESS)  # one run, in its own process
+    args = parser.parse_args()
+    work = args.work.resolve()
+    if args.train_once:
+        print(train_once(work, args.train_once))
+        return
+    from joeynmt_compare import phase_data
+    phase_data(work)
+    results: dict = {}
+    if not args.skip_training:
+        results["training"] = training(work, args.repeats, [t for t in TRAINING_TRICKS
+                                                            if not args.only or t in args.only])
+    if args.bundle:
+        results["decoding"] = decoding(work, args.bundle, args.repeats, [t for t in DECODING_TRICKS
+                                                                         if not args.only or t in args.only])
+    (work / "trick_value.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
