@@ -20,38 +20,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from seq2seq.bundle.bundle import load_bundle  # noqa: E402
-from seq2seq.data.batching import source_tensor  # noqa: E402
 from seq2seq.data.clean import read_split  # noqa: E402
-from seq2seq.data.subwords import BOS_ID, EOS_ID  # noqa: E402
-from seq2seq.decoding.torch_backend import max_lengths  # noqa: E402
+from seq2seq.decoding.ensemble import EnsembleBackend  # noqa: E402
+from seq2seq.search import algorithms  # noqa: E402
+from seq2seq.search.settings import SearchSettings  # noqa: E402
 
 
 @torch.inference_mode()
 def greedy(models, bundle, sources: list[str]) -> list[str]:
-    src, lengths = source_tensor(bundle.src_tokenizer.encode(sources))
-    limit = max_lengths(lengths, 1.5, 10)
-    encoded = [model.encode(src, lengths) for model in models]
-    memories, states = [m for m, _ in encoded], [s for _, s in encoded]
-    rows = src.size(0)
-    out: list[list[int]] = [[] for _ in range(rows)]
-    done = torch.zeros(rows, dtype=torch.bool)
-    tokens = torch.full((rows, 1), BOS_ID)
-    for step in range(int(limit.max())):
-        log_probs = 0
-        for i, model in enumerate(models):
-            features, states[i], _ = model.decoder(tokens, states[i], memories[i])
-            log_probs = log_probs + torch.log_softmax(model.generator(features[:, -1]).float(), -1)
-        chosen = log_probs.argmax(-1)
-        for row in range(rows):
-            if not done[row] and step < limit[row]:
-                if chosen[row] == EOS_ID:
-                    done[row] = True
-                else:
-                    out[row].append(int(chosen[row]))
-        if bool(done.all()):
-            break
-        tokens = chosen.unsqueeze(1)
-    return bundle.tgt_tokenizer.decode(out)
+    """Greedy search (the package's) over the ensemble's mean log-probabilities."""
+    ids = bundle.src_tokenizer.encode(sources)
+    settings = SearchSettings(beam=1, batch_size=64, max_length_ratio=1.5, max_length_extra=10)
+    hypotheses = algorithms.translate_ids(EnsembleBackend(models, "cpu"), ids, settings)
+    return bundle.tgt_tokenizer.decode([hyps[0].tokens for hyps in hypotheses])
 
 
 def main() -> None:
@@ -66,9 +47,7 @@ def main() -> None:
             snapshot = recipe / "data" / "checkpoints" / "train" / "snapshots" / f"step-{step:07d}.pt"
             model.load_state_dict(torch.load(snapshot, map_location="cpu", weights_only=True)["model"])
             models.append(model.eval())
-        hypotheses = []
-        for start in range(0, len(sources), 64):
-            hypotheses += greedy(models, bundle, sources[start:start + 64])
+        hypotheses = greedy(models, bundle, sources)
         print(f"steps {ensemble}: valid BLEU {sacrebleu.corpus_bleu(hypotheses, [references]).score:.2f}", flush=True)
 
 

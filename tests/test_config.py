@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import pytest
 
@@ -13,12 +14,67 @@ def test_defaults_validate_and_repo_params_load():
     assert params.model.cell in ("lstm", "gru")
 
 
-def test_params_yaml_holds_exactly_the_declared_defaults():
-    """params.yaml writes out every param at its declared default, so the Python API (TrainConfig(), ...)
-    and a pipeline run start from the same values (TrainConfig.epochs once said 3 where params.yaml said 6)."""
-    written, declared = flatten(load_params("params.yaml")), flatten(Params())
-    assert written.keys() == declared.keys()
-    assert {k: v for k, v in written.items() if declared[k] != v} == {}
+def test_params_yaml_is_written_from_the_declarations():
+    """params.yaml is the declared defaults, each with its meaning (seq2seq/params/params_file.py), so the
+    Python API (TrainConfig(), ...) and a pipeline run start from the same values (TrainConfig.epochs once
+    said 3 where params.yaml said 6; model.encoder_hidden_size was missing from params.yaml)."""
+    from seq2seq.params.params_file import render
+
+    assert Path("params.yaml").read_text(encoding="utf-8") == render()
+    assert load_params("params.yaml") == Params()
+
+
+def declared_fields():
+    """(section, field) of every declared parameter, the search settings under their params names."""
+    from dataclasses import fields, is_dataclass
+
+    from seq2seq.search.settings import params_fields
+
+    for section in fields(Params):
+        config = getattr(Params(), section.name)
+        if not is_dataclass(config):
+            yield section.name, section
+            continue
+        for f in fields(config):
+            if f.metadata.get("inline"):
+                yield from ((section.name, setting) for _, setting in params_fields())
+            else:
+                yield section.name, f
+
+
+def test_every_parameter_is_declared_with_its_meaning():
+    for section, f in declared_fields():
+        assert f.metadata.get("meaning"), f"{section}.{f.name}: declare it with param(default, meaning, ...)"
+
+
+def outside(bounds, integer):
+    """A value just outside ``bounds``."""
+    step = 1 if integer else 0.01
+    if bounds.at_least is not None:
+        return bounds.at_least - step
+    if bounds.above is not None:
+        return bounds.above
+    if bounds.at_most is not None:
+        return bounds.at_most + step
+    return bounds.below
+
+
+@pytest.mark.parametrize("section, field", [(s, f) for s, f in declared_fields() if f.metadata.get("range")],
+                         ids=lambda x: x if isinstance(x, str) else x.name)
+def test_a_declared_range_is_what_validation_enforces(section, field):
+    """Each range comes from its declaration: a value just outside it is refused with the declared
+    advice, naming the params.yaml key; the default is inside it."""
+    from seq2seq.search.settings import param_name
+
+    bounds = field.metadata["range"]
+    integer = isinstance(field.default, int) and not isinstance(field.default, bool)
+    assert bounds.holds(field.default)
+    key = param_name(field) if section == "decode" and "param" in field.metadata else field.name
+    value = outside(bounds, integer)
+    with pytest.raises(ParamError) as err:
+        params_from_dict({section: {key: value}})
+    assert err.value.key == f"{section}.{key}" and err.value.allowed == bounds.advice(integer)
+    assert err.value.allowed.startswith("use an integer" if integer else "use a number")
 
 
 @pytest.mark.parametrize(

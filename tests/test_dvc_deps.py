@@ -50,6 +50,41 @@ def test_stage_deps_tool_check_passes():
     assert check.returncode == 0, check.stderr
 
 
+def test_a_default_changed_in_its_declaration_reaches_params_yaml_the_recipes_and_the_stages(tmp_path):
+    """Change one default where it is declared (seq2seq/params/config.py), in a copy of the project:
+    `--check` then fails (params.yaml and the recipes' params disagree with it), `--params` writes them,
+    and the stages (load_params) and every recipe read the new value; a tuned params.yaml is left alone
+    without `--params`."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dvc.yaml", "params.yaml"):
+        (project / name).write_bytes((ROOT / name).read_bytes())
+    for folder in ("stages", "seq2seq", "tools", "corpus", "recipes"):
+        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__", "data",
+                                                                                       "metrics", "mlruns"))
+    config = project / "seq2seq" / "params" / "config.py"
+    declared = 'clip_norm: float = param(1.0, "clip the gradient'
+    assert config.read_text().count(declared) == 1
+    config.write_text(config.read_text().replace(declared, declared.replace("1.0", "2.5")))
+    tool = [sys.executable, str(project / "tools" / "stage_deps.py")]
+    check = subprocess.run(tool + ["--check"], capture_output=True, text=True)
+    assert check.returncode == 1 and "params.yaml" in check.stderr and "recipes/" in check.stderr
+    tuned = project / "params.yaml"
+    subprocess.run(tool, check=True, capture_output=True)  # without --params: params.yaml stays
+    assert tuned.read_bytes() == (ROOT / "params.yaml").read_bytes()
+    subprocess.run(tool + ["--params"], check=True, capture_output=True)
+    assert subprocess.run(tool + ["--check"], capture_output=True).returncode == 0
+    assert "  clip_norm: 2.5 " in tuned.read_text()
+    reads = ("import sys; from seq2seq.params.config import load_params; "
+             "print(load_params(sys.argv[1]).train.clip_norm)")
+    folders = [project] + sorted(p.parent for p in (project / "recipes").glob("*/recipe.yaml"))
+    assert len(folders) > 1
+    for folder in folders:
+        out = subprocess.run([sys.executable, "-c", reads, str(folder / "params.yaml")], cwd=project, check=True,
+                             capture_output=True, text=True).stdout
+        assert out.strip() == "2.5", folder
+
+
 def test_train_stage_params_are_what_can_change_the_model():
     """Every train key but the reporting ones, the whole model section, the languages the bundle records."""
     from dataclasses import fields
@@ -129,9 +164,9 @@ def test_project_and_recipes_declare_the_local_files_their_params_name(tmp_path)
 
 
 def test_a_recipe_holds_only_what_it_changes_and_gets_every_other_default():
-    """Each recipe's params.yaml is the project's params.yaml with its recipe.yaml laid over it: a default
-    changed in params.yaml (its one place) reaches every recipe that does not change it, and a recipe.yaml
-    that repeats a default is refused."""
+    """Each recipe's params.yaml is the declared defaults (as params.yaml holds them) with its recipe.yaml
+    laid over it: a changed default reaches every recipe that does not change it, one every recipe changes
+    does not, and a recipe.yaml that repeats a default is refused."""
     from seq2seq.core.errors import Seq2SeqError
 
     project = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -146,5 +181,5 @@ def test_a_recipe_holds_only_what_it_changes_and_gets_every_other_default():
         edited["train"]["epochs"] = 99  # one every recipe changes
         overlaid = stage_deps.recipe_params(folder, edited)
         assert overlaid["train"]["clip_norm"] == 2.5 and overlaid["train"]["epochs"] == changes["train"]["epochs"]
-    with pytest.raises(Seq2SeqError, match="train.clip_norm: .*is the project's params.yaml value already"):
+    with pytest.raises(Seq2SeqError, match="train.clip_norm: .*is the declared default already"):
         stage_deps.overlaid(project, {"train": {"clip_norm": project["train"]["clip_norm"]}}, "")

@@ -248,3 +248,31 @@ def test_a_search_on_a_device_waits_for_one_value_per_step(beam, monkeypatch):
     else:
         beam_search(model, src.to("meta"), lengths, torch.full((5,), 10), beam, 1.0, 2)
     assert reads == [(5,), (5,), (2,), (2,)]  # one per step; two sentences left after the second
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_an_ensemble_searches_with_the_mean_of_its_models_log_probabilities(beam):
+    """The one search over an ensemble backend: two copies of a model search as the model does,
+    and two different models as their mean log-probabilities, step by step, say."""
+    from seq2seq.decoding.ensemble import EnsembleBackend
+
+    model = tiny("lstm", attention="bahdanau", input_feeding=True)
+    settings = SearchSettings(beam=beam, nbest=1, length_penalty=0.0, max_length_ratio=1.5, max_length_extra=3)
+    with torch.inference_mode():
+        alone = algorithms.translate_ids(TorchBackend(model, "cpu"), SOURCES, settings)
+        twice = algorithms.translate_ids(EnsembleBackend([model, model], "cpu"), SOURCES, settings)
+        assert [h[0].tokens for h in twice] == [h[0].tokens for h in alone]
+        assert [h[0].log_prob for h in twice] == pytest.approx([h[0].log_prob for h in alone], abs=1e-4)
+        other = tiny("gru", attention="luong")
+        pair = algorithms.translate_ids(EnsembleBackend([model, other], "cpu"), SOURCES, settings)
+        for source, hyps in zip(SOURCES, pair):  # each token's score: the mean of the two models'
+            tokens = hyps[0].tokens + ([EOS_ID] if hyps[0].ended else [])
+            total = 0.0
+            for step, token in enumerate(tokens):
+                prefix = torch.tensor([[BOS_ID] + tokens[:step]])
+                src, lengths = source_tensor([source])
+                mean = sum(torch.log_softmax(m.generator(m(src, lengths, prefix)[:, -1]), -1) for m in (model, other)) / 2
+                total += float(torch.log_softmax(mean, -1)[0, token])
+            assert hyps[0].log_prob == pytest.approx(total, abs=1e-4)
+    with pytest.raises(ValueError, match="vocabulary sizes"):
+        EnsembleBackend([model, tiny("gru").__class__(model.config, 20, 30)], "cpu")

@@ -5,11 +5,12 @@ import pytest
 import torch
 
 from seq2seq.data.batching import make_batch, source_tensor
+from seq2seq.core.token_ids import PAD_ID
 from seq2seq.data.subwords import EncodedSplit
 from seq2seq.decoding.torch_backend import max_lengths
 from seq2seq.params.config import ModelConfig, TrainConfig
 from seq2seq.training.schedules import LearningRateSchedule, lr_factor, teacher_forcing_ratio
-from seq2seq.training.step import decoder_features
+from seq2seq.training.step import scheduled_sampling_logits
 from seq2seq.training.trainer import train_model
 from tests.conftest import synthetic_pairs
 from tests.helpers import TINY_MODEL, encode, straight_and_resumed_mid_epoch, tokenizers
@@ -142,15 +143,21 @@ def test_teacher_forcing_schedules():
 
 def test_full_teacher_forcing_step_by_step_equals_fast_path():
     """Ratio 1.0 via the scheduled-sampling loop (forced by a ratio just under 1 with no draws
-    below it) gives the one-call features."""
+    below it) gives the one-call logits; a ratio of 0 feeds the model's own greedy tokens."""
     from tests.test_model import tiny
 
     model = tiny("gru")
     batch = make_batch([np.array([5, 6, 7]), np.array([8])], [np.array([9, 10, 11]), np.array([12, 13])])
     with torch.no_grad():
-        fast = decoder_features(model, batch, 1.0)
-        stepwise = decoder_features(model, batch, 1.0 - 1e-12)  # torch.rand < 1 - 1e-12: gold everywhere
-    assert torch.allclose(fast, stepwise, atol=1e-5)
+        fast = model.generator(model(batch.src, batch.src_lengths, batch.prev_tokens))
+        stepwise = scheduled_sampling_logits(model, batch, 1.0 - 1e-12)  # torch.rand < 1 - 1e-12: gold everywhere
+        assert torch.allclose(fast, stepwise, atol=1e-5)
+        own = scheduled_sampling_logits(model, batch, 0.0)
+        tokens = own.argmax(-1)[:, :-1]
+        fed = torch.cat([batch.prev_tokens[:, :1], torch.where(batch.prev_tokens[:, 1:] == PAD_ID,
+                                                               batch.prev_tokens[:, 1:], tokens)], dim=1)
+        expected = model.generator(model(batch.src, batch.src_lengths, fed))
+    assert torch.allclose(own, expected, atol=1e-5)
 
 
 def test_scheduled_sampling_still_learns():

@@ -1,7 +1,8 @@
 """Write each dvc.yaml's deps: the package modules each stage runs, and the local files params.yaml names.
 
-    python tools/stage_deps.py          # rewrite dvc.yaml and every recipe's (recipes/*/dvc.yaml, params.yaml)
-    python tools/stage_deps.py --check  # exit 1 if one is out of date (the tests run this check)
+    python tools/stage_deps.py           # rewrite dvc.yaml and every recipe's (recipes/*/dvc.yaml, params.yaml)
+    python tools/stage_deps.py --params  # ... and params.yaml from the declared defaults (after changing one)
+    python tools/stage_deps.py --check   # exit 1 if one is out of date, params.yaml included (the tests run this)
 
 Code: a stage depends on its script and on every package module the script imports, directly or
 through other modules (package ``__init__.py`` files count where something is imported from
@@ -14,9 +15,13 @@ reruns exactly that stage and what depends on it (``seq2seq.params.pipeline_inpu
 entries; the stages refuse to read a file dvc.yaml does not declare). Run this after adding a test
 set or pointing params.yaml at other local files.
 
+Params: each parameter's default and meaning is declared once (seq2seq/params/config.py); the
+project's params.yaml is written from the declarations (``--params``; never without it, so that a
+tuned params.yaml is not overwritten) and ``--check`` fails where it differs from them.
+
 Recipes: a recipe folder holds recipe.yaml, only the params it changes; this tool writes its
-params.yaml (the project's params.yaml with recipe.yaml laid over it, so a default changed in the
-project's params.yaml reaches every recipe that does not change it) and its dvc.yaml (the project's
+params.yaml (the declared defaults with recipe.yaml laid over it, so a default changed in its
+declaration reaches every recipe that does not change it) and its dvc.yaml (the project's
 pipeline rebased into its folder, :func:`recipes` explains the layout, with the local files of the
 recipe's params).
 """
@@ -36,6 +41,7 @@ PACKAGE = "seq2seq"
 sys.path.insert(0, str(ROOT))
 from seq2seq.core.errors import Seq2SeqError  # noqa: E402
 from seq2seq.params.config import load_params, params_from_dict  # noqa: E402
+from seq2seq.params.params_file import render  # noqa: E402
 from seq2seq.params.pipeline_inputs import pipeline_inputs  # noqa: E402
 
 INPUT_MARK = "  # from params.yaml: "  # ends each download dep line this tool writes for a local file
@@ -206,13 +212,13 @@ def recipe_stage(stage: dict, up: str) -> dict:
 
 RECIPE_FILE = "recipe.yaml"  # what a recipe changes on top of the project's params.yaml
 RECIPE_PARAMS_HEADER = """\
-# Written by `python tools/stage_deps.py` from ../../params.yaml (every param, its meaning in a comment
-# there) and recipe.yaml (what this recipe changes: edit that, then rerun the tool). DVC reads this file.
+# Written by `python tools/stage_deps.py` from the declared defaults (../../params.yaml shows them, each
+# with its meaning) and recipe.yaml (what this recipe changes: edit that, then rerun the tool). DVC reads this file.
 """
 
 
 def overlaid(base: Any, changes: Any, where: str) -> Any:
-    """``base`` (params.yaml as read) with ``changes`` (a recipe.yaml) laid over it: sections and
+    """``base`` (the declared defaults, as params.yaml holds them) with ``changes`` (a recipe.yaml) laid over it: sections and
     mappings merge key by key, anything else (a value, the ``tests`` mapping) is replaced. A change
     that equals what it replaces is refused: a recipe holds only what it changes."""
     if isinstance(base, dict) and isinstance(changes, dict) and where != "tests":
@@ -221,13 +227,13 @@ def overlaid(base: Any, changes: Any, where: str) -> Any:
             merged[key] = overlaid(base.get(key), value, f"{where}.{key}" if where else key) if key in base else value
         return merged
     if changes == base:
-        raise Seq2SeqError(f"{RECIPE_FILE}: {where}: {changes!r} is the project's params.yaml value already; "
+        raise Seq2SeqError(f"{RECIPE_FILE}: {where}: {changes!r} is the declared default already; "
                            "remove it (a recipe holds only what it changes)")
     return changes
 
 
 def recipe_params(folder: Path, project: dict) -> dict:
-    """A recipe's whole params: the project's ``project`` with its recipe.yaml laid over it."""
+    """A recipe's whole params: the declared defaults ``project`` with its recipe.yaml laid over it."""
     path = folder / RECIPE_FILE
     changes = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     try:
@@ -259,11 +265,14 @@ def recipe_pipeline(folder: Path, project_text: str, params: dict) -> str:
 
 
 def pipelines() -> dict[Path, str]:
-    """Every written file as it should read: the project's dvc.yaml, then each recipe's params.yaml and dvc.yaml."""
+    """Every written file as it should read: params.yaml (the declared defaults), the project's dvc.yaml,
+    then each recipe's params.yaml and dvc.yaml."""
+    defaults = render()
     text = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
     code_written = rewrite(text, expected_deps(yaml.safe_load(text)))
-    wanted = {ROOT / "dvc.yaml": rewrite_inputs(code_written, pipeline_inputs(load_params(ROOT / "params.yaml")))}
-    project = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    wanted = {ROOT / "params.yaml": defaults,
+              ROOT / "dvc.yaml": rewrite_inputs(code_written, pipeline_inputs(load_params(ROOT / "params.yaml")))}
+    project = yaml.safe_load(defaults)
     for folder in recipes():
         params = recipe_params(folder, project)
         wanted[folder / "params.yaml"] = RECIPE_PARAMS_HEADER + yaml.safe_dump(params, sort_keys=False,
@@ -283,12 +292,16 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         if stale:
             names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
-            print(f"{names}: out of date (deps differ from the stages' imports or params.yaml's local files, or "
-                  "a recipe's params from params.yaml and its recipe.yaml); run `python tools/stage_deps.py`",
-                  file=sys.stderr)
+            print(f"{names}: out of date (deps differ from the stages' imports or params.yaml's local files, "
+                  "params.yaml or a recipe's params from the declared defaults and its recipe.yaml); run "
+                  "`python tools/stage_deps.py --params`", file=sys.stderr)
             return 1
         return 0
     for path in stale:
+        if path == ROOT / "params.yaml" and "--params" not in argv:
+            print("params.yaml differs from the declared defaults (tuned?): left as it is; "
+                  "`--params` writes the defaults")
+            continue
         path.write_text(wanted[path], encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}")
     return 0

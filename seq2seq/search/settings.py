@@ -17,39 +17,43 @@ from __future__ import annotations
 
 import argparse
 import typing
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import Field, dataclass, fields
 from typing import Any, Callable, Iterator
 
+from ..core.declared import meaning, out_of_range
+from ..core.declared import param as declared_param
 from ..core.errors import Seq2SeqError
 
 
-def _setting(default: Any, help: str, *, param: str | None = "", flag: str | None = "",
-             predict: bool = True) -> Any:
-    """A field with its names: ``param`` ("" = the field name, None = not in params.yaml), ``flag``
-    ("" = ``--field-name``, None = no flag), ``predict`` (the MLflow model accepts it)."""
-    return field(default=default, metadata={"help": help, "param": param, "flag": flag, "predict": predict})
+def _setting(default: Any, meaning: str, *, param: str | None = "", flag: str | None = "",
+             predict: bool = True, **bounds: Any) -> Any:
+    """A setting (:func:`seq2seq.core.declared.param`) with its names: ``param`` ("" = the field name,
+    None = not in params.yaml), ``flag`` ("" = ``--field-name``, None = no flag), ``predict`` (the
+    MLflow model accepts it); ``bounds``: its range."""
+    return declared_param(default, meaning, param=param, flag=flag, predict=predict, **bounds)
 
 
 @dataclass(frozen=True)
 class SearchSettings:
     """How to search; each field is also a keyword of ``Translator.translate(...)``."""
 
-    beam: int = _setting(5, "beam width; 1 = greedy", param="beam_width")
+    beam: int = _setting(5, "beam width; 1 = greedy", param="beam_width", at_least=1)
     nbest: int = _setting(1, "hypotheses per sentence: beam search's n best (<= beam), or n samples",
-                          predict=False)
+                          predict=False, at_least=1)
     length_penalty: float = _setting(1.0, "GNMT alpha: scores are log_prob / ((5 + steps) / 6) ** alpha; "
-                                          "0 = raw log-probability")
+                                          "0 = raw log-probability", at_least=0)
     early_stop: bool = _setting(True, "beam: a sentence is done once its best candidate ends (Joey NMT, "
                                       "OpenNMT); off: once `beam` hypotheses have ended (fairseq: slower, "
                                       "exact for any alpha)", flag="--full-beam")
-    max_length_ratio: float = _setting(1.5, "longest output: ratio * source tokens + max_length_extra")
-    max_length_extra: int = _setting(10, "longest output: added to ratio * source tokens")
-    batch_size: int = _setting(64, "sentences per batch")
+    max_length_ratio: float = _setting(1.5, "longest output: ratio * source tokens + max_length_extra", above=0)
+    max_length_extra: int = _setting(10, "longest output: added to ratio * source tokens", at_least=0)
+    batch_size: int = _setting(64, "sentences per batch", at_least=1)
     sampling: bool = _setting(False, "draw each token from the model's distribution instead of beam search",
                               flag="--sample")
-    temperature: float = _setting(1.0, "sampling: softmax temperature")
-    top_k: int = _setting(0, "sampling: keep the k most likely tokens (0 = all)")
-    top_p: float = _setting(1.0, "sampling: keep the smallest set of tokens with this much probability (1 = all)")
+    temperature: float = _setting(1.0, "sampling: softmax temperature", above=0)
+    top_k: int = _setting(0, "sampling: keep the k most likely tokens", at_least=0, note="0 = no cut")
+    top_p: float = _setting(1.0, "sampling: keep the smallest set of tokens with this much probability (1 = all)",
+                            above=0, at_most=1)
     seed: int = _setting(1, "sampling: the same seed, input and settings give the same samples")
     attention: bool = _setting(False, "return each hypothesis' attention weights", param=None, flag=None,
                                predict=False)
@@ -75,23 +79,11 @@ def problem(values: dict[str, Any], name: Callable[[str], str]) -> tuple[str, st
             return key, "use an integer"
         if hints[key] is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
             return key, "use a number"
-    for key in ("beam", "nbest", "batch_size"):
-        if v[key] < 1:
-            return key, "use an integer >= 1"
+    bad = out_of_range(v, fields(SearchSettings))
+    if bad:
+        return bad
     if not v["sampling"] and v["nbest"] > v["beam"]:
         return "nbest", f"beam search keeps {v['beam']} hypotheses ({name('beam')}): use {name('nbest')} <= that"
-    if v["length_penalty"] < 0:
-        return "length_penalty", "use a number >= 0"
-    if v["max_length_ratio"] <= 0:
-        return "max_length_ratio", "use a number > 0"
-    if v["max_length_extra"] < 0:
-        return "max_length_extra", "use an integer >= 0"
-    if not v["temperature"] > 0:
-        return "temperature", "use a number > 0"
-    if v["top_k"] < 0:
-        return "top_k", "use an integer >= 0 (0 = no cut)"
-    if not 0 < v["top_p"] <= 1:
-        return "top_p", "use a number in (0, 1]"
     return None
 
 
@@ -131,10 +123,10 @@ def add_search_flags(parser: argparse.ArgumentParser) -> None:
         if hints[f.name] is bool:
             # a flag switches the default: --sample turns sampling on, --full-beam turns early_stop off
             parser.add_argument(flag, dest=f.name, action="store_false" if f.default else "store_true",
-                                help=f.metadata["help"])
+                                help=meaning(f))
         else:
             parser.add_argument(flag, dest=f.name, type=hints[f.name], default=f.default,
-                                help=f"{f.metadata['help']} (default: {f.default})")
+                                help=f"{meaning(f)} (default: {f.default})")
 
 
 def settings_from_flags(args: argparse.Namespace) -> SearchSettings:
