@@ -8,6 +8,11 @@ bench/joeynmt_compare.py's ``speed`` phase, target tokens/s. Each run is its own
 allocator trick is process-wide); a round runs the full code once and the code without each
 trick once, in an order that rotates between rounds, ``--repeats`` rounds.
 
+With ``--steps N`` the training tricks are timed instead on the first N batches of that epoch, the
+full code and the code without the trick taking turns batch by batch in one process (finer: whole
+runs in separate processes move by several percent from one to the next; the allocator, which acts
+on the whole process, is left to whole runs).
+
 Decoding: test_2016_flickr with each ``--bundle`` (trained Multi30k en->de models), greedy and
 beam 5, sentences/s; the variants translate in turns inside one process, ``--repeats`` times
 each. How many sentences get the same translations (tokens) as with the full code is printed.
@@ -20,6 +25,7 @@ and writes WORK/trick_value.json. Needs ../shared/data/multi30k (as bench/joeynm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -125,6 +131,76 @@ def train_once(work: Path, trick: str) -> float:
     return result.history[0].tokens_per_second
 
 
+STEP_TRICKS = ["unrolled", "dropout", "by_length", "fused_loss", "activations"]
+
+
+@contextlib.contextmanager
+def swapped(trick: str):
+    """The package functions of ``trick`` swapped for the plain ones while inside (see patch_functions)."""
+    from seq2seq.fast import unrolled
+    from seq2seq.training import step
+
+    saved = (step.projected_cross_entropy, unrolled.tanh, unrolled.tanh_from_doubled_)
+    patch_functions(trick)
+    try:
+        yield
+    finally:
+        step.projected_cross_entropy, unrolled.tanh, unrolled.tanh_from_doubled_ = saved
+
+
+def training_steps(work: Path, tricks: list[str], batches: int) -> dict[str, dict[str, float]]:
+    """Training steps (loss, backward, clipping, fused Adam: the trainer's) of the peer configuration on
+    the first ``batches`` batches of the 5,000-pair epoch, the full code and the code without each trick
+    taking turns batch by batch in this one process (their order swapped every batch): seconds in all.
+    Finer than whole runs in separate processes, whose speed moves by several percent between runs."""
+    import numpy as np
+    import torch
+
+    from joeynmt_compare import SPEED_PAIRS
+    from ours_multi30k import MAX_TOKENS, PEER_MODEL, encode, lines, peer_training, tokenizers
+    from seq2seq.core.token_ids import PAD_ID
+    from seq2seq.data.batching import make_batch, token_batches
+    from seq2seq.fast.allocator import reuse_freed_memory
+    from seq2seq.fast.variants import as_variant
+    from seq2seq.training.step import batch_loss
+
+    torch.set_num_threads(2)
+    reuse_freed_memory()
+    data = work / "data"
+    src_tok, tgt_tok = tokenizers(work)
+    split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
+    keep = np.sort(np.random.default_rng(42).choice(len(split), size=min(SPEED_PAIRS, len(split)), replace=False))
+    src, tgt = [split.src[i] for i in keep], [split.tgt[i] for i in keep]
+    config = peer_training(1, 0)
+    order = token_batches([len(s) for s in src], [len(t) for t in tgt], config.batch_tokens, config.seed, 1)
+    order = order[:batches]
+    results: dict[str, dict[str, float]] = {}
+    for trick in tricks:
+        torch.manual_seed(config.seed)
+        full = variant_without("none")(PEER_MODEL, src_tok.vocab_size, tgt_tok.vocab_size).train()
+        models = {"with": full, "without": as_variant(full, variant_without(trick))}
+        optimizers = {name: torch.optim.Adam(m.parameters(), lr=config.learning_rate, fused=True)
+                      for name, m in models.items()}
+        seconds = {"with": 0.0, "without": 0.0}
+        for i, indices in enumerate(order):
+            batch = make_batch([src[j] for j in indices], [tgt[j] for j in indices])
+            tokens = int((batch.gold != PAD_ID).sum())
+            for name in (("with", "without") if i % 2 == 0 else ("without", "with")):
+                model, optimizer = models[name], optimizers[name]
+                started = time.perf_counter()
+                with swapped(trick) if name == "without" else contextlib.nullcontext():
+                    loss = batch_loss(model, batch, config.label_smoothing)
+                    optimizer.zero_grad(set_to_none=True)
+                    (loss / tokens).backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+                    optimizer.step()
+                seconds[name] += time.perf_counter() - started
+        results[trick] = seconds
+        print(f"  training steps without {trick}: {seconds['without']:.2f} s, with: {seconds['with']:.2f} s "
+              f"(with / without {seconds['without'] / seconds['with']:.3f})", flush=True)
+    return results
+
+
 def training(work: Path, repeats: int, tricks: list[str]) -> dict[str, list[float]]:
     speeds: dict[str, list[float]] = {name: [] for name in ["none"] + tricks}
     names = list(speeds)
@@ -188,6 +264,8 @@ def table(results: dict) -> str:
             if name != "none":
                 rows.append(f"| training, peer config, tokens/s {full:.0f} with all | {name} | "
                             f"{full / statistics.median(speeds):.3f} | |")
+    for name, seconds in results.get("training_steps", {}).items():
+        rows.append(f"| training steps, peer config, in turns | {name} | {seconds['without'] / seconds['with']:.3f} | |")
     for key, by_name in results.get("decoding", {}).items():
         full = statistics.median(by_name["none"]["sentences_per_second"])
         for name, entry in by_name.items():
@@ -204,6 +282,8 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, action="append", default=[], help="a trained en->de model bundle")
     parser.add_argument("--only", action="append", default=[], help="measure only these tricks")
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--steps", type=int, default=0, metavar="N",
+                        help="instead of whole runs: the first N training batches, in turns in one process")
     parser.add_argument("--train-once", metavar="TRICK", help=argparse.SUPPRESS)  # one run, in its own process
     args = parser.parse_args()
     work = args.work.resolve()
@@ -213,7 +293,10 @@ def main() -> None:
     from joeynmt_compare import phase_data
     phase_data(work)
     results: dict = {}
-    if not args.skip_training:
+    if args.steps:
+        results["training_steps"] = training_steps(work, [t for t in STEP_TRICKS if not args.only or t in args.only],
+                                                   args.steps)
+    elif not args.skip_training:
         results["training"] = training(work, args.repeats, [t for t in TRAINING_TRICKS
                                                             if not args.only or t in args.only])
     if args.bundle:
