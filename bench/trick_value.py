@@ -14,8 +14,9 @@ runs in separate processes move by several percent from one to the next; the all
 on the whole process, is left to whole runs).
 
 Decoding: test_2016_flickr with each ``--bundle`` (trained Multi30k en->de models), greedy and
-beam 5, sentences/s; the variants translate in turns inside one process, ``--repeats`` times
-each. How many sentences get the same translations (tokens) as with the full code is printed.
+beam 5, sentences/s; the variants translate in turns inside one process, batch by batch (whole
+passes in turns moved by up to 15% here even where the two codes were the same), ``--repeats``
+passes. How many sentences get the same translations (tokens) as with the full code is printed.
 
 "Without" a trick means the model's variant (seq2seq/fast/variants.py) built with the
 reference's part instead, or the package function swapped for the plain one in this benchmark's
@@ -31,14 +32,13 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-TRAINING_TRICKS = ["unrolled", "sigmoid_scores", "dropout", "by_length", "fused_loss", "activations", "allocator"]
+TRAINING_TRICKS = ["unrolled", "sigmoid_scores", "dropout", "by_length", "fused_loss", "allocator"]
 DECODING_TRICKS = ["projected", "sigmoid_scores", "by_length", "fused_feed"]
 
 
@@ -74,7 +74,7 @@ def variant_without(trick: str, int8: bool = False):
     elif trick == "fused_feed":
         recurrence = type("Unfused", (v.CpuStepRecurrence,), {})
         decoder = type("Unfused", (decoder,), {"recurrence_class": recurrence})
-    elif trick not in ("fused_loss", "activations", "allocator"):
+    elif trick not in ("fused_loss", "allocator"):
         raise ValueError(f"unknown trick {trick!r}")
     assert issubclass(decoder.recurrence_class, StepRecurrence)
     return type(f"Without_{trick}", (base,), {"decoder_class": decoder, "encoder_class": encoder})
@@ -92,15 +92,6 @@ def patch_functions(trick: str) -> None:
             return F.cross_entropy(F.linear(features, weight, bias), gold, label_smoothing=label_smoothing,
                                    reduction="sum")
         step.projected_cross_entropy = plain_loss
-    elif trick == "activations":
-        from seq2seq.fast import unrolled
-
-        def tanh(x, out=None):
-            return torch.tanh(x) if out is None else torch.tanh(x, out=out)
-
-        def tanh_from_doubled_(doubled, out=None):
-            return tanh(doubled.mul_(0.5), out=out)
-        unrolled.tanh, unrolled.tanh_from_doubled_ = tanh, tanh_from_doubled_
     elif trick == "allocator":
         from seq2seq.training import trainer
         trainer.reuse_freed_memory = lambda: False
@@ -131,27 +122,28 @@ def train_once(work: Path, trick: str) -> float:
     return result.history[0].tokens_per_second
 
 
-STEP_TRICKS = ["unrolled", "dropout", "by_length", "fused_loss", "activations"]
+STEP_TRICKS = ["unrolled", "dropout", "by_length", "fused_loss"]
 
 
 @contextlib.contextmanager
 def swapped(trick: str):
     """The package functions of ``trick`` swapped for the plain ones while inside (see patch_functions)."""
-    from seq2seq.fast import unrolled
     from seq2seq.training import step
 
-    saved = (step.projected_cross_entropy, unrolled.tanh, unrolled.tanh_from_doubled_)
+    saved = step.projected_cross_entropy
     patch_functions(trick)
     try:
         yield
     finally:
-        step.projected_cross_entropy, unrolled.tanh, unrolled.tanh_from_doubled_ = saved
+        step.projected_cross_entropy = saved
 
 
-def training_steps(work: Path, tricks: list[str], batches: int) -> dict[str, dict[str, float]]:
+def training_steps(work: Path, tricks: list[str], batches: int, default_model: bool = False
+                   ) -> dict[str, dict[str, float]]:
     """Training steps (loss, backward, clipping, fused Adam: the trainer's) of the peer configuration on
     the first ``batches`` batches of the 5,000-pair epoch, the full code and the code without each trick
     taking turns batch by batch in this one process (their order swapped every batch): seconds in all.
+    ``default_model``: the default configuration (params.yaml's model and train sections) instead.
     Finer than whole runs in separate processes, whose speed moves by several percent between runs."""
     import numpy as np
     import torch
@@ -171,13 +163,15 @@ def training_steps(work: Path, tricks: list[str], batches: int) -> dict[str, dic
     split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
     keep = np.sort(np.random.default_rng(42).choice(len(split), size=min(SPEED_PAIRS, len(split)), replace=False))
     src, tgt = [split.src[i] for i in keep], [split.tgt[i] for i in keep]
-    config = peer_training(1, 0)
+    from seq2seq.params.config import ModelConfig, TrainConfig
+
+    model_config, config = (ModelConfig(), TrainConfig()) if default_model else (PEER_MODEL, peer_training(1, 0))
     order = token_batches([len(s) for s in src], [len(t) for t in tgt], config.batch_tokens, config.seed, 1)
     order = order[:batches]
     results: dict[str, dict[str, float]] = {}
     for trick in tricks:
         torch.manual_seed(config.seed)
-        full = variant_without("none")(PEER_MODEL, src_tok.vocab_size, tgt_tok.vocab_size).train()
+        full = variant_without("none")(model_config, src_tok.vocab_size, tgt_tok.vocab_size).train()
         models = {"with": full, "without": as_variant(full, variant_without(trick))}
         optimizers = {name: torch.optim.Adam(m.parameters(), lr=config.learning_rate, fused=True)
                       for name, m in models.items()}
@@ -215,9 +209,14 @@ def training(work: Path, repeats: int, tricks: list[str]) -> dict[str, list[floa
 
 
 def decoding(work: Path, bundles: list[Path], repeats: int, tricks: list[str]) -> dict:
+    """Each bundle's test_2016_flickr translations, greedy and beam 5, by the full code and by the code
+    without each trick, taking turns batch by batch (64 sentences, longest first, as translate_ids
+    batches them; the order rotates every batch), ``repeats`` passes: seconds in all, sentences/s."""
     import torch
 
     from ours_multi30k import lines
+    from seq2seq.data.batching import source_tensor
+    from seq2seq.decoding.torch_backend import search_batch
     from seq2seq.decoding.translator import Translator, quantize_int8
     from seq2seq.fast.variants import as_variant
     from seq2seq.search.settings import SearchSettings
@@ -226,32 +225,37 @@ def decoding(work: Path, bundles: list[Path], repeats: int, tricks: list[str]) -
     sources = lines(work / "data" / "test_2016_flickr.en")
     results: dict = {}
     for bundle in bundles:
+        plain = Translator.load(bundle, device="cpu").bundle
+        ids = plain.src_tokenizer.encode(sources)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]), reverse=True)
+        chunks = [order[start:start + 64] for start in range(0, len(order), 64)]
         for quantize in ("none", "int8"):
-            translator = Translator.load(bundle, device="cpu", quantize=quantize)
-            ids = translator.src_tokenizer.encode(sources)
             names = ["none"] + [t for t in tricks if (t == "fused_feed") == (quantize == "int8")]
-            plain = translator.bundle.model if quantize == "none" else Translator.load(bundle).bundle.model
-            models = {name: as_variant(plain, variant_without(name)).eval() if quantize == "none"
-                      else quantize_int8(plain, variant_without(name, int8=True)) for name in names}
+            models = {name: as_variant(plain.model, variant_without(name)).eval() if quantize == "none"
+                      else quantize_int8(plain.model, variant_without(name, int8=True)) for name in names}
             for beam in (1, 5):
-                seconds: dict[str, list[float]] = {name: [] for name in names}
-                outputs: dict[str, list] = {}
-                for round_ in range(repeats):
-                    order = names if round_ % 2 == 0 else names[::-1]
-                    for name in order:
-                        translator.bundle = replace(translator.bundle, model=models[name])
-                        started = time.perf_counter()
-                        hyps = translator.search_ids(ids, SearchSettings(beam=beam, batch_size=64))
-                        seconds[name].append(time.perf_counter() - started)
-                        outputs[name] = [[h.tokens for h in hs] for hs in hyps]
+                settings = SearchSettings(beam=beam, batch_size=64)
+                seconds = {name: 0.0 for name in names}
+                outputs: dict[str, dict[int, list[int]]] = {name: {} for name in names}
+                turn = 0
+                for _ in range(repeats):
+                    for chunk in chunks:
+                        src, lengths = source_tensor([ids[i] for i in chunk])
+                        turn += 1
+                        shift = turn % len(names)
+                        for name in names[shift:] + names[:shift]:
+                            started = time.perf_counter()
+                            hyps = search_batch(models[name], src, lengths, settings)
+                            seconds[name] += time.perf_counter() - started
+                            outputs[name].update((i, h[0].tokens) for i, h in zip(chunk, hyps))
                 key = f"{bundle.name} {quantize} beam {beam}"
-                results[key] = {name: {"sentences_per_second": [len(ids) / s for s in seconds[name]],
-                                       "identical": sum(a == b for a, b in zip(outputs[name], outputs["none"])),
+                results[key] = {name: {"sentences_per_second": len(ids) * repeats / seconds[name],
+                                       "identical": sum(outputs[name][i] == outputs["none"][i] for i in outputs[name]),
                                        "sentences": len(ids)}
                                 for name in names}
-                print(f"  {key}: " + ", ".join(
-                    f"{n} {statistics.median(results[key][n]['sentences_per_second']):.1f}/s "
-                    f"({results[key][n]['identical']} identical)" for n in names), flush=True)
+                print(f"  {key}: " + ", ".join(f"{n} {results[key][n]['sentences_per_second']:.1f}/s "
+                                               f"({results[key][n]['identical']} identical)" for n in names),
+                      flush=True)
     return results
 
 
@@ -265,12 +269,13 @@ def table(results: dict) -> str:
                 rows.append(f"| training, peer config, tokens/s {full:.0f} with all | {name} | "
                             f"{full / statistics.median(speeds):.3f} | |")
     for name, seconds in results.get("training_steps", {}).items():
-        rows.append(f"| training steps, peer config, in turns | {name} | {seconds['without'] / seconds['with']:.3f} | |")
+        rows.append(f"| training steps, {'default' if results.get('default_model') else 'peer'} config, in turns | "
+                    f"{name} | {seconds['without'] / seconds['with']:.3f} | |")
     for key, by_name in results.get("decoding", {}).items():
-        full = statistics.median(by_name["none"]["sentences_per_second"])
+        full = by_name["none"]["sentences_per_second"]
         for name, entry in by_name.items():
             if name != "none":
-                rows.append(f"| decoding {key} | {name} | {full / statistics.median(entry['sentences_per_second']):.3f}"
+                rows.append(f"| decoding {key} | {name} | {full / entry['sentences_per_second']:.3f}"
                             f" | {entry['identical']}/{entry['sentences']} |")
     return "\n".join(rows)
 
@@ -284,6 +289,8 @@ def main() -> None:
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--steps", type=int, default=0, metavar="N",
                         help="instead of whole runs: the first N training batches, in turns in one process")
+    parser.add_argument("--default-model", action="store_true",
+                        help="with --steps: the default configuration (GRU, Luong) instead of the peer's")
     parser.add_argument("--train-once", metavar="TRICK", help=argparse.SUPPRESS)  # one run, in its own process
     args = parser.parse_args()
     work = args.work.resolve()
@@ -294,8 +301,9 @@ def main() -> None:
     phase_data(work)
     results: dict = {}
     if args.steps:
+        results["default_model"] = args.default_model
         results["training_steps"] = training_steps(work, [t for t in STEP_TRICKS if not args.only or t in args.only],
-                                                   args.steps)
+                                                   args.steps, args.default_model)
     elif not args.skip_training:
         results["training"] = training(work, args.repeats, [t for t in TRAINING_TRICKS
                                                             if not args.only or t in args.only])

@@ -11,7 +11,6 @@ on a GPU, cuDNN runs whole sequences and PyTorch's own kernels need no host sync
   or input feeding) as one autograd function with a hand-written backward;
 * :mod:`.dropout`: dropout whose mask is drawn as uniform floats;
 * :mod:`.fused_loss`: the output projection and cross-entropy as one function, one logits buffer;
-* :mod:`.activations`: tanh as 2 sigmoid(2x) - 1 (inside :mod:`.unrolled`);
 * :mod:`.allocator`: glibc keeps freed memory for the next batch.
 """
 from __future__ import annotations

@@ -34,7 +34,6 @@ from torch import Tensor
 from ..model.attention import Memory
 from ..model.decoder import Decoder, DecoderState
 from ..model.recurrence import State
-from .activations import tanh, tanh_from_doubled_
 from .projected import ProjectedMemory
 
 
@@ -204,15 +203,13 @@ class _Unrolled(torch.autograd.Function):
             # v^T tanh(q + k) = (2v)^T sigmoid(2q + 2k) - sum(v), as BahdanauAttention computes it
             sigmoids = new(outputs, source, keys.size(2))
             doubled_keys, doubled_query, energy2 = keys, w_query.t() * 2, energy * 2
-        # tanh as 2 sigmoid(2x) - 1 (seq2seq/fast/activations.py): the products that feed a tanh come out
-        # doubled, from doubled weights and value columns (the features' tanh, the LSTM's candidate)
-        w_hidden_t, w_combine_t = w_hidden.t(), w_combine.t() * 2
+        # An LSTM step's four gates go through one sigmoid: the candidate's tanh as 2 sigmoid(2x) - 1,
+        # from its doubled input products (weights, b, and with Bahdanau the context's share of it).
+        w_hidden_t, w_combine_t = w_hidden.t(), w_combine.t()
         w_feed_t = None if w_feed is None else w_feed.t()
         candidate = slice(2 * hidden, 3 * hidden)  # the LSTM's tanh gate
-        # the values the forward mixes (the backward reads the model's): the combine share
-        # doubled, and with Bahdanau and an LSTM the context's share of the candidate gate too
+        # the values the forward mixes (the backward reads the model's)
         column_scale = values.new_ones(values.size(2))
-        column_scale[g:] = 2
         if lstm and g:
             column_scale[candidate] = 2
         if lstm:
@@ -242,7 +239,7 @@ class _Unrolled(torch.autograd.Function):
                 act[:, candidate].mul_(2).sub_(1)  # sigmoid(2 g) -> tanh(g)
                 i, f, cell, o = act.chunk(4, dim=1)
                 c = torch.addcmul(f * cs[before:before + m], i, cell, out=cs[after:after + m])
-                torch.mul(o, tanh(c, out=tanh_c[out:out + m]), out=hs[after:after + m])
+                torch.mul(o, torch.tanh(c, out=tanh_c[out:out + m]), out=hs[after:after + m])
             else:
                 if w_feed_t is not None:
                     gates.addmm_(feats[before:before + m], w_feed_t)
@@ -251,15 +248,15 @@ class _Unrolled(torch.autograd.Function):
                 torch.sigmoid(gates[:, :2 * hidden] + hg[:, :2 * hidden], out=act[:, :2 * hidden])
                 r, z_gate = act[:, :hidden], act[:, hidden:2 * hidden]
                 hidden_n[out:out + m] = hg[:, 2 * hidden:]
-                cand = tanh(torch.addcmul(gates[:, 2 * hidden:], r, hidden_n[out:out + m]), out=act[:, 2 * hidden:])
+                cand = torch.tanh(torch.addcmul(gates[:, 2 * hidden:], r, hidden_n[out:out + m]),
+                                  out=act[:, 2 * hidden:])
                 torch.addcmul(cand, z_gate, h - cand, out=hs[after:after + m])
             if not bahdanau:  # Luong: the new state queries the memory
                 scores = torch.bmm(hs[after:after + m].unsqueeze(1), keys[:m].transpose(1, 2)).squeeze(1)
                 a = torch.softmax(scores.masked_fill_(blocked[:m], float("-inf")), dim=-1)
                 weights[:m, t] = a
                 context_share = torch.bmm(a.unsqueeze(1), mixing[:m]).squeeze(1)
-            tanh_from_doubled_(torch.addmm(context_share, hs[after:after + m], w_combine_t),
-                               out=feats[after:after + m])
+            torch.tanh(torch.addmm(context_share, hs[after:after + m], w_combine_t), out=feats[after:after + m])
         ctx.shape, ctx.feed_size, ctx.layout, ctx.partial = shape, feed_size, layout, partial
         ctx.has_c0, ctx.has_feed0 = c0 is not None, feed0 is not None
         ctx.mark_non_differentiable(weights)
