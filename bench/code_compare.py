@@ -7,13 +7,16 @@ worktree at WORK/base-REV), alternating, ``--repeats`` times each, in this one i
 
 * training: one epoch of the Joey NMT peer configuration (LSTM, Bahdanau attention, input
   feeding) on 5,000 sampled Multi30k pairs (the ``speed`` phase of bench/joeynmt_compare.py);
+* with ``--train-steps N``: N training steps of the peer and of the default configuration, both
+  revisions' models (the same initial weights) taking turns batch by batch in one process;
 * decoding: test_2016_flickr with each ``--bundle`` (trained Multi30k en->de models), greedy and
   beam 5: decode seconds, and whether both revisions print exactly the same translations.
 
 With ``--in-process`` decoding is timed inside one process instead: the base revision's package is
 imported under another name (``seq2seq_base``) beside this one, and the two translate the test set
-in turns, ``--repeats`` times each. A greedy pass over 1,000 sentences takes about 1.5 s, where
-separate processes see several percent of noise; turns in one process see much less. ``--export DIR``
+in turns batch by batch (64 sentences), ``--repeats`` passes. A greedy pass over 1,000 sentences
+takes about 1.5 s, where separate processes, and even whole passes in turns, see several percent
+of noise; batches in turns see much less. ``--export DIR``
 (an exported folder, ``seq2seq export``) adds the exported model under ONNX Runtime, in turns too.
 Outputs count as identical when every hypothesis has the same tokens, score and log-probability.
 
@@ -107,19 +110,25 @@ def decode_in_process(tree: Path, work: Path, bundles: list[Path], exports: list
     models += [(f"{e.name} (ONNX Runtime)",
                 {name: module(package, "onnx_translator").OnnxTranslator.load(e)
                  for name, package in (("base", "seq2seq_base"), ("this", "seq2seq"))}) for e in exports]
+    # the sentences longest first, in the batches translation makes of them; the revisions take turns
+    # batch by batch (whole passes in turns moved by up to 15% here where both codes were the same)
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i].split()), reverse=True)
+    chunks = [order[start:start + 64] for start in range(0, len(order), 64)]
     results = {}
     for label, loaded in models:
         for beam in (1, 5):
             key = f"{label} beam {beam}"
-            seconds: dict[str, list[float]] = {name: [] for name in loaded}
-            outputs: dict[str, list] = {}
+            seconds: dict[str, list[float]] = {name: [0.0] * repeats for name in loaded}
+            outputs: dict[str, dict[int, tuple]] = {name: {} for name in loaded}
             for repeat in range(repeats):
-                turns = list(loaded.items())
-                for name, translator in (turns if repeat % 2 == 0 else turns[::-1]):
-                    started = time.perf_counter()
-                    outputs[name] = hypotheses(translator, sources, beam)
-                    seconds[name].append(time.perf_counter() - started)
-            same = sum(a == b for a, b in zip(outputs["base"], outputs["this"]))
+                for number, chunk in enumerate(chunks):
+                    turns = list(loaded.items())
+                    for name, translator in (turns if (repeat + number) % 2 == 0 else turns[::-1]):
+                        started = time.perf_counter()
+                        found = hypotheses(translator, [sources[i] for i in chunk], beam)
+                        seconds[name][repeat] += time.perf_counter() - started
+                        outputs[name].update(zip(chunk, found))
+            same = sum(outputs["base"][i] == outputs["this"][i] for i in range(len(sources)))
             results[key] = {"seconds": seconds, "identical": same, "sentences": len(sources)}
     return results
 
@@ -153,6 +162,76 @@ def train_in_process(tree: Path, work: Path, repeats: int, pairs: int = SPEED_PA
     return speeds
 
 
+def model_builder(package: str):
+    """``(config, src_vocab, tgt_vocab) -> model`` for training on the CPU, as the revision builds it."""
+    import importlib
+
+    fast = importlib.import_module(f"{package}.fast")
+    if hasattr(fast, "build_model"):  # variants chosen when the model is built
+        return lambda config, src, tgt: fast.build_model(config, src, tgt, "cpu")
+    seq2seq = importlib.import_module(f"{package}.model.seq2seq").Seq2Seq  # fast paths plugged into a built model
+    return lambda config, src, tgt: fast.plug_in(seq2seq(config, src, tgt))
+
+
+def train_steps_in_process(tree: Path, work: Path, batches: int) -> dict:
+    """Training steps (loss, backward, clipping, fused Adam) of the peer and the default configurations
+    on the first ``batches`` batches of an epoch over all Multi30k training pairs, both revisions' models (the same initial
+    weights) taking turns batch by batch in this one process, their order swapped every batch:
+    seconds in all, per configuration."""
+    import dataclasses
+    import importlib
+    import time
+
+    import torch
+
+    import_base_package(tree, work)
+    sys.path.insert(0, str(ROOT / "bench"))
+    sys.path.insert(0, str(ROOT))
+    from ours_multi30k import MAX_TOKENS, PEER_MODEL, encode, lines, peer_training, tokenizers
+    from seq2seq.core.token_ids import PAD_ID
+    from seq2seq.data.batching import make_batch, token_batches
+    from seq2seq.params.config import ModelConfig, TrainConfig
+
+    torch.set_num_threads(2)
+    data = work / "data"
+    src_tok, tgt_tok = tokenizers(work)
+    split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
+    src, tgt = split.src, split.tgt  # all training pairs: batches of every kind of length
+    results = {}
+    for label, model_config, train_config in (("peer", PEER_MODEL, peer_training(1, 0)),
+                                              ("default", ModelConfig(), TrainConfig())):
+        order = token_batches([len(s) for s in src], [len(t) for t in tgt], train_config.batch_tokens,
+                              train_config.seed, 1)[:batches]
+        models, optimizers, losses = {}, {}, {}
+        for name, package in (("base", "seq2seq_base"), ("this", "seq2seq")):
+            config = module(package, "config").ModelConfig(**dataclasses.asdict(model_config))
+            torch.manual_seed(train_config.seed)
+            models[name] = model_builder(package)(config, src_tok.vocab_size, tgt_tok.vocab_size).train()
+            # a constant 1e-3 (the peer's rate): the default's 0.003 without its warm-up sends a model into
+            # slow denormal arithmetic, which would time the numbers, not the code
+            optimizers[name] = torch.optim.Adam(models[name].parameters(), lr=1e-3, fused=True)
+            losses[name] = importlib.import_module(f"{package}.training.step").batch_loss
+        same_start = all(torch.equal(a, b) for a, b in zip(models["base"].state_dict().values(),
+                                                           models["this"].state_dict().values()))
+        seconds = {"base": 0.0, "this": 0.0}
+        for number, indices in enumerate(order):
+            batch = make_batch([src[j] for j in indices], [tgt[j] for j in indices])
+            tokens = int((batch.gold != PAD_ID).sum())
+            for name in (("base", "this") if number % 2 == 0 else ("this", "base")):
+                model, optimizer = models[name], optimizers[name]
+                started = time.perf_counter()
+                loss = losses[name](model, batch, train_config.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                (loss / tokens).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.clip_norm)
+                optimizer.step()
+                seconds[name] += time.perf_counter() - started
+        results[label] = {"seconds": seconds, "batches": len(order), "same_initial_weights": same_start}
+        print(f"  training steps, {label} configuration: base {seconds['base']:.2f} s, this {seconds['this']:.2f} s",
+              flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="the earlier revision (a commit, tag or branch)")
@@ -165,6 +244,9 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true", help="time decoding in one process (see above)")
     parser.add_argument("--train-default-in-process", action="store_true",
                         help="also train the default model (GRU, Luong) 1 epoch on 5,000 pairs, both revisions in turns")
+    parser.add_argument("--train-steps", type=int, default=0, metavar="N",
+                        help="also time N training steps of the peer and the default configurations, both "
+                             "revisions in turns batch by batch in one process")
     args = parser.parse_args()
     work = args.work.resolve()
     phase_data(work)
@@ -182,6 +264,8 @@ def main() -> None:
         results["training"] = speeds
     if args.train_default_in_process:
         results["training_default"] = train_in_process(trees["base"], work, args.repeats)
+    if args.train_steps:
+        results["training_steps"] = train_steps_in_process(trees["base"], work, args.train_steps)
     if args.in_process:
         results["decoding"] = decode_in_process(trees["base"], work, args.bundle, args.export, args.repeats)
     for bundle in [] if args.in_process else args.bundle:
@@ -208,6 +292,10 @@ def main() -> None:
         base, this = (statistics.median(results["training_default"][n]) for n in ("base", "this"))
         print(f"| training, target tokens/s (default model, GRU + Luong, 5,000 pairs, in one process) | {base:,.0f} | "
               f"{this:,.0f} | {this / base:.3f} |")
+    for label, record in results.get("training_steps", {}).items():
+        base, this = record["seconds"]["base"], record["seconds"]["this"]
+        print(f"| training steps, {label} configuration, {record['batches']} batches in turns, seconds | {base:.2f} | "
+              f"{this:.2f} | {base / this:.3f} (speed) |")
     for key, record in results["decoding"].items():
         base, this = (statistics.median(record["seconds"][n]) for n in ("base", "this"))
         print(f"| decoding {key}, seconds (identical outputs: {record['identical']}/{record['sentences']}) | "

@@ -8,9 +8,7 @@ from seq2seq.core.token_ids import BOS_ID, EOS_ID, PAD_ID
 from seq2seq.fast import build_model
 from seq2seq.fast.dropout import Dropout
 from seq2seq.fast.projected import ProjectedMemory
-from seq2seq.fast.variants import (CpuSeq2Seq, Int8Seq2Seq, ProjectedSeq2Seq, SigmoidBahdanauAttention,
-                                   as_variant)
-from seq2seq.model.attention import BahdanauAttention
+from seq2seq.fast.variants import CpuSeq2Seq, Int8Seq2Seq, ProjectedSeq2Seq, as_variant
 from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.params.config import ModelConfig
 
@@ -51,11 +49,8 @@ def test_the_cpu_variant_is_built_with_its_parts(variant):
     model = CpuSeq2Seq(config_for("lstm", variant), 20, 24)
     assert not any(type(m) is nn.Dropout for m in model.modules())
     assert all(m.p == 0.3 for m in model.modules() if isinstance(m, Dropout))
-    if variant["attention"] == "bahdanau":
-        assert isinstance(model.decoder.attention, SigmoidBahdanauAttention)
     plain = reference("lstm", variant)
     assert all(type(m) is not Dropout for m in plain.modules())
-    assert not any(type(m) is SigmoidBahdanauAttention for m in plain.modules())
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -111,25 +106,6 @@ def test_the_cpu_variant_trains_as_the_reference(cell, variant):
     assert g0.keys() == g1.keys()
     for name in g0:
         torch.testing.assert_close(g1[name], g0[name], msg=lambda m: f"{name}: {m}")
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_bahdanau_scores_through_sigmoid_match_tanh(dtype):
-    plain, fast = BahdanauAttention(8, 8, 8), SigmoidBahdanauAttention(8, 8, 8)  # scores use no parameter
-    torch.manual_seed(0)
-    projected = torch.randn(3, 10, 8, dtype=dtype, requires_grad=True)
-    keys = torch.randn(3, 7, 8, dtype=dtype, requires_grad=True)
-    v = torch.randn(8, dtype=dtype, requires_grad=True)
-    expected = plain.scores(projected, keys, v)
-    got = fast.scores(projected, keys, v)
-    torch.testing.assert_close(got, expected)
-    weights = torch.randn_like(expected)
-    want = torch.autograd.grad((expected * weights).sum(), (projected, keys, v))
-    have = torch.autograd.grad((got * weights).sum(), (projected, keys, v))
-    for a, b in zip(have, want):
-        torch.testing.assert_close(a, b)
-    with torch.no_grad():  # in place on its own buffer when nothing needs a gradient
-        torch.testing.assert_close(fast.scores(projected, keys, v), expected.detach())
 
 
 def test_build_model_picks_the_cpu_variant_on_the_cpu_only():

@@ -200,7 +200,7 @@ class _Unrolled(torch.autograd.Function):
         sigmoids = doubled_keys = doubled_query = energy2 = None
         if bahdanau:
             assert w_query is not None and energy is not None
-            # v^T tanh(q + k) = (2v)^T sigmoid(2q + 2k) - sum(v), as BahdanauAttention computes it
+            # v^T tanh(q + k) = (2v)^T sigmoid(2q + 2k) - sum(v) (tanh z = 2 sigmoid(2z) - 1)
             sigmoids = new(outputs, source, keys.size(2))
             doubled_keys, doubled_query, energy2 = keys, w_query.t() * 2, energy * 2
         # An LSTM step's four gates go through one sigmoid: the candidate's tanh as 2 sigmoid(2x) - 1,

@@ -7,8 +7,8 @@ when the model is built (:func:`build_model`).
   a context vector projected every step (:mod:`.projected`).
 * :class:`CpuSeq2Seq`, for the CPU (the tricks measured there, docs/performance.md): all
   teacher-forced steps of a step-by-step decoder as one function with a hand-written backward
-  (:mod:`.unrolled`), Bahdanau's scores through sigmoid, dropout masks drawn as uniforms
-  (:mod:`.dropout`), a padded batch of a few source lengths encoded one length at a time.
+  (:mod:`.unrolled`), dropout masks drawn as uniforms (:mod:`.dropout`), a padded batch of a few
+  source lengths encoded one length at a time.
 * :class:`Int8Seq2Seq`, for PyTorch's dynamic int8 quantization on the CPU: an LSTM step with
   input feeding makes one product over [feed; h] (one quantization of its input, not two).
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..model.attention import BahdanauAttention, Memory
+from ..model.attention import Memory
 from ..model.decoder import DecoderState
 from ..model.encoder import Encoder
 from ..model.recurrence import State, StepRecurrence, recur
@@ -30,20 +30,6 @@ from .unrolled import UnrolledSteps
 
 class ProjectedSeq2Seq(Seq2Seq):
     decoder_class = ProjectedDecoder
-
-
-class SigmoidBahdanauAttention(BahdanauAttention):
-    """Bahdanau's scores with tanh computed through sigmoid: ``v^T tanh(z)`` equals
-    ``(2v)^T sigmoid(2z) - sum(v)``, and on CPU ``sigmoid`` is about 3x faster than ``tanh`` over
-    the [N, K * T, S, A] tensor, the largest of a decoder step. ``2z = 2 W q + 2 U s_j`` is formed
-    by one ``torch.add(..., alpha=2)``, so the large tensor is never scaled on its own."""
-
-    def scores(self, projected: Tensor, keys: Tensor, v: Tensor) -> Tensor:
-        if projected.device.type != "cpu":
-            return super().scores(projected, keys, v)
-        doubled = torch.add((projected * 2).unsqueeze(2), keys.unsqueeze(1), alpha=2)  # 2 W q + 2 U s_j
-        gates = doubled.sigmoid_() if not doubled.requires_grad else doubled.sigmoid()
-        return torch.matmul(gates, v * 2) - v.sum()
 
 
 class CpuEncoder(Encoder):
@@ -91,7 +77,6 @@ class CpuDecoder(ProjectedDecoder):
 
     dropout_class = Dropout
     recurrence_class = CpuStepRecurrence
-    bahdanau_class = SigmoidBahdanauAttention
 
     def __init__(self, config: ModelConfig, vocab_size: int, memory_size: int) -> None:
         super().__init__(config, vocab_size, memory_size)

@@ -85,14 +85,12 @@ class Decoder(nn.Module):
     RNN in one call. Otherwise the steps run one by one
     (:class:`~seq2seq.model.recurrence.StepRecurrence`).
 
-    The parts are built from the class attributes (``dropout_class``, ``recurrence_class``,
-    ``bahdanau_class``), so that a variant (:mod:`seq2seq.fast`) can build faster ones that
-    declare the same parameters.
+    The parts are built from the class attributes (``dropout_class``, ``recurrence_class``), so
+    that a variant (:mod:`seq2seq.fast`) can build faster ones that declare the same parameters.
     """
 
     dropout_class: type[nn.Module] = nn.Dropout
     recurrence_class: type[StepRecurrence] = StepRecurrence
-    bahdanau_class: type[BahdanauAttention] = BahdanauAttention
 
     def __init__(self, config: ModelConfig, vocab_size: int, memory_size: int) -> None:
         super().__init__()
@@ -116,7 +114,7 @@ class Decoder(nn.Module):
         self.combine_hidden = self.combine_context = None
         if self.kind != "none":
             self.attention = (LuongAttention(hidden, memory_size, config.luong_score) if self.kind == "luong"
-                              else self.bahdanau_class(hidden, memory_size, hidden))
+                              else BahdanauAttention(hidden, memory_size, hidden))
             # W = [W_h, W_c] of tanh(W [h_t; context]), initialised as one nn.Linear would be.
             self.combine_hidden = nn.Linear(hidden, hidden, bias=False)
             self.combine_context = nn.Linear(memory_size, hidden, bias=False)
