@@ -129,7 +129,10 @@ def decode_in_process(tree: Path, work: Path, bundles: list[Path], exports: list
                         seconds[name][repeat] += time.perf_counter() - started
                         outputs[name].update(zip(chunk, found))
             same = sum(outputs["base"][i] == outputs["this"][i] for i in range(len(sources)))
-            results[key] = {"seconds": seconds, "identical": same, "sentences": len(sources)}
+            same_text = sum(outputs["base"][i][0] == outputs["this"][i][0] for i in range(len(sources)))
+            largest = max(abs(outputs["base"][i][1] - outputs["this"][i][1]) for i in range(len(sources)))
+            results[key] = {"seconds": seconds, "identical": same, "identical_text": same_text,
+                            "largest_score_difference": largest, "sentences": len(sources)}
     return results
 
 
@@ -298,8 +301,11 @@ def main() -> None:
               f"{this:.2f} | {base / this:.3f} (speed) |")
     for key, record in results["decoding"].items():
         base, this = (statistics.median(record["seconds"][n]) for n in ("base", "this"))
-        print(f"| decoding {key}, seconds (identical outputs: {record['identical']}/{record['sentences']}) | "
-              f"{base:.2f} | {this:.2f} | {base / this:.3f} (speed) |")
+        same = f"identical outputs: {record['identical']}/{record['sentences']}"
+        if "identical_text" in record and record["identical_text"] != record["identical"]:
+            same += (f"; identical text {record['identical_text']}, scores within "
+                     f"{record['largest_score_difference']:.1e}")
+        print(f"| decoding {key}, seconds ({same}) | {base:.2f} | {this:.2f} | {base / this:.3f} (speed) |")
 
 
 if __name__ == "__main__":

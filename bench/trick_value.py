@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-TRAINING_TRICKS = ["unrolled", "dropout", "by_length", "fused_loss", "allocator"]
-DECODING_TRICKS = ["projected", "by_length", "fused_feed"]
+TRAINING_TRICKS = ["unrolled", "dropout", "fused_loss", "allocator"]
+DECODING_TRICKS = ["projected", "fused_feed"]
 
 
 def variant_without(trick: str, int8: bool = False):
@@ -49,7 +49,6 @@ def variant_without(trick: str, int8: bool = False):
 
     from seq2seq.fast import variants as v
     from seq2seq.model.decoder import Decoder
-    from seq2seq.model.encoder import Encoder
     from seq2seq.model.recurrence import StepRecurrence
 
     base = v.Int8Seq2Seq if int8 else v.CpuSeq2Seq
@@ -63,8 +62,6 @@ def variant_without(trick: str, int8: bool = False):
         recurrence = type("PlainDropout", (decoder.recurrence_class,), {"dropout_class": nn.Dropout})
         decoder = type("PlainDropout", (decoder,), {"dropout_class": nn.Dropout, "recurrence_class": recurrence})
         encoder = type("PlainDropout", (encoder,), {"dropout_class": nn.Dropout})
-    elif trick == "by_length":
-        encoder = type("Packed", (encoder,), {"padded": Encoder.padded})
     elif trick == "projected":  # the reference's memory and step (no unrolled steps: they need the shares)
         decoder = type("Reference", (Decoder,), {"dropout_class": decoder.dropout_class,
                                                  "recurrence_class": decoder.recurrence_class})
@@ -119,7 +116,7 @@ def train_once(work: Path, trick: str) -> float:
     return result.history[0].tokens_per_second
 
 
-STEP_TRICKS = ["control", "unrolled", "dropout", "by_length", "fused_loss"]  # control: the full code twice
+STEP_TRICKS = ["control", "unrolled", "dropout", "fused_loss"]  # control: the full code twice
 
 
 @contextlib.contextmanager
