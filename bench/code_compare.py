@@ -183,15 +183,13 @@ def train_steps_in_process(tree: Path, work: Path, batches: int) -> dict:
     seconds in all, per configuration."""
     import dataclasses
     import importlib
-    import time
 
     import torch
 
     import_base_package(tree, work)
     sys.path.insert(0, str(ROOT / "bench"))
     sys.path.insert(0, str(ROOT))
-    from ours_multi30k import MAX_TOKENS, PEER_MODEL, encode, lines, peer_training, tokenizers
-    from seq2seq.core.token_ids import PAD_ID
+    from ours_multi30k import MAX_TOKENS, PEER_MODEL, encode, lines, peer_training, steps_in_turns, tokenizers
     from seq2seq.data.batching import make_batch, token_batches
     from seq2seq.params.config import ModelConfig, TrainConfig
 
@@ -205,30 +203,19 @@ def train_steps_in_process(tree: Path, work: Path, batches: int) -> dict:
                                               ("default", ModelConfig(), TrainConfig())):
         order = token_batches([len(s) for s in src], [len(t) for t in tgt], train_config.batch_tokens,
                               train_config.seed, 1)[:batches]
-        models, optimizers, losses = {}, {}, {}
+        contenders = {}
         for name, package in (("base", "seq2seq_base"), ("this", "seq2seq")):
             config = module(package, "config").ModelConfig(**dataclasses.asdict(model_config))
             torch.manual_seed(train_config.seed)
-            models[name] = model_builder(package)(config, src_tok.vocab_size, tgt_tok.vocab_size).train()
+            model = model_builder(package)(config, src_tok.vocab_size, tgt_tok.vocab_size).train()
             # a constant 1e-3 (the peer's rate): the default's 0.003 without its warm-up sends a model into
             # slow denormal arithmetic, which would time the numbers, not the code
-            optimizers[name] = torch.optim.Adam(models[name].parameters(), lr=1e-3, fused=True)
-            losses[name] = importlib.import_module(f"{package}.training.step").batch_loss
-        same_start = all(torch.equal(a, b) for a, b in zip(models["base"].state_dict().values(),
-                                                           models["this"].state_dict().values()))
-        seconds = {"base": 0.0, "this": 0.0}
-        for number, indices in enumerate(order):
-            batch = make_batch([src[j] for j in indices], [tgt[j] for j in indices])
-            tokens = int((batch.gold != PAD_ID).sum())
-            for name in (("base", "this") if number % 2 == 0 else ("this", "base")):
-                model, optimizer = models[name], optimizers[name]
-                started = time.perf_counter()
-                loss = losses[name](model, batch, train_config.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                (loss / tokens).backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.clip_norm)
-                optimizer.step()
-                seconds[name] += time.perf_counter() - started
+            contenders[name] = (model, torch.optim.Adam(model.parameters(), lr=1e-3, fused=True),
+                                importlib.import_module(f"{package}.training.step").batch_loss)
+        same_start = all(torch.equal(a, b) for a, b in zip(contenders["base"][0].state_dict().values(),
+                                                           contenders["this"][0].state_dict().values()))
+        batches_ = [make_batch([src[j] for j in indices], [tgt[j] for j in indices]) for indices in order]
+        seconds = steps_in_turns(contenders, batches_, train_config.label_smoothing, train_config.clip_norm)
         results[label] = {"seconds": seconds, "batches": len(order), "same_initial_weights": same_start}
         print(f"  training steps, {label} configuration: base {seconds['base']:.2f} s, this {seconds['this']:.2f} s",
               flush=True)

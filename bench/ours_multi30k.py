@@ -11,6 +11,7 @@ The model and training settings mirror ../shared/peers/joeynmt/m30k_en_de_rnn.ya
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -105,9 +106,9 @@ def decode(work: Path, bundle: Path, beam: int, hyp: Path, out: Path, quantize: 
     out.write_text(json.dumps({"decode_seconds": seconds, "sentences": len(source)}))
 
 
-def speed(work: Path, pairs: int, out: Path) -> None:
-    """One epoch on ``pairs`` training pairs sampled with the seed (as Joey's
-    ``sample_train_subset`` does), validated on 100 pairs: training tokens/s only."""
+def speed_epoch(work: Path, pairs: int, log=print):
+    """One epoch of the peer configuration on ``pairs`` training pairs sampled with the seed (as Joey's
+    ``sample_train_subset`` does), validated on 100 pairs: the training result and the pairs."""
     data = work / "data"
     src_tok, tgt_tok = tokenizers(work)
     split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
@@ -116,10 +117,43 @@ def speed(work: Path, pairs: int, out: Path) -> None:
     valid_refs = lines(data / "val.de")[:100]
     valid = encode(src_tok, tgt_tok, lines(data / "val.en")[:100], valid_refs, None)
     result = train_model(PEER_MODEL, peer_training(1, len(valid)), subset, valid, valid_refs, src_tok.vocab_size,
-                         tgt_tok, torch.device("cpu"))
+                         tgt_tok, torch.device("cpu"), log=log)
+    return result, subset
+
+
+def speed(work: Path, pairs: int, out: Path) -> None:
+    """:func:`speed_epoch`'s training tokens/s."""
+    result, subset = speed_epoch(work, pairs)
     record = result.history[0]
     out.write_text(json.dumps({"pairs": len(subset), "tokens_per_second": record.tokens_per_second,
                                "target_tokens": sum(len(t) + 1 for t in subset.tgt)}, indent=2))
+
+
+def steps_in_turns(contenders: dict, batches: list, label_smoothing: float, clip_norm: float,
+                   around=lambda name: contextlib.nullcontext()) -> dict[str, float]:
+    """Optimizer steps (loss, backward, clipping, optimizer) of each contender on every batch, the
+    contenders taking turns batch by batch, their order rotating: seconds each in all.
+    ``contenders``: name -> (model, optimizer, batch_loss function); ``around(name)``: a context
+    each of that contender's steps runs in."""
+    from seq2seq.core.token_ids import PAD_ID
+
+    names = list(contenders)
+    seconds = {name: 0.0 for name in names}
+    for number, batch in enumerate(batches):
+        tokens = int((batch.gold != PAD_ID).sum())
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            model, optimizer, batch_loss = contenders[name]
+            started = time.perf_counter()
+            with around(name):
+                loss = batch_loss(model, batch, label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                (loss / tokens).backward()
+                if clip_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+                optimizer.step()
+            seconds[name] += time.perf_counter() - started
+    return seconds
 
 
 def flops(work: Path, out: Path, batches: int = 40) -> None:

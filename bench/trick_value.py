@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-TRAINING_TRICKS = ["unrolled", "dropout", "fused_loss", "allocator"]
-DECODING_TRICKS = ["projected", "fused_feed"]
+TRAINING_TRICKS = ["unrolled", "dropout", "by_length", "fused_loss", "allocator"]
+DECODING_TRICKS = ["projected", "by_length", "fused_feed"]
 
 
 def variant_without(trick: str, int8: bool = False):
@@ -49,6 +49,7 @@ def variant_without(trick: str, int8: bool = False):
 
     from seq2seq.fast import variants as v
     from seq2seq.model.decoder import Decoder
+    from seq2seq.model.encoder import Encoder
     from seq2seq.model.recurrence import StepRecurrence
 
     base = v.Int8Seq2Seq if int8 else v.CpuSeq2Seq
@@ -62,6 +63,8 @@ def variant_without(trick: str, int8: bool = False):
         recurrence = type("PlainDropout", (decoder.recurrence_class,), {"dropout_class": nn.Dropout})
         decoder = type("PlainDropout", (decoder,), {"dropout_class": nn.Dropout, "recurrence_class": recurrence})
         encoder = type("PlainDropout", (encoder,), {"dropout_class": nn.Dropout})
+    elif trick == "by_length":
+        encoder = type("Packed", (encoder,), {"padded": Encoder.padded})
     elif trick == "projected":  # the reference's memory and step (no unrolled steps: they need the shares)
         decoder = type("Reference", (Decoder,), {"dropout_class": decoder.dropout_class,
                                                  "recurrence_class": decoder.recurrence_class})
@@ -93,30 +96,18 @@ def patch_functions(trick: str) -> None:
 
 def train_once(work: Path, trick: str) -> float:
     """One training epoch (see the module) without ``trick`` ("none": the full code): tokens/s."""
-    import numpy as np
-    import torch
-
-    from ours_multi30k import MAX_TOKENS, PEER_MODEL, encode, lines, peer_training, tokenizers
-    from seq2seq.data.subwords import EncodedSplit
-    from seq2seq.training import trainer
     from joeynmt_compare import SPEED_PAIRS
+    from ours_multi30k import speed_epoch
+    from seq2seq.training import trainer
 
     variant = variant_without(trick)
     trainer.build_model = lambda config, src, tgt, device, **_: variant(config, src, tgt)
     patch_functions(trick)
-    data = work / "data"
-    src_tok, tgt_tok = tokenizers(work)
-    split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
-    keep = np.sort(np.random.default_rng(42).choice(len(split), size=min(SPEED_PAIRS, len(split)), replace=False))
-    subset = EncodedSplit([split.src[i] for i in keep], [split.tgt[i] for i in keep])
-    valid_refs = lines(data / "val.de")[:100]
-    valid = encode(src_tok, tgt_tok, lines(data / "val.en")[:100], valid_refs, None)
-    result = trainer.train_model(PEER_MODEL, peer_training(1, len(valid)), subset, valid, valid_refs,
-                                 src_tok.vocab_size, tgt_tok, torch.device("cpu"), log=lambda line: None)
+    result, _ = speed_epoch(work, SPEED_PAIRS, log=lambda line: None)
     return result.history[0].tokens_per_second
 
 
-STEP_TRICKS = ["control", "unrolled", "dropout", "fused_loss"]  # control: the full code twice
+STEP_TRICKS = ["control", "unrolled", "dropout", "by_length", "fused_loss"]  # control: the full code twice
 
 
 @contextlib.contextmanager
@@ -141,8 +132,7 @@ def training_steps(work: Path, tricks: list[str], batches: int, default_model: b
     Finer than whole runs in separate processes, whose speed moves by several percent between runs."""
     import torch
 
-    from ours_multi30k import MAX_TOKENS, PEER_MODEL, encode, lines, peer_training, tokenizers
-    from seq2seq.core.token_ids import PAD_ID
+    from ours_multi30k import MAX_TOKENS, PEER_MODEL, encode, lines, peer_training, steps_in_turns, tokenizers
     from seq2seq.data.batching import make_batch, token_batches
     from seq2seq.fast.allocator import reuse_freed_memory
     from seq2seq.fast.variants import as_variant
@@ -159,6 +149,7 @@ def training_steps(work: Path, tricks: list[str], batches: int, default_model: b
     model_config, config = (ModelConfig(), TrainConfig()) if default_model else (PEER_MODEL, peer_training(1, 0))
     order = token_batches([len(s) for s in src], [len(t) for t in tgt], config.batch_tokens, config.seed, 1)
     order = order[:batches]
+    batches = [make_batch([src[j] for j in indices], [tgt[j] for j in indices]) for indices in order]
     results: dict[str, dict[str, float]] = {}
     for trick in tricks:
         torch.manual_seed(config.seed)
@@ -166,21 +157,10 @@ def training_steps(work: Path, tricks: list[str], batches: int, default_model: b
         models = {"with": full, "without": as_variant(full, variant_without(trick))}
         # a constant 1e-3 (the peer's rate): the default's 0.003 without its warm-up sends a model into
         # slow denormal arithmetic within the epoch, which would time the numbers, not the code
-        optimizers = {name: torch.optim.Adam(m.parameters(), lr=1e-3, fused=True) for name, m in models.items()}
-        seconds = {"with": 0.0, "without": 0.0}
-        for i, indices in enumerate(order):
-            batch = make_batch([src[j] for j in indices], [tgt[j] for j in indices])
-            tokens = int((batch.gold != PAD_ID).sum())
-            for name in (("with", "without") if i % 2 == 0 else ("without", "with")):
-                model, optimizer = models[name], optimizers[name]
-                started = time.perf_counter()
-                with swapped(trick) if name == "without" else contextlib.nullcontext():
-                    loss = batch_loss(model, batch, config.label_smoothing)
-                    optimizer.zero_grad(set_to_none=True)
-                    (loss / tokens).backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-                    optimizer.step()
-                seconds[name] += time.perf_counter() - started
+        contenders = {name: (m, torch.optim.Adam(m.parameters(), lr=1e-3, fused=True), batch_loss)
+                      for name, m in models.items()}
+        seconds = steps_in_turns(contenders, batches, config.label_smoothing, config.clip_norm,
+                                 lambda name: swapped(trick) if name == "without" else contextlib.nullcontext())
         results[trick] = seconds
         print(f"  training steps without {trick}: {seconds['without']:.2f} s, with: {seconds['with']:.2f} s "
               f"(with / without {seconds['without'] / seconds['with']:.3f})", flush=True)

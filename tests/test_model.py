@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from seq2seq.data.subwords import BOS_ID, EOS_ID, PAD_ID
+from seq2seq.fast.variants import CpuSeq2Seq
 from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.params.config import ModelConfig
 
@@ -197,16 +198,17 @@ def test_int8_quantization_fuses_a_copy_and_leaves_the_model_alone():
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [True, False])
 @pytest.mark.parametrize("layers", [1, 2])
-def test_encoder_on_the_host_sorted_rows_equals_packed(cell, bidirectional, layers):
-    """A padded batch runs as one packed call; on a GPU with the rows sorted on the host (no
-    host synchronisation): the same outputs, state and gradients as PyTorch's packing."""
+def test_encoder_by_length_equals_packed(cell, bidirectional, layers):
+    """A batch of a few source lengths runs one call per length (the CPU variant), or one packed
+    call with the rows sorted on the host (a GPU): same outputs, state and gradients as PyTorch's packing."""
     torch.manual_seed(0)
     config = ModelConfig(cell=cell, bidirectional=bidirectional, layers=layers, embedding_size=12, hidden_size=12,
                          dropout=0.0)
-    encoder = Seq2Seq(config, 20, 24).double().encoder
+    encoder = CpuSeq2Seq(config, 20, 24).double().encoder
     src = torch.tensor([[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID], [9, 10, 11, EOS_ID],
                         [12, 13, EOS_ID, PAD_ID]])
     lengths = torch.tensor([4, 2, 4, 3])
+    assert len(lengths.unique()) <= encoder.MAX_LENGTH_GROUPS
 
     def run(path):
         encoder.zero_grad(set_to_none=True)
@@ -218,10 +220,13 @@ def test_encoder_on_the_host_sorted_rows_equals_packed(cell, bidirectional, laye
         loss.backward()
         return outputs.detach(), [s.detach() for s in states], [p.grad.clone() for p in encoder.parameters()]
 
+    grouped = run(lambda e: encoder._by_length(e, lengths, lengths.unique().tolist()))
     packed = run(lambda e: encoder._packed(e, lengths))
     host_sorted = run(lambda e: encoder._packed_sorted_on_host(e, lengths))
-    torch.testing.assert_close(encoder(src, lengths)[0].detach(), packed[0])  # forward: the packed call
-    assert torch.all(packed[0][1, 2:] == 0)  # padding stays zero
-    for a, b in zip(host_sorted[1] + host_sorted[2], packed[1] + packed[2]):
+    torch.testing.assert_close(grouped[0], packed[0])
+    torch.testing.assert_close(encoder(src, lengths)[0], packed[0])  # forward takes the by-length path
+    assert torch.all(grouped[0][1, 2:] == 0)  # padding stays zero
+    for a, b, c in zip(grouped[1] + grouped[2], packed[1] + packed[2], host_sorted[1] + host_sorted[2]):
         torch.testing.assert_close(a, b)
+        torch.testing.assert_close(c, b)
     torch.testing.assert_close(host_sorted[0], packed[0])

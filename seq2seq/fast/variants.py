@@ -7,7 +7,8 @@ when the model is built (:func:`build_model`).
   a context vector projected every step (:mod:`.projected`).
 * :class:`CpuSeq2Seq`, for the CPU (the tricks measured there, docs/performance.md): all
   teacher-forced steps of a step-by-step decoder as one function with a hand-written backward
-  (:mod:`.unrolled`), and dropout masks drawn as uniforms (:mod:`.dropout`).
+  (:mod:`.unrolled`), dropout masks drawn as uniforms (:mod:`.dropout`), a padded batch of a few
+  source lengths encoded one length at a time.
 * :class:`Int8Seq2Seq`, for PyTorch's dynamic int8 quantization on the CPU: an LSTM step with
   input feeding makes one product over [feed; h] (one quantization of its input, not two).
 """
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 from ..model.attention import Memory
 from ..model.decoder import DecoderState
 from ..model.encoder import Encoder
-from ..model.recurrence import State, StepRecurrence
+from ..model.recurrence import State, StepRecurrence, recur
 from ..model.seq2seq import Seq2Seq
 from ..params.config import ModelConfig
 from .dropout import Dropout
@@ -32,7 +33,38 @@ class ProjectedSeq2Seq(Seq2Seq):
 
 
 class CpuEncoder(Encoder):
+    """A padded batch of at most ``MAX_LENGTH_GROUPS`` distinct source lengths runs as one unpadded
+    call per length (the fused kernel; about 20% faster on CPU than a packed call)."""
+
     dropout_class = Dropout
+    MAX_LENGTH_GROUPS = 4
+
+    def padded(self, embedded: Tensor, lengths: Tensor) -> tuple[Tensor, State]:
+        distinct = lengths.unique()
+        if embedded.device.type != "cpu" or len(distinct) > self.MAX_LENGTH_GROUPS:
+            return super().padded(embedded, lengths)
+        return self._by_length(embedded, lengths, distinct.tolist())
+
+    def _by_length(self, embedded: Tensor, lengths: Tensor, distinct: list[int]) -> tuple[Tensor, State]:
+        """The same outputs and final state as a packed call, from one call per source length."""
+        outputs: Tensor | None = None
+        finals, rows = [], []
+        for length in distinct:
+            index = (lengths == length).nonzero().squeeze(1).to(embedded.device)
+            out, final = recur(self.rnn, embedded[index, :length])
+            if outputs is None:  # the RNN's dtype: under bf16 autocast an LSTM returns bf16, a GRU fp32
+                outputs = out.new_zeros(embedded.size(0), embedded.size(1), self.output_size)
+            positions = torch.arange(length, device=embedded.device)
+            outputs = outputs.index_put((index.unsqueeze(1), positions.unsqueeze(0)), out)
+            finals.append(final)
+            rows.append(index)
+        assert outputs is not None  # distinct holds at least one length
+        back = torch.cat(rows).argsort()  # concatenated group order -> batch order
+        if isinstance(finals[0], tuple):
+            h = torch.cat([f[0] for f in finals], dim=1).index_select(1, back)
+            c = torch.cat([f[1] for f in finals], dim=1).index_select(1, back)
+            return outputs, (h, c)
+        return outputs, torch.cat(finals, dim=1).index_select(1, back)  # type: ignore[arg-type]
 
 
 class CpuStepRecurrence(StepRecurrence):
