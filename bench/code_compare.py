@@ -136,35 +136,6 @@ def decode_in_process(tree: Path, work: Path, bundles: list[Path], exports: list
     return results
 
 
-def train_in_process(tree: Path, work: Path, repeats: int, pairs: int = SPEED_PAIRS) -> dict[str, list[float]]:
-    """The default model (GRU, Luong, 256; params.yaml's model and train sections, 1 epoch) on ``pairs``
-    sampled Multi30k pairs, trained by both revisions in turns in one process: target tokens/s."""
-    import numpy as np
-    import torch
-
-    import_base_package(tree, work)
-    sys.path.insert(0, str(ROOT / "bench"))
-    sys.path.insert(0, str(ROOT))
-    from ours_multi30k import MAX_TOKENS, encode, lines, tokenizers
-
-    data = work / "data"
-    src_tok, tgt_tok = tokenizers(work)
-    split = encode(src_tok, tgt_tok, lines(data / "train.en"), lines(data / "train.de"), MAX_TOKENS)
-    keep = np.sort(np.random.default_rng(42).choice(len(split), size=min(pairs, len(split)), replace=False))
-    speeds: dict[str, list[float]] = {"base": [], "this": []}
-    for _ in range(repeats):
-        for name, package in (("base", "seq2seq_base"), ("this", "seq2seq")):
-            config, subwords, trainer = (module(package, m) for m in ("config", "subwords", "trainer"))
-            subset = subwords.EncodedSplit([split.src[i] for i in keep], [split.tgt[i] for i in keep])
-            valid = subwords.EncodedSplit(subset.src[:50], subset.tgt[:50])
-            result = trainer.train_model(config.ModelConfig(), config.TrainConfig(epochs=1, valid_bleu_sentences=0,
-                                                                                   checkpoint_every=0, log_every=1000),
-                                         subset, valid, [], src_tok.vocab_size, tgt_tok, torch.device("cpu"),
-                                         log=lambda line: None)
-            speeds[name].append(result.history[0].tokens_per_second)
-    return speeds
-
-
 def model_builder(package: str):
     """``(config, src_vocab, tgt_vocab) -> model`` for training on the CPU, as the revision builds it."""
     import importlib
@@ -232,8 +203,6 @@ def main() -> None:
                         help="an exported model folder (with --in-process): decoded under ONNX Runtime")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--in-process", action="store_true", help="time decoding in one process (see above)")
-    parser.add_argument("--train-default-in-process", action="store_true",
-                        help="also train the default model (GRU, Luong) 1 epoch on 5,000 pairs, both revisions in turns")
     parser.add_argument("--train-steps", type=int, default=0, metavar="N",
                         help="also time N training steps of the peer and the default configurations, both "
                              "revisions in turns batch by batch in one process")
@@ -252,8 +221,6 @@ def main() -> None:
                 run(tree, "speed", str(work), str(SPEED_PAIRS), str(record))
                 speeds[name].append(json.loads(record.read_text())["tokens_per_second"])
         results["training"] = speeds
-    if args.train_default_in_process:
-        results["training_default"] = train_in_process(trees["base"], work, args.repeats)
     if args.train_steps:
         results["training_steps"] = train_steps_in_process(trees["base"], work, args.train_steps)
     if args.in_process:
@@ -278,10 +245,6 @@ def main() -> None:
     if results["training"]:
         base, this = (statistics.median(results["training"][n]) for n in ("base", "this"))
         print(f"| training, target tokens/s (peer model, 5,000 pairs) | {base:,.0f} | {this:,.0f} | {this / base:.3f} |")
-    if results.get("training_default"):
-        base, this = (statistics.median(results["training_default"][n]) for n in ("base", "this"))
-        print(f"| training, target tokens/s (default model, GRU + Luong, 5,000 pairs, in one process) | {base:,.0f} | "
-              f"{this:,.0f} | {this / base:.3f} |")
     for label, record in results.get("training_steps", {}).items():
         base, this = record["seconds"]["base"], record["seconds"]["this"]
         print(f"| training steps, {label} configuration, {record['batches']} batches in turns, seconds | {base:.2f} | "

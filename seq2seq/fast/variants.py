@@ -120,17 +120,23 @@ class FusedFeedRecurrence(CpuStepRecurrence):
             # built without random draws (the other weights are the reference's), then filled
             fused = nn.Linear(feed_size + hidden, self.hidden_gates.out_features, device="meta")
             self.feed_hidden_gates = fused.to_empty(device=self.hidden_gates.weight.device)
-            with torch.no_grad():
-                self.feed_hidden_gates.weight.copy_(torch.cat([self.feed_gates.weight, self.hidden_gates.weight], 1))
-                self.feed_hidden_gates.bias.copy_(self.hidden_gates.bias)
+            with torch.no_grad():  # from the weights just drawn, as from any loaded ones (_fuse_loaded)
+                self.feed_hidden_gates.load_state_dict(self._fused(self.state_dict()))
             self._register_load_state_dict_pre_hook(self._fuse_loaded)
+
+    @staticmethod
+    def _fused(weights: dict, prefix: str = "") -> dict:
+        """The fused product's weight and bias from the feed and hidden ones in ``weights``."""
+        return {"weight": torch.cat([weights[prefix + "feed_gates.weight"], weights[prefix + "hidden_gates.weight"]],
+                                    dim=1),
+                "bias": weights[prefix + "hidden_gates.bias"]}
 
     def _fuse_loaded(self, state_dict: dict, prefix: str, *_args: object) -> None:
         """The fused product's weights, from the loaded feed and hidden ones."""
-        feed, hidden = state_dict.get(prefix + "feed_gates.weight"), state_dict.get(prefix + "hidden_gates.weight")
-        if feed is not None and hidden is not None and prefix + "hidden_gates.bias" in state_dict:
-            state_dict[prefix + "feed_hidden_gates.weight"] = torch.cat([feed, hidden], dim=1)
-            state_dict[prefix + "feed_hidden_gates.bias"] = state_dict[prefix + "hidden_gates.bias"]
+        if all(prefix + name in state_dict for name in ("feed_gates.weight", "hidden_gates.weight",
+                                                         "hidden_gates.bias")):
+            state_dict.update({prefix + "feed_hidden_gates." + key: value
+                               for key, value in self._fused(state_dict, prefix).items()})
 
     def step(self, input_share: Tensor, feed: Tensor | None, state: State) -> tuple[Tensor, State]:
         if self.feed_hidden_gates is None:
