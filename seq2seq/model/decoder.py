@@ -155,12 +155,13 @@ class Decoder(nn.Module):
         feed = like.new_zeros(batch, self.hidden_size) if self.input_feeding else None
         return DecoderState(rnn_state, feed)
 
-    def features(self, outputs: Tensor, context: ContextTerms | None) -> Tensor:
-        """tanh(W_h h_t + W_c c_t) from the RNN outputs (without attention, the outputs)."""
+    def features(self, outputs: Tensor, context: Tensor | None) -> Tensor:
+        """tanh(W_h h_t + W_c c_t) from the RNN outputs and W_c c_t (``ContextTerms.features``);
+        without attention, the outputs."""
         if self.combine_hidden is None:
             return outputs
         assert context is not None
-        return torch.tanh(self.combine_hidden(outputs) + context.features)
+        return torch.tanh(self.combine_hidden(outputs) + context)
 
     def forward(self, prev_tokens: Tensor, state: DecoderState, memory: Memory, lengths: list[int] | None = None
                 ) -> tuple[Tensor, DecoderState, Tensor | None]:
@@ -172,7 +173,7 @@ class Decoder(nn.Module):
         if self.rnn is not None:
             outputs, rnn_state = recur(self.rnn, embedded, state.rnn)
             weights = self.attention(outputs, memory) if self.attention is not None else None
-            context = None if weights is None else self.context_terms(weights, memory)
+            context = None if weights is None else self.context_terms(weights, memory).features
             return self.dropout(self.features(outputs, context)), DecoderState(rnn_state), weights
         return self._step_by_step(embedded, state, memory)
 
@@ -196,8 +197,7 @@ class Decoder(nn.Module):
                 assert self.attention is not None
                 weights = self.attention(output.unsqueeze(1), memory)
                 context = self.context_terms(weights, memory)
-            step_context = None if context is None else ContextTerms(context.features[:, 0])
-            feature = self.features(output, step_context)  # [B, H]
+            feature = self.features(output, None if context is None else context.features[:, 0])  # [B, H]
             state = DecoderState(rnn_state, feature if self.input_feeding else None)
             features.append(feature)
             all_weights.append(weights)
