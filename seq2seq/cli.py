@@ -44,8 +44,8 @@ def _translate(args: argparse.Namespace) -> None:
     settings = settings_from_flags(args)
     source, where = _open_input(args.input)
     try:
-        translator = load_translator(args.model, device=args.device, quantize=args.quantize, flag="--model",
-                                     **asdict(settings))
+        translator = load_translator(args.model or ["data/model"], device=args.device, quantize=args.quantize,
+                                     flag="--model", weights=args.weights, **asdict(settings))
         out = sys.stdout
         # Someone typing at a terminal gets each line back at once; files and pipes go in batches.
         batch_size = 1 if source.isatty() else args.batch_size
@@ -79,8 +79,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("translate", help="translate lines from stdin or a file")
-    tr.add_argument("--model", default="data/model",
-                    help="model folder (a trained bundle or an exported folder) or MLflow model URI (runs:/..., models:/...)")
+    tr.add_argument("--model", action="append",
+                    help="model folder (a trained bundle or an exported folder) or MLflow model URI (runs:/..., "
+                         "models:/...); default data/model. Given more than once: an ensemble of trained models, "
+                         "each step scored by the mean of their log-probabilities")
+    tr.add_argument("--weights", type=float, nargs="+", help="an ensemble's weights, one per --model (default: equal)")
     tr.add_argument("--input", "-i", help="input file (default: stdin)")
     add_search_flags(tr)  # --beam, --nbest (printed one per line, then a blank line), --batch-size, ...
     tr.add_argument("--quantize", choices=["none", "int8"], default="none",

@@ -215,3 +215,23 @@ def test_config_json_of_the_wrong_shape_is_one_clear_line(bundle_dir, tmp_path, 
         text = str(err.value)
         assert message in text and str(broken / CONFIG_FILE) in text and "\n" not in text, text
     assert "dvc checkout data/model" in text or "hidden_size" in message
+
+
+def test_an_ensemble_of_a_model_with_itself_translates_as_the_model(bundle_dir):
+    """`seq2seq translate --model A --model A` (greedy and beam): the same translations and scores as
+    `--model A` alone; weights must be one per model."""
+    def run(*args):
+        proc = subprocess.run([sys.executable, "-m", "seq2seq.cli", "translate", *args, "--scores"],
+                              input="The red cat sees the dog.\nThe old horse has the book.\n", capture_output=True,
+                              text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr
+        return [line.split("\t") for line in proc.stdout.splitlines()]
+
+    for beam in ("1", "3"):
+        alone = run("--model", str(bundle_dir), "--beam", beam)
+        pair = run("--model", str(bundle_dir), "--model", str(bundle_dir), "--beam", beam, "--weights", "1", "3")
+        assert [text for text, _ in pair] == [text for text, _ in alone]
+        assert [float(s) for _, s in pair] == pytest.approx([float(s) for _, s in alone], abs=1e-3)
+    bad = subprocess.run([sys.executable, "-m", "seq2seq.cli", "translate", "--model", str(bundle_dir), "--model",
+                          str(bundle_dir), "--weights", "1"], input="x\n", capture_output=True, text=True, timeout=180)
+    assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "--weights" in bad.stderr
