@@ -21,8 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 from seq2seq.bundle.bundle import load_bundle  # noqa: E402
 from seq2seq.data.clean import read_split  # noqa: E402
-from seq2seq.decoding.ensemble import EnsembleBackend  # noqa: E402
+from seq2seq.decoding.torch_backend import TorchBackend  # noqa: E402
 from seq2seq.search import algorithms  # noqa: E402
+from seq2seq.search.ensemble import Ensemble  # noqa: E402
 from seq2seq.search.settings import SearchSettings  # noqa: E402
 
 
@@ -31,7 +32,7 @@ def greedy(models, bundle, sources: list[str]) -> list[str]:
     """Greedy search (the package's) over the ensemble's mean log-probabilities."""
     ids = bundle.src_tokenizer.encode(sources)
     settings = SearchSettings(beam=1, batch_size=64, max_length_ratio=1.5, max_length_extra=10)
-    hypotheses = algorithms.translate_ids(EnsembleBackend(models, "cpu"), ids, settings)
+    hypotheses = algorithms.translate_ids(Ensemble([TorchBackend(m, "cpu") for m in models]), ids, settings)
     return bundle.tgt_tokenizer.decode([hyps[0].tokens for hyps in hypotheses])
 
 

@@ -1,4 +1,4 @@
-"""Command-line entry point: ``seq2seq translate`` and ``seq2seq export``.
+"""Command-line entry point: ``seq2seq translate``, ``seq2seq score`` and ``seq2seq export``.
 
 Translating an exported folder needs no torch: this module imports torch-backed code only
 when the model is a trained bundle (or when exporting one)."""
@@ -15,18 +15,18 @@ from .data.lines import decode_line
 from .search.settings import add_search_flags
 
 
-def _open_input(path: str | None) -> tuple[BinaryIO, str]:
+def _open_input(path: str | None, flag: str = "-i", what: str = "sentences to translate") -> tuple[BinaryIO, str]:
     """The input as bytes, and how errors name it (``-i FILE`` or stdin)."""
     if path is None:
         return sys.stdin.buffer, "stdin"
     try:
-        return open(path, "rb"), f"-i {path}"
+        return open(path, "rb"), f"{flag} {path}"
     except FileNotFoundError:
-        raise Seq2SeqError(f"-i {path}: no such file; check the path") from None
+        raise Seq2SeqError(f"{flag} {path}: no such file; check the path") from None
     except IsADirectoryError:
-        raise Seq2SeqError(f"-i {path}: a folder, not a file; give the file of sentences to translate") from None
+        raise Seq2SeqError(f"{flag} {path}: a folder, not a file; give the file of {what}") from None
     except PermissionError:
-        raise Seq2SeqError(f"-i {path}: not readable (permission denied); check its permissions") from None
+        raise Seq2SeqError(f"{flag} {path}: not readable (permission denied); check its permissions") from None
 
 
 def _input_lines(source: BinaryIO, where: str) -> Iterator[str]:
@@ -39,6 +39,7 @@ def _input_lines(source: BinaryIO, where: str) -> Iterator[str]:
 
 def _translate(args: argparse.Namespace) -> None:
     from .decoding.load import load_translator
+    from .runtime.alignment import pharaoh
     from .search.settings import settings_from_flags
 
     settings = settings_from_flags(args)
@@ -46,19 +47,72 @@ def _translate(args: argparse.Namespace) -> None:
     try:
         translator = load_translator(args.model or ["data/model"], device=args.device, quantize=args.quantize,
                                      flag="--model", weights=args.weights, **asdict(settings))
+        if args.alignments and not translator.attends:
+            raise Seq2SeqError(f"--alignments: {' + '.join(args.model or ['data/model'])} has no attention "
+                               "(model.attention: none), and alignments come from attention; drop --alignments")
         out = sys.stdout
         # Someone typing at a terminal gets each line back at once; files and pipes go in batches.
         batch_size = 1 if source.isatty() else args.batch_size
         # Each batch is written and flushed as soon as it is translated, so pipes see output early.
-        for results in translator.stream(_input_lines(source, where), batch_size=batch_size):
-            for text, score in results:
-                out.write(f"{text}\t{score:.4f}\n" if args.scores else f"{text}\n")
+        for results in translator.stream(_input_lines(source, where), batch_size=batch_size,
+                                         attention=args.alignments):
+            for hyp in results:
+                fields = [hyp.text] + ([f"{hyp.score:.4f}"] if args.scores else [])
+                if args.alignments:
+                    fields.append(pharaoh(hyp.alignment()))
+                out.write("\t".join(fields) + "\n")
             if args.nbest > 1:
                 out.write("\n")
             out.flush()
     finally:
         if args.input:
             source.close()
+
+
+def _read_lines(path: str | None, flag: str, what: str) -> tuple[list[str], str]:
+    """All lines of ``path`` (stdin: None) as text, and how errors name it."""
+    source, where = _open_input(path, flag, what)
+    try:
+        return [line.rstrip("\r\n") for line in _input_lines(source, where)], where
+    finally:
+        if path is not None:
+            source.close()
+
+
+def _score(args: argparse.Namespace) -> None:
+    from .decoding.load import load_translator
+
+    sources, source_where = _read_lines(args.source, "--source", "source sentences")
+    given, where = _read_lines(args.input, "-i", "translations")
+    if args.nbest:  # groups separated by blank lines, a line "translation[TAB score]"
+        groups: list[list[str]] = [[]]
+        for line in given:
+            if line:
+                groups[-1].append(line.split("\t")[0])
+            elif groups[-1]:
+                groups.append([])
+        groups = [g for g in groups if g]
+    else:
+        groups = [[line] for line in given]
+    if len(groups) != len(sources):
+        unit = "n-best lists (separated by blank lines)" if args.nbest else "lines"
+        raise Seq2SeqError(f"{where}: {len(groups):,} {unit}, but {source_where} has {len(sources):,} lines; give "
+                           "one translation (or, with --nbest, one n-best list) per source line")
+    translator = load_translator(args.model or ["data/model"], device=args.device, flag="--model",
+                                 weights=args.weights, length_penalty=args.length_penalty,
+                                 batch_size=args.batch_size)
+    pairs = [(s, t) for s, group in zip(sources, groups) for t in group]
+    scored = translator.score([s for s, _ in pairs], [t for _, t in pairs])
+    out, at = sys.stdout, 0
+    for group in groups:
+        for one in scored[at:at + len(group)]:
+            fields = [one.text, f"{one.score:.4f}", f"{one.log_prob:.4f}"]
+            if args.per_token:
+                fields.append(" ".join(f"{p}:{lp:.4f}" for p, lp in zip(one.target_pieces, one.token_log_probs)))
+            out.write("\t".join(fields) + "\n")
+        at += len(group)
+        if args.nbest:
+            out.write("\n")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -90,6 +144,23 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="int8: dynamic int8 quantization, faster on CPU (scores differ slightly)")
     tr.add_argument("--device", default="auto")
     tr.add_argument("--scores", action="store_true", help="append a TAB and the hypothesis score")
+    tr.add_argument("--alignments", action="store_true",
+                    help="append a TAB and the word alignment from attention, Pharaoh format (i-j: source word i, "
+                         "target word j, from 0; one source word per target word)")
+    sc = sub.add_parser("score", help="score given translations: the model's (or ensemble's) log-probability",
+                        description="Print, per translation: translation TAB score TAB log-probability, where score "
+                                    "is the log-probability divided by the length penalty, as a search ranks it.")
+    sc.add_argument("--model", action="append", help="as translate's --model (more than once: an ensemble)")
+    sc.add_argument("--weights", type=float, nargs="+", help="an ensemble's weights, one per --model (default: equal)")
+    sc.add_argument("--source", required=True, help="the source sentences, one per line")
+    sc.add_argument("--input", "-i", help="the translations, one per source line (default: stdin)")
+    sc.add_argument("--nbest", action="store_true", help="the input is n-best lists as translate --nbest prints "
+                    "them (a blank line after each source's list; a TAB and what follows it on a line are ignored)")
+    sc.add_argument("--per-token", action="store_true",
+                    help="append a TAB and each subword piece's log-probability (piece:log_prob, </s> last)")
+    sc.add_argument("--length-penalty", type=float, default=1.0, help="GNMT alpha of the score (0: log-probability)")
+    sc.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
+    sc.add_argument("--device", default="auto")
     ex = sub.add_parser("export", help="export a trained model to a folder that translates without torch")
     ex.add_argument("--model", default="data/model", help="trained bundle folder or MLflow model URI")
     ex.add_argument("--format", choices=["onnx"], default="onnx", help="onnx: the encoder and one decoder step as "
@@ -100,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "export":
         run_guarded(lambda: _export(args), "export", args.debug)
+    elif args.command == "score":
+        run_guarded(lambda: _score(args), "score", args.debug)
     else:
         run_guarded(lambda: _translate(args), "translate", args.debug)
 

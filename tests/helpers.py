@@ -29,7 +29,7 @@ def encode(pairs, src_tok: Tokenizer, tgt_tok: Tokenizer) -> EncodedSplit:
     return EncodedSplit(src, tgt)
 
 
-def train_tiny_bundle(path: Path, epochs: int = 2, model: ModelConfig = TINY_MODEL) -> Path:
+def train_tiny_bundle(path: Path, epochs: int = 2, model: ModelConfig = TINY_MODEL, seed: int = 42) -> Path:
     import torch
 
     from seq2seq.bundle.bundle import save_bundle
@@ -38,7 +38,7 @@ def train_tiny_bundle(path: Path, epochs: int = 2, model: ModelConfig = TINY_MOD
     pairs = synthetic_pairs(300)
     src_tok, tgt_tok = tokenizers(pairs)
     split = encode(pairs, src_tok, tgt_tok)
-    cfg = TrainConfig(epochs=epochs, batch_tokens=300, warmup_steps=5, valid_bleu_sentences=0, threads=1)
+    cfg = TrainConfig(epochs=epochs, batch_tokens=300, warmup_steps=5, valid_bleu_sentences=0, threads=1, seed=seed)
     result = train_model(model, cfg, split, split, [b for _, b in pairs], src_tok.vocab_size, tgt_tok,
                          torch.device("cpu"), log=lambda line: None)
     save_bundle(path, result.model, src_tok, tgt_tok, {"src_lang": "en", "tgt_lang": "es", "mlflow": {}})

@@ -254,7 +254,10 @@ def test_a_search_on_a_device_waits_for_one_value_per_step(beam, monkeypatch):
 def test_an_ensemble_searches_with_the_mean_of_its_models_log_probabilities(beam):
     """The one search over an ensemble backend: two copies of a model search as the model does,
     and two different models as their mean log-probabilities, step by step, say."""
-    from seq2seq.decoding.ensemble import EnsembleBackend
+    from seq2seq.search.ensemble import Ensemble
+
+    def EnsembleBackend(models, device, weights=None):
+        return Ensemble([TorchBackend(m, device) for m in models], weights)
 
     model = tiny("lstm", attention="bahdanau", input_feeding=True)
     settings = SearchSettings(beam=beam, nbest=1, length_penalty=0.0, max_length_ratio=1.5, max_length_extra=3)
@@ -272,7 +275,14 @@ def test_an_ensemble_searches_with_the_mean_of_its_models_log_probabilities(beam
                 prefix = torch.tensor([[BOS_ID] + tokens[:step]])
                 src, lengths = source_tensor([source])
                 mean = sum(torch.log_softmax(m.generator(m(src, lengths, prefix)[:, -1]), -1) for m in (model, other)) / 2
-                total += float(torch.log_softmax(mean, -1)[0, token])
+                total += float(mean[0, token])  # the mean as it is: not renormalised
             assert hyps[0].log_prob == pytest.approx(total, abs=1e-4)
-    with pytest.raises(ValueError, match="vocabulary sizes"):
-        EnsembleBackend([model, tiny("gru").__class__(model.config, 20, 30)], "cpu")
+        weighted = algorithms.translate_ids(EnsembleBackend([model, other], "cpu", [3.0, 1.0]), SOURCES[:1], settings)
+        tokens = weighted[0][0].tokens + ([EOS_ID] if weighted[0][0].ended else [])
+        src, lengths = source_tensor([SOURCES[0]])
+        prefix = torch.tensor([[BOS_ID] + tokens[:-1]])
+        by_model = [torch.log_softmax(m.generator(m(src, lengths, prefix)), -1)[0] for m in (model, other)]
+        expected = sum(float(0.75 * by_model[0][t, tok] + 0.25 * by_model[1][t, tok]) for t, tok in enumerate(tokens))
+        assert weighted[0][0].log_prob == pytest.approx(expected, abs=1e-4)
+    with pytest.raises(ValueError, match="one weight > 0 per model"):
+        EnsembleBackend([model, other], "cpu", [1.0])

@@ -418,3 +418,50 @@ def test_batches_made_ahead_on_a_thread_train_the_same_weights():
     plain, ahead = weights(0), weights(2)
     for name in plain:
         assert torch.equal(plain[name], ahead[name]), name
+
+
+def test_the_moving_average_of_the_weights_follows_its_formula():
+    """average = d * average + (1 - d) * weights after each step, d = min(decay, (1 + step) / (10 + step));
+    swapped in, the model holds the average, and its own weights again after."""
+    from seq2seq.training.moving_average import MovingAverage
+
+    model = torch.nn.Linear(3, 2)
+    average = MovingAverage(model, 0.5)
+    expected = [p.detach().clone() for p in model.parameters()]
+    for step in (1, 2, 30):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        average.update(step)
+        d = min(0.5, (1 + step) / (10 + step))
+        expected = [d * e + (1 - d) * p.detach() for e, p in zip(expected, model.parameters())]
+    own = [p.detach().clone() for p in model.parameters()]
+    with average.swapped_in():
+        for p, e in zip(model.parameters(), expected):
+            assert torch.allclose(p, e, atol=1e-6)
+    assert all(torch.equal(p, o) for p, o in zip(model.parameters(), own))
+    assert set(average.state_dict()) == {"weight", "bias"}
+
+
+def test_a_run_with_a_moving_average_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    """train.ema_decay: the kept weights are the average (not the trained ones), validated as such, and a
+    run resumed mid-epoch ends bit for bit where an uninterrupted one does."""
+    pairs = synthetic_pairs(200)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    cfg = TrainConfig(epochs=3, batch_tokens=200, valid_bleu_sentences=0, threads=1, checkpoint_every=5,
+                      ema_decay=0.9)
+
+    def run(folder, resume=None, config=cfg):
+        return train_model(TINY_MODEL, config, split, split, [b for _, b in pairs], src_tok.vocab_size, tgt_tok,
+                           torch.device("cpu"), log=lambda line: None, checkpoint_dir=folder, resume=resume)
+
+    straight, resumed = straight_and_resumed_mid_epoch(run, tmp_path, monkeypatch)
+    assert [r.valid_loss for r in straight.history] == [r.valid_loss for r in resumed.history]
+    for name, x in straight.model.state_dict().items():
+        assert torch.equal(x, resumed.model.state_dict()[name]), name
+    plain = run(tmp_path / "plain", config=TrainConfig(**{**cfg.__dict__, "ema_decay": 0.0}))
+    assert [r.train_loss for r in plain.history] == [r.train_loss for r in straight.history]  # training alike
+    assert [r.valid_loss for r in plain.history] != [r.valid_loss for r in straight.history]  # validated: not
+    kept = straight.model.state_dict()
+    assert any(not torch.equal(v, kept[k]) for k, v in plain.model.state_dict().items())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..bundle.locate import locate_model, model_kind
 from ..core.errors import Seq2SeqError
-from ..runtime.text import TextTranslator
+from ..runtime.text import TextTranslator, ensemble
 
 
 def needs_torch(err: ImportError, what: str) -> Seq2SeqError | None:
@@ -27,23 +27,19 @@ def load_translator(path_or_uri: str | Path | list, device: str = "auto", quanti
                     flag: str = "model", weights: list[float] | None = None, **settings: object) -> TextTranslator:
     """The translator of a model folder or an MLflow model URI (``runs:/ID/model``, ``models:/NAME/1``),
     with search ``settings`` (keywords of :class:`~seq2seq.search.settings.SearchSettings`). ``flag``:
-    how errors name the model (``--model`` on the command line). A list of several: an ensemble of
-    trained models (``weights``: one per model, equal without)."""
-    if isinstance(path_or_uri, list) and len(path_or_uri) > 1:
-        folders = [locate_model(one) for one in path_or_uri]
-        for one, folder in zip(path_or_uri, folders):
-            if model_kind(folder, one, flag) == "export":
-                raise Seq2SeqError(f"{flag} {one}: an exported model; an ensemble takes trained models "
-                                   "(their bundle folders or MLflow URIs)")
-        try:
-            from .translator import Translator
-        except ImportError as err:
-            raise needs_torch(err, f"an ensemble of trained PyTorch models ({flag})") or err
-        return Translator.from_bundles(folders, device=device, quantize=quantize, weights=weights, **settings)
-    if isinstance(path_or_uri, list):
-        path_or_uri = path_or_uri[0]
-    if weights is not None:
+    how errors name the model (``--model`` on the command line). A list of several: an ensemble of them
+    (all trained bundles or all exported folders, sharing their tokenizers), each step scoring a token
+    by the mean of their log-probabilities weighted by ``weights`` (one per model, equal without)."""
+    models = path_or_uri if isinstance(path_or_uri, list) else [path_or_uri]
+    if weights is not None and len(models) == 1:
         raise Seq2SeqError("--weights: weights are for an ensemble; give --model more than once")
+    translators = [load_one(one, device, quantize, flag, settings) for one in models]
+    if len(translators) == 1:
+        return translators[0]
+    return ensemble(translators, [f"{flag} {one}" for one in models], weights)
+
+
+def load_one(path_or_uri: str | Path, device: str, quantize: str, flag: str, settings: dict) -> TextTranslator:
     folder = locate_model(path_or_uri)
     if model_kind(folder, path_or_uri, flag) == "export":
         from ..runtime.translator import OnnxTranslator

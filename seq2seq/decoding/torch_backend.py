@@ -98,6 +98,9 @@ class TorchBackend:
     def select_memory(self, memory: Any, index: Tensor) -> Any:
         return memory.select(index)
 
+    def log_probs(self, scores: Tensor) -> Tensor:
+        return torch.log_softmax(scores, dim=-1)
+
     def best_tokens(self, scores: Tensor, k: int) -> Tensor:
         return row_top(scores, k)[1]
 

@@ -15,31 +15,27 @@ from ..model.seq2seq import Seq2Seq
 from ..runtime.text import TextTranslator, Translation, nbest_table
 from .load import load_translator
 from ..search.settings import SearchSettings
-from ..bundle.files import SRC_SPM, TGT_SPM
-from ..search import algorithms
-from .ensemble import EnsembleBackend
-from .torch_backend import Hypothesis, translate_ids
+from .torch_backend import Hypothesis, TorchBackend
 
 __all__ = ["Translation", "Translator", "nbest_table", "quantize_int8"]
 
 
 class Translator(TextTranslator):
-    """A loaded bundle plus search settings (the text API: :class:`~.text.TextTranslator`)."""
+    """A loaded bundle plus search settings (the text API: :class:`~.text.TextTranslator`); an
+    ensemble of bundles searches with all their models (:func:`~seq2seq.runtime.text.ensemble`)."""
 
-    def __init__(self, bundle: Bundle, device: torch.device, settings: SearchSettings | None = None,
-                 ensemble: list[Seq2Seq] | None = None, weights: list[float] | None = None) -> None:
-        """``ensemble``: the models that search together (the first is ``bundle``'s), with ``weights``
-        (equal without); None: ``bundle``'s model alone."""
+    def __init__(self, bundle: Bundle, device: torch.device, settings: SearchSettings | None = None) -> None:
         self.bundle = bundle
         self.src_tokenizer, self.tgt_tokenizer = bundle.src_tokenizer, bundle.tgt_tokenizer
         self.device = device
         self.settings = settings or SearchSettings()
-        self.ensemble, self.weights = ensemble, weights
+        self.models: list[Seq2Seq] = [bundle.model]
 
     @classmethod
-    def load(cls, path_or_uri: str | Path, device: str = "auto", quantize: str = "none",
+    def load(cls, path_or_uri: str | Path | list, device: str = "auto", quantize: str = "none",
              **settings: object) -> TextTranslator:
-        """Load from a bundle folder, or from an MLflow model URI (``runs:/ID/model``, ``models:/NAME/1``).
+        """Load from a bundle folder, or from an MLflow model URI (``runs:/ID/model``, ``models:/NAME/1``);
+        a list of them: an ensemble (``weights=[...]``, one per model, equal without).
         An exported folder (``seq2seq export``) gives its own translator,
         :class:`~seq2seq.runtime.translator.OnnxTranslator`, with the same API
         (:func:`~seq2seq.decoding.load.load_translator`)."""
@@ -68,29 +64,16 @@ class Translator(TextTranslator):
             bundle = replace(bundle, model=quantize_int8(bundle.model))
         return cls(bundle, torch_device, SearchSettings(**settings))  # type: ignore[arg-type]
 
-    @classmethod
-    def from_bundles(cls, folders: list[Path], device: str = "auto", quantize: str = "none",
-                     weights: list[float] | None = None, **settings: object) -> "Translator":
-        """An ensemble of trained bundles that share both tokenizers: each step scores a token by the
-        (``weights``-)weighted mean of the models' log-probabilities (:class:`.ensemble.EnsembleBackend`)."""
-        members = [cls.from_bundle(folder, device=device, quantize=quantize) for folder in folders]
-        for folder, member in zip(folders[1:], members[1:]):
-            for name in (SRC_SPM, TGT_SPM):
-                if (Path(folder) / name).read_bytes() != (Path(folders[0]) / name).read_bytes():
-                    raise Seq2SeqError(f"--model {folder}: its {name} differs from that of {folders[0]}: the models "
-                                       "of an ensemble share their tokenizers (train them on one tokenize stage)")
-        if weights is not None and (len(weights) != len(folders) or any(not w > 0 for w in weights)):
-            raise Seq2SeqError(f"--weights: got {weights}; give one number > 0 per --model ({len(folders)})")
-        first = members[0]
-        return cls(first.bundle, first.device, SearchSettings(**settings),  # type: ignore[arg-type]
-                   [member.bundle.model for member in members], weights)
+    def backend_of(self, model: Seq2Seq) -> TorchBackend:
+        return TorchBackend(model, self.device)
 
+    @torch.inference_mode()
     def search_ids(self, sources: list[list[int]], settings: SearchSettings) -> list[list[Hypothesis]]:
-        if self.ensemble is None:
-            return translate_ids(self.bundle.model, sources, settings, self.device)
-        with torch.inference_mode():
-            backend = EnsembleBackend(self.ensemble, self.device, self.weights)
-            return algorithms.translate_ids(backend, sources, settings)
+        return super().search_ids(sources, settings)
+
+    @torch.inference_mode()
+    def score_ids(self, sources: list[list[int]], targets: list[list[int]], settings: SearchSettings):
+        return super().score_ids(sources, targets, settings)
 
 
 def quantize_int8(model: Seq2Seq, variant: type[Seq2Seq] = Int8Seq2Seq) -> Seq2Seq:

@@ -265,6 +265,9 @@ class TrainConfig:
                             "nothing: dvc repro -f -s train)")
     average_last: int = param(0, "> 1: try the average of the last N validations' weights; kept if it validates "
                               "better", at_least=0, note="0 or 1 = no averaging")
+    ema_decay: float = param(0.0, "> 0: validate, keep and save an exponential moving average of the weights, "
+                             "decaying by this per step (e.g. 0.999; Marian's exponential smoothing)", at_least=0,
+                             below=1, note="0 = off")
 
     def __post_init__(self) -> None:
         _in_range(self, "train")

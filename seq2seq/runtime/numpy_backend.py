@@ -12,8 +12,6 @@ import numpy as np
 
 from ..core.token_ids import EOS_ID, PAD_ID
 from ..search import algorithms
-from ..search.rules import Hypothesis
-from ..search.settings import SearchSettings
 from .onnx_model import Arrays, OnnxModel, select_memory, select_state
 
 
@@ -96,6 +94,9 @@ class OnnxBackend:
     def select_memory(self, memory: Arrays, index: np.ndarray) -> Arrays:
         return select_memory(memory, index)
 
+    def log_probs(self, scores: np.ndarray) -> np.ndarray:
+        return scores
+
     def best_tokens(self, scores: np.ndarray, k: int) -> np.ndarray:
         return row_top(scores, k)
 
@@ -149,8 +150,3 @@ class OnnxBackend:
     def rows_of(self, going: np.ndarray) -> np.ndarray:
         return np.flatnonzero(going)
 
-
-def translate_ids(model: OnnxModel, sources: Sequence[Sequence[int]], settings: SearchSettings
-                  ) -> list[list[Hypothesis]]:
-    """Search for every source (ids without </s>), in length-sorted batches; results in input order."""
-    return algorithms.translate_ids(OnnxBackend(model), sources, settings)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from ..core.errors import ModelBundleError, Seq2SeqError
 from ..data.subwords import Tokenizer
-from ..search.rules import Hypothesis
 from ..search.settings import SearchSettings
 from .folder import REDO, SRC_SPM, TGT_SPM, load_export_info
-from .numpy_backend import translate_ids
+from .numpy_backend import OnnxBackend
 from .onnx_model import OnnxModel
 from .text import TextTranslator
 
@@ -26,6 +25,7 @@ class OnnxTranslator(TextTranslator):
         self.src_tokenizer, self.tgt_tokenizer = src_tokenizer, tgt_tokenizer
         self.info = info
         self.settings = settings or SearchSettings()
+        self.models: list[OnnxModel] = [model]
 
     @classmethod
     def load(cls, path: str | Path, device: str = "auto", quantize: str = "none", threads: int = 0,
@@ -48,5 +48,5 @@ class OnnxTranslator(TextTranslator):
         return cls(OnnxModel(folder, info, threads), src_tok, tgt_tok, info,
                    SearchSettings(**settings))  # type: ignore[arg-type]
 
-    def search_ids(self, sources: list[list[int]], settings: SearchSettings) -> list[list[Hypothesis]]:
-        return translate_ids(self.model, sources, settings)
+    def backend_of(self, model: OnnxModel) -> OnnxBackend:
+        return OnnxBackend(model)

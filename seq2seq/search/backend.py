@@ -44,6 +44,9 @@ class Backend(Protocol):
     def select_memory(self, memory: Any, index: Array) -> Any:
         """The entries ``index`` [M] of the memory."""
 
+    def log_probs(self, scores: Array) -> Array:
+        """A step's scores [N, V] as log-probabilities [N, V] (float32)."""
+
     def best_tokens(self, scores: Array, k: int) -> Array:
         """The ids [N, k] of each row's k best tokens (in an order of the backend's)."""
 

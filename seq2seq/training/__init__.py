@@ -1,3 +1,3 @@
 """Training feeds truth: ``step`` (one batch's teacher-forced forward and loss), ``trainer`` (the
 loop: epochs, validation, best weights, averaging), ``schedules`` (learning rate, teacher forcing),
-``checkpoint`` (exact resume), ``distributed`` (torchrun data parallelism)."""
+``moving_average`` (EMA weights), ``checkpoint`` (exact resume), ``distributed`` (torchrun data parallelism)."""

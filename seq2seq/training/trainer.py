@@ -37,6 +37,7 @@ from ..reporting.scoring import bleu_chrf
 from ..search.settings import SearchSettings
 from .checkpoint import fingerprint, load_checkpoint, remove_snapshots, save_checkpoint, save_snapshot
 from .distributed import ProcessGroup
+from .moving_average import MovingAverage
 from .precision import autocast, candidates, check_precision, fastest, grad_scaler, numerics, quickest
 from .schedules import LearningRateSchedule, teacher_forcing_ratio
 from .step import BatchLoss, batch_loss
@@ -233,6 +234,8 @@ class Trainer:
                                              config.final_lr_fraction, config.plateau_factor,
                                              config.plateau_patience)
         self.progress = Progress()
+        # train.ema_decay: the weights validated, kept and saved are this average of the trained ones
+        self.average = MovingAverage(self.model, config.ema_decay) if config.ema_decay > 0 else None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.scaler: torch.amp.GradScaler | None = None  # fp16's, made when the run starts
         self._scaler_state: dict[str, Any] | None = None  # a resumed run's, loaded into it then
@@ -272,6 +275,8 @@ class Trainer:
         self.best_state = self._on_device(checkpoint["best_state"])
         self.recent_states = [self._on_device(s) for s in checkpoint.get("recent_states", [])]
         self._scaler_state = checkpoint.get("scaler")
+        if self.average is not None:
+            self.average.load_state_dict(checkpoint["average"])
 
     def _on_device(self, state: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
         return None if state is None else {k: v.to(self.device) for k, v in state.items()}
@@ -289,6 +294,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "best_state": self.best_state, "recent_states": self.recent_states,
             "scaler": None if self.scaler is None else self.scaler.state_dict(),
+            "average": None if self.average is None else self.average.state_dict(),
         })
 
     def teacher_forcing(self) -> float:
@@ -375,6 +381,10 @@ class Trainer:
         history = [ValidationRecord(**r) for r in p.history]
         return TrainResult(self.model, history, p.best_index, self.model.num_parameters(), averaged, p.precision)
 
+    def validated_weights(self) -> contextlib.AbstractContextManager:
+        """The weights a validation scores and keeps: the moving average's (train.ema_decay), or the model's."""
+        return contextlib.nullcontext() if self.average is None else self.average.swapped_in()
+
     def score_on_valid(self) -> tuple[dict[str, float], float]:
         """The current weights' valid loss, BLEU and chrF, and the value to minimise by train.best_metric."""
         c = self.config
@@ -448,6 +458,8 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         p.step += 1
+        if self.average is not None:
+            self.average.update(p.step)
         p.loss_sum += value
         p.token_sum += step.target_tokens
         return step.target_tokens, value
@@ -457,15 +469,20 @@ class Trainer:
         c, p = self.config, self.progress
         started = time.perf_counter()
         train_seconds = p.train_seconds + started - self.segment_start
-        values, value = self.score_on_valid()
-        valid_loss, bleu, chrf = values["valid_loss"], values["valid_bleu"], values["valid_chrf"]
         index = len(p.history)
-        if value < p.best_value:
-            p.best_value, p.best_index = value, index
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        if c.average_last > 1:
-            self.recent_states = [*self.recent_states[-(c.average_last - 1):],
-                                  {k: v.detach().clone() for k, v in self.model.state_dict().items()}]
+        with self.validated_weights():
+            values, value = self.score_on_valid()
+            if value < p.best_value:
+                p.best_value, p.best_index = value, index
+                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            if c.average_last > 1:
+                self.recent_states = [*self.recent_states[-(c.average_last - 1):],
+                                      {k: v.detach().clone() for k, v in self.model.state_dict().items()}]
+            if c.snapshots and self.checkpoint_dir is not None and self.group.is_main:
+                save_snapshot(self.checkpoint_dir, p.step, {
+                    "model": self.model.state_dict(), "step": p.step, "epoch": p.epoch,
+                    "seconds": sum(r["seconds"] for r in p.history) + train_seconds + time.perf_counter() - started})
+        valid_loss, bleu, chrf = values["valid_loss"], values["valid_bleu"], values["valid_chrf"]
         if self.schedule.observe(value):
             self.log(f"train: {c.best_metric} has not improved for {c.plateau_patience} validation(s): "
                      f"learning rate cut to {self.learning_rate():.2e}")
@@ -477,10 +494,6 @@ class Trainer:
             seconds=train_seconds + time.perf_counter() - started,
         )
         p.history.append(asdict(record))
-        if c.snapshots and self.checkpoint_dir is not None and self.group.is_main:
-            save_snapshot(self.checkpoint_dir, p.step, {
-                "model": self.model.state_dict(), "step": p.step, "epoch": p.epoch,
-                "seconds": sum(r["seconds"] for r in p.history)})
         p.loss_sum, p.token_sum, p.train_seconds = 0.0, 0, 0.0
         self.segment_start = time.perf_counter()
         self.log("validation " + " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
