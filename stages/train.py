@@ -1,9 +1,13 @@
-"""train: train the encoder-decoder on data/tokens/ and write the bundle data/model/.
+"""train [N]: train the encoder-decoder on data/tokens/ and write the bundle data/model/.
 
 Also writes metrics/train.json (summary) and metrics/train_history.csv (one row per
 validation, the curves for ``dvc plots``), and records everything in one MLflow run whose id is
 stored in the bundle, so decode and score log into the same run. An interrupted run
 (Ctrl-C, kill -9) resumes from data/checkpoints/train/ when the stage is rerun.
+
+``train N`` (stage train_seed@N, N one of train.more_seeds) trains the same model from seed N
+instead, into data/seeds/N/model/, data/checkpoints/seeds/N/ and metrics/seeds/N/
+(:mod:`seq2seq.params.seeds`).
 
 With ``train.nproc`` > 1 the stage starts itself again under torchrun, one process per rank
 (seq2seq.training.distributed); rank 0 does all the writing and logging.
@@ -28,21 +32,24 @@ from seq2seq.data.clean import read_split
 from seq2seq.data.resampling import SampledSegmentations
 from seq2seq.data.subwords import Tokenizer, load_encoded
 from seq2seq.params.config import Params, load_params
+from seq2seq.params.seeds import TrainedModel, as_seed, first_model, seed_from_args, seed_model
 from seq2seq.tracking.runs import TrainingRun
 from seq2seq.training.checkpoint import fingerprint, remove_checkpoint
 from seq2seq.training.distributed import ProcessGroup, join, launched_by_torchrun, leave, run_under_torchrun
 from seq2seq.training.trainer import find_checkpoint, train_model
 
-# Resumable checkpoints live outside the stage's outputs (DVC deletes outputs before a rerun).
-CHECKPOINTS = Path("data/checkpoints/train")
 TOKEN_FILES = ("train.npz", "valid.npz", "src.spm.model", "tgt.spm.model")
 
 
 def main() -> None:
     params = load_params()
+    target = first_model(params)
+    if sys.argv[1:]:  # one of train.more_seeds
+        seed = seed_from_args(params, sys.argv[1:], "train")
+        params, target = as_seed(params, seed), seed_model(seed)
     check_ranks(params.train.device, params.train.nproc)
     if params.train.nproc > 1 and not launched_by_torchrun():
-        status = run_under_torchrun(params.train.nproc, "stages.train")
+        status = run_under_torchrun(params.train.nproc, "stages.train", sys.argv[1:])
         if status:
             raise Seq2SeqError(f"one of the {params.train.nproc} training processes (train.nproc) failed; "
                                "its error is above")
@@ -50,12 +57,14 @@ def main() -> None:
     device = resolve_device(params.train.device, "train.device")
     group = join(device)
     try:
-        train_this_rank(params, device, group)
+        train_this_rank(params, target, device, group)
     finally:
         leave()
 
 
-def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -> None:
+def train_this_rank(params: Params, target: TrainedModel, device: torch.device, group: ProcessGroup) -> None:
+    # Resumable checkpoints live outside the stage's outputs (DVC deletes outputs before a rerun).
+    checkpoints = target.checkpoints
     src_tok = Tokenizer.load("data/tokens/src.spm.model", REMAKE)
     tgt_tok = Tokenizer.load("data/tokens/tgt.spm.model", REMAKE)
     train_split = load_encoded("data/tokens/train.npz")
@@ -72,10 +81,10 @@ def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -
     token_sha = {name: sha256_file(f"data/tokens/{name}") for name in TOKEN_FILES}
     data_sha = token_sha["train.npz"]
     data_id = "+".join(token_sha[name] for name in TOKEN_FILES)
-    previous, why = find_checkpoint(CHECKPOINTS, params.model, params.train, data_id)
+    previous, why = find_checkpoint(checkpoints, params.model, params.train, data_id)
     if not group.is_main:  # the other ranks train their shares; rank 0 logs and writes everything
         train_model(params.model, params.train, train_split, valid_split, list(valid["target"]), src_tok.vocab_size,
-                    tgt_tok, device, log=lambda line: None, checkpoint_dir=CHECKPOINTS, resume=previous,
+                    tgt_tok, device, log=lambda line: None, checkpoint_dir=checkpoints, resume=previous,
                     data_id=data_id, group=group, resegment=resegment)
         return
     print(f"train: {why}", file=sys.stderr, flush=True)
@@ -90,7 +99,7 @@ def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -
         run.log_dataset(valid, Path("data/clean/valid.tsv"), sha256_file("data/clean/valid.tsv"), "validation")
         result = train_model(params.model, params.train, train_split, valid_split, list(valid["target"]),
                              src_tok.vocab_size, tgt_tok, device, on_validation=run.log_validation,
-                             checkpoint_dir=CHECKPOINTS, resume=previous, data_id=data_id,
+                             checkpoint_dir=checkpoints, resume=previous, data_id=data_id,
                              checkpoint_meta={"mlflow_run_id": run.run_id or ""}, group=group,
                              resegment=resegment)
         best, last = result.best, result.history[-1]
@@ -114,22 +123,22 @@ def train_this_rank(params: Params, device: torch.device, group: ProcessGroup) -
                         "averaged_valid_loss": round(result.averaged.valid_loss, 4),
                         "averaged_valid_bleu": round(result.averaged.valid_bleu, 2),
                         "averaged_kept": result.averaged.kept}
-        save_bundle("data/model", result.model, src_tok, tgt_tok, {
+        save_bundle(target.bundle, result.model, src_tok, tgt_tok, {
             "src_lang": params.data.src_lang,
             "tgt_lang": params.data.tgt_lang,
             "mlflow": {"run_id": run.standing_run_id(), "experiment_id": run.experiment_id,
                        "tracking_uri": tracking_uri()},
         })
-        write_json("metrics/train.json", summary)
+        write_json(target.summary, summary)
         history = io.StringIO()
         writer = csv.DictWriter(history, fieldnames=list(asdict(result.history[0])))
         writer.writeheader()
         writer.writerows(asdict(r) for r in result.history)
-        write_text("metrics/train_history.csv", history.getvalue())
+        write_text(target.history, history.getvalue())
         run.log_summary(summary)
-        run.log_file(Path("metrics/train_history.csv"))
-        run.log_model(Path("data/model"), list(valid["source"][:2]))
-    remove_checkpoint(CHECKPOINTS)  # the bundle is written: nothing left to resume
+        run.log_file(target.history)
+        run.log_model(target.bundle, list(valid["source"][:2]))
+    remove_checkpoint(checkpoints)  # the bundle is written: nothing left to resume
     print("train: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
 
 

@@ -47,9 +47,10 @@ from seq2seq.params.pipeline_inputs import pipeline_inputs  # noqa: E402
 INPUT_MARK = "  # from params.yaml: "  # ends each download dep line this tool writes for a local file
 VARS_COMMENT = """\
 # Written from params.yaml by `python tools/stage_deps.py` (rerun it after adding a test set or
-# changing its files): the local files testset@NAME reads, merged into tests.NAME, so that DVC
-# reruns exactly that test set's stages when one changes. data/clean stands where a test set has
-# no local file (the random split, files pinned by URL and sha256).
+# changing its files, or train.more_seeds from or to []): the local files testset@NAME reads, merged
+# into tests.NAME, so that DVC reruns exactly that test set's stages when one changes (data/clean
+# stands where a test set has no local file: the random split, files pinned by URL and sha256); and
+# the ensemble@NAME stages to run with their members' seeds (none without train.more_seeds).
 """
 
 
@@ -160,9 +161,17 @@ def rewrite(text: str, expected: dict[str, list[str]]) -> str:
     return "".join(out)
 
 
-def vars_block(tests: dict[str, dict[str, str]]) -> str:
-    entry = {"tests": {name: {"reads": slots} for name, slots in tests.items()}}
+def vars_block(tests: dict[str, dict[str, str]], ensembles: dict[str, list[int]]) -> str:
+    entry = {"tests": {name: {"reads": slots} for name, slots in tests.items()}, "ensembles": ensembles}
     return VARS_COMMENT + yaml.safe_dump({"vars": [entry]}, sort_keys=False, width=120)
+
+
+def ensembles(params: Any) -> dict[str, list[int]]:
+    """The ensemble stages to write: one per test set (its members' seeds) where train.more_seeds lists
+    seeds, none where it is empty."""
+    if not params.train.more_seeds:
+        return {}
+    return {name: [params.train.seed, *params.train.more_seeds] for name in params.tests}
 
 
 def yaml_scalar(path: str) -> str:
@@ -170,9 +179,10 @@ def yaml_scalar(path: str) -> str:
     return path if re.fullmatch(r"[\w./~+@-]+", path) and not path.startswith(("-", "~", "@")) else json.dumps(path)
 
 
-def rewrite_inputs(text: str, inputs: dict) -> str:
+def rewrite_inputs(text: str, inputs: dict, ensemble_stages: dict[str, list[int]]) -> str:
     """Write the local files of ``inputs`` (:func:`seq2seq.params.pipeline_inputs.pipeline_inputs`) into
-    a dvc.yaml's text: the download stage's dep lines marked as this tool's, and the vars block."""
+    a dvc.yaml's text: the download stage's dep lines marked as this tool's, and the vars block (with
+    the :func:`ensembles` to run)."""
     head, sep, body = text.partition("\nstages:\n")
     head = (head + "\n").replace(VARS_COMMENT, "")
     head = re.sub(r"(?ms)^vars:\n(?:[ -].*\n)*", "", head).rstrip("\n") + "\n"
@@ -188,7 +198,7 @@ def rewrite_inputs(text: str, inputs: dict) -> str:
         if in_deps and line.lstrip().startswith("- ") and not following.lstrip().startswith("- "):
             indent = line[: len(line) - len(line.lstrip())]
             out += [f"{indent}- {yaml_scalar(path)}{INPUT_MARK}local file\n" for path in inputs["download"]]
-    return head + vars_block(inputs["tests"]) + sep + "".join(out)
+    return head + vars_block(inputs["tests"], ensemble_stages) + sep + "".join(out)
 
 
 RECIPE_HEADER = ("# Generated from the project's dvc.yaml and this folder's params.yaml by\n"
@@ -256,12 +266,13 @@ def recipes() -> list[Path]:
 def recipe_pipeline(folder: Path, project_text: str, params: dict) -> str:
     """A recipe's dvc.yaml: the project's stages (``project_text``, code deps written) rebased into
     ``folder``, with the local files of the recipe's ``params``."""
-    neutral = yaml.safe_load(rewrite_inputs(project_text, {"download": [], "tests": {}}))
+    neutral = yaml.safe_load(rewrite_inputs(project_text, {"download": [], "tests": {}}, {}))
     neutral.pop("vars", None)
     up = "../" * len(folder.resolve().relative_to(ROOT).parts)
     neutral["stages"] = {name: recipe_stage(stage, up) for name, stage in neutral["stages"].items()}
     text = RECIPE_HEADER + yaml.safe_dump(neutral, sort_keys=False, allow_unicode=True, width=120)
-    return rewrite_inputs(text, pipeline_inputs(params_from_dict(params, str(folder / "params.yaml"))))
+    recipe = params_from_dict(params, str(folder / "params.yaml"))
+    return rewrite_inputs(text, pipeline_inputs(recipe), ensembles(recipe))
 
 
 def pipelines() -> dict[Path, str]:
@@ -270,8 +281,9 @@ def pipelines() -> dict[Path, str]:
     defaults = render()
     text = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
     code_written = rewrite(text, expected_deps(yaml.safe_load(text)))
+    params = load_params(ROOT / "params.yaml")
     wanted = {ROOT / "params.yaml": defaults,
-              ROOT / "dvc.yaml": rewrite_inputs(code_written, pipeline_inputs(load_params(ROOT / "params.yaml")))}
+              ROOT / "dvc.yaml": rewrite_inputs(code_written, pipeline_inputs(params), ensembles(params))}
     project = yaml.safe_load(defaults)
     for folder in recipes():
         params = recipe_params(folder, project)

@@ -206,6 +206,8 @@ class ModelConfig:
 # Train params that only say how a run reports and saves itself, never what it learns: dvc.yaml's train
 # stage leaves them out (changing them retrains nothing), and a checkpoint survives a change in them.
 REPORTING_TRAIN_KEYS = ("log_every", "checkpoint_every", "snapshots")
+# More models trained as the first but from other seeds (stages train_seed@N): not a param of the first model.
+OTHER_MODELS_KEYS = ("more_seeds",)
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,10 @@ class TrainConfig:
                             "nothing: dvc repro -f -s train)")
     average_last: int = param(0, "> 1: try the average of the last N validations' weights; kept if it validates "
                               "better", at_least=0, note="0 or 1 = no averaging")
+    more_seeds: tuple[int, ...] = param((), "more models, trained as this one but each from one of these seeds (stages "
+                                        "train_seed@N, data/seeds/N/), scored alone and as an ensemble with this "
+                                        "one (stages seed_scores@N, ensemble@NAME); after changing the list "
+                                        "from or to [], run python tools/stage_deps.py")
     ema_decay: float = param(0.0, "> 0: validate, keep and save an exponential moving average of the weights, "
                              "decaying by this per step (e.g. 0.999; Marian's exponential smoothing)", at_least=0,
                              below=1, note="0 = off")
@@ -276,6 +282,11 @@ class TrainConfig:
                              "teacher forcing is scheduled down: use a value <= train.teacher_forcing_start")
         if self.best_metric != "valid_loss" and self.valid_bleu_sentences == 0:
             raise ParamError("train.best_metric", self.best_metric, "BLEU/chrF need train.valid_bleu_sentences > 0")
+        if len(set(self.more_seeds)) != len(self.more_seeds) or self.seed in self.more_seeds:
+            raise ParamError("train.more_seeds", list(self.more_seeds), "list each seed once, and not train.seed "
+                             f"({self.seed}): each is a model of its own")
+        if any(s < 0 for s in self.more_seeds):
+            raise ParamError("train.more_seeds", list(self.more_seeds), "use seeds >= 0")
         validate_device_name("train.device", self.device)
 
 
@@ -408,6 +419,10 @@ def _check_type(key: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamError(key, value, "use a number")
         return float(value)
+    if get_origin(annotation) is tuple and get_args(annotation)[1:] == (Ellipsis,):
+        if not isinstance(value, list):
+            raise ParamError(key, value, "use a list, e.g. [1, 2] ([] for none)")
+        return tuple(_check_type(key, one, get_args(annotation)[0]) for one in value)
     if dataclasses.is_dataclass(annotation):
         return _build(annotation, key, value, "")
     if annotation is str:

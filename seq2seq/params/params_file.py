@@ -39,6 +39,8 @@ def scalar(value: Any) -> str:
         return repr(value)
     if value == "":
         return '""'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(scalar(one) for one in value) + "]"
     return yaml.safe_dump([value], default_flow_style=True, width=10**6).strip()[1:-1]
 
 

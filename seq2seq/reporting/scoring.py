@@ -97,3 +97,12 @@ def scores_by_length(sources: Sequence[str], hypotheses: Sequence[str], referenc
                      "max_words": high if high else max(words[i] for i in picked),
                      "sentences": len(picked), "bleu": round(bleu, 2), "chrf": round(chrf, 2)})
     return rows
+
+
+def spread(values: Sequence[float]) -> dict:
+    """``{"mean": .., "sd": .., "n": ..}`` of scores over runs (seeds): the sample standard deviation
+    (n - 1; 0.0 for one run), what a results table reports as mean ± sd."""
+    n = len(values)
+    mean = sum(values) / n
+    sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+    return {"mean": round(mean, 4), "sd": round(sd, 4), "n": n}

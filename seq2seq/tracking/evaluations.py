@@ -61,15 +61,17 @@ class Evaluation:
     samples: dict[str, list] = field(default_factory=dict)
     dvc_experiment: str | None = None
     model: dict[str, Any] = field(default_factory=dict)  # the model's config (config.json's model: cell, ...)
+    members: list[str] = field(default_factory=list)  # an ensemble's models ("seed 42: run ID"); [] for one model
 
     @property
     def name(self) -> str:
-        return f"{self.test_set} · {settings_label(self.decode)}"
+        ensemble = f" · ensemble of {len(self.members)}" if self.members else ""
+        return f"{self.test_set} · {settings_label(self.decode)}{ensemble}"
 
     def key(self, training_run_id: str) -> str:
-        """The same model, test set (by content) and settings give the same key."""
+        """The same model (or ensemble), test set (by content) and settings give the same key."""
         what = {"run": training_run_id, "test_set": self.test_set, "digest": self.test_digest,
-                "decode": self.decode, "score": self.score}
+                "decode": self.decode, "score": self.score, **({"members": self.members} if self.members else {})}
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
@@ -116,7 +118,9 @@ class EvaluationLog(TrainingRunWriter):
                 "test_set": evaluation.test_set, "model_run": parent_id,
                 **{f"model.{k}": v for k, v in evaluation.model.items()},
                 **{f"decode.{k}": v for k, v in evaluation.decode.items()},
-                **{f"score.{k}": v for k, v in evaluation.score.items()}}))
+                **{f"score.{k}": v for k, v in evaluation.score.items()},
+                **({"ensemble.size": len(evaluation.members), "ensemble.members": "; ".join(evaluation.members)}
+                   if evaluation.members else {})}))
             from mlflow.data.sources import LocalArtifactDatasetSource
 
             dataset = mlflow.data.from_pandas(evaluation.pairs,

@@ -31,9 +31,11 @@ VALIDATION_METRICS = ("train_loss", "valid_loss", "valid_perplexity", "valid_ble
 
 
 def run_name(params: Params) -> str:
-    """The DVC experiment's name where there is one, else the model in brief: ``gru-luong-256``."""
-    model = params.model
-    return os.environ.get("DVC_EXP_NAME") or f"{model.cell}-{model.attention}-{model.hidden_size}"
+    """The DVC experiment's name where there is one, else the model in brief: ``gru-luong-256``; one of
+    several seeds (train.more_seeds) adds its seed: ``gru-luong-256-seed7``."""
+    model, seed = params.model, params.train.seed
+    name = os.environ.get("DVC_EXP_NAME") or f"{model.cell}-{model.attention}-{model.hidden_size}"
+    return f"{name}-seed{seed}" if params.train.more_seeds else name
 
 
 class TrainingRun(NeverBreaks):

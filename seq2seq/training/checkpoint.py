@@ -18,14 +18,14 @@ from typing import Any
 import torch
 
 from ..core.atomic import atomic_path
-from ..params.config import REPORTING_TRAIN_KEYS, ModelConfig, TrainConfig
+from ..params.config import OTHER_MODELS_KEYS, REPORTING_TRAIN_KEYS, ModelConfig, TrainConfig
 
 CHECKPOINT_FILE = "last.pt"
 SNAPSHOTS = "snapshots"  # with train.snapshots: the weights at every validation, step-NNNNNNN.pt
 FORMAT_VERSION = 2
 # Train params a checkpoint survives a change in: the reporting ones, and where and on how many threads it
 # runs (a run may resume on another device; dvc.yaml still lists these two: they can change the last bits).
-NEUTRAL_TRAIN_KEYS = REPORTING_TRAIN_KEYS + ("device", "threads")
+NEUTRAL_TRAIN_KEYS = REPORTING_TRAIN_KEYS + OTHER_MODELS_KEYS + ("device", "threads")
 
 
 def code_digest(package: Path = Path(__file__).resolve().parents[1]) -> str:

@@ -56,13 +56,13 @@ def launched_by_torchrun() -> bool:
     return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
-def run_under_torchrun(nproc: int, module: str, extra_args: Sequence[str] = ()) -> int:
-    """Start ``python -m module`` as ``nproc`` ranks on this machine; return torchrun's exit status.
+def run_under_torchrun(nproc: int, module: str, module_args: Sequence[str] = ()) -> int:
+    """Start ``python -m module MODULE_ARGS`` as ``nproc`` ranks on this machine; return torchrun's exit status.
 
     For several machines, run ``torchrun --nnodes … --rdzv-endpoint … -m module`` on each
     yourself: a stage already under torchrun does not start it again."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               *extra_args, "-m", module]
+               "-m", module, *module_args]
     # If this process is killed, torchrun is told to stop (it then stops its ranks).
     return subprocess.call(command, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
 

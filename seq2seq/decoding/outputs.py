@@ -1,0 +1,44 @@
+"""What decoding a test set writes: the translations and what comes with them.
+
+``hypotheses.txt`` (the best translation of each sentence, one per line), ``alignments.txt`` (its
+word alignment from attention, Pharaoh format, one line per sentence; attention models only),
+``nbest.tsv`` (with n-best > 1: line, rank, score, log_prob, translation), ``attention/NN.png``
+(heatmaps of the first sentences) and ``settings.json`` (the decode params used).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..core.atomic import atomic_dir
+from ..reporting.figures import attention_heatmap
+from ..runtime.alignment import pharaoh
+from ..runtime.text import Translation, nbest_table
+
+
+def write_decoded(folder: str | Path, name: str, results: list[list[Translation]], settings: dict[str, Any],
+                  nbest: int, examples: int) -> None:
+    """Write ``folder`` (replacing it whole, or leaving the old one if anything fails)."""
+    with atomic_dir(folder) as out:
+        (out / "hypotheses.txt").write_text("".join(hyps[0].text + "\n" for hyps in results), encoding="utf-8")
+        if any(hyps[0].attention is not None for hyps in results):
+            (out / "alignments.txt").write_text("".join(pharaoh(hyps[0].alignment()) + "\n" for hyps in results),
+                                                encoding="utf-8")
+        if nbest > 1:
+            (out / "nbest.tsv").write_text(nbest_table(results), encoding="utf-8")
+        for n, hyps in enumerate(results[:examples], start=1):
+            best = hyps[0]
+            if best.attention is not None:
+                (out / "attention").mkdir(exist_ok=True)
+                attention_heatmap(out / "attention" / f"{n:02d}.png", best.source_pieces, best.target_pieces,
+                                  best.attention.numpy() if hasattr(best.attention, "numpy") else best.attention,
+                                  title=f"{name} sentence {n}: {best.text}"[:120])
+        (out / "settings.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+
+
+def search_label(search: Any) -> str:
+    """``beam 5``, ``sampling (temperature 0.8, ...)``, with the n-best if any: how a stage searched."""
+    how = (f"sampling (temperature {search.temperature}, top-k {search.top_k}, top-p {search.top_p}, seed "
+           f"{search.seed})" if search.sampling else f"beam {search.beam}")
+    return how + (f", {search.nbest}-best" if search.nbest > 1 else "")

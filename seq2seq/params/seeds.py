@@ -1,0 +1,54 @@
+"""The models a pipeline trains: the first from ``train.seed`` (stage ``train``), and one more from each
+seed of ``train.more_seeds`` (stages ``train_seed@N``), trained alike but for the seed, each with its
+own bundle, checkpoints, metrics and MLflow training run; where each one's files live."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..core.errors import Seq2SeqError
+from .config import Params
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """One model of the pipeline: its seed and where its files are."""
+
+    seed: int
+    bundle: Path  # the model bundle (the train stage's output)
+    checkpoints: Path  # where an interrupted training resumes from (outside the stage's outputs)
+    summary: Path  # metrics: the training summary (JSON)
+    history: Path  # metrics: one row per validation (CSV)
+    decoded: Path | None = None  # a seed's own translations of every test set (stage seed_scores@N)
+    scores: Path | None = None  # ... and their scores (metrics)
+
+
+def first_model(params: Params) -> TrainedModel:
+    return TrainedModel(params.train.seed, Path("data/model"), Path("data/checkpoints/train"),
+                        Path("metrics/train.json"), Path("metrics/train_history.csv"))
+
+
+def seed_model(seed: int) -> TrainedModel:
+    return TrainedModel(seed, Path(f"data/seeds/{seed}/model"), Path(f"data/checkpoints/seeds/{seed}"),
+                        Path(f"metrics/seeds/{seed}/train.json"), Path(f"metrics/seeds/{seed}/train_history.csv"),
+                        Path(f"data/seeds/{seed}/decode"), Path(f"metrics/seeds/{seed}/scores.json"))
+
+
+def all_models(params: Params) -> list[TrainedModel]:
+    """The first model, then one per ``train.more_seeds``, in that order (an ensemble's members)."""
+    return [first_model(params)] + [seed_model(s) for s in params.train.more_seeds]
+
+
+def seed_from_args(params: Params, args: list[str], stage: str) -> int:
+    """The seed a per-seed stage was started for (``python -m stages.STAGE N``), one of train.more_seeds."""
+    args = [a for a in args if a != "--debug"]
+    known = ", ".join(map(str, params.train.more_seeds)) or "none"
+    if len(args) != 1 or not args[0].isdigit() or int(args[0]) not in params.train.more_seeds:
+        raise Seq2SeqError(f"usage: python -m stages.{stage} N, N one of train.more_seeds in params.yaml ({known})")
+    return int(args[0])
+
+
+def as_seed(params: Params, seed: int) -> Params:
+    """``params`` for the model of ``seed``: train.seed is it, train.more_seeds the group's other seeds."""
+    group = [params.train.seed, *params.train.more_seeds]
+    return replace(params, train=replace(params.train, seed=seed, more_seeds=tuple(s for s in group if s != seed)))

@@ -1,0 +1,68 @@
+"""ensemble NAME: test set NAME translated by all the pipeline's models together, and every model's
+score side by side (the stage exists where train.more_seeds lists seeds).
+
+The ensemble is the first model (data/model, train.seed) and one per train.more_seeds
+(data/seeds/N/model), each step scoring a token by the mean of their log-probabilities
+(:mod:`seq2seq.search.ensemble`), searched as decode.* says. Writes data/ensemble/NAME/ (as the decode
+stage writes data/decode/NAME/) and metrics/ensemble/NAME.json: the ensemble's BLEU, chrF and TER
+with its members, and each single model's BLEU and chrF by seed with their mean and standard
+deviation (from metrics/scores/NAME.json and metrics/seeds/N/scores.json). The evaluation is
+recorded in MLflow as a child of the first model's training run, naming its members.
+"""
+import dataclasses
+import sys
+from pathlib import Path
+
+from seq2seq.bundle.files import load_bundle_info
+from seq2seq.core.atomic import sha256_file, write_json
+from seq2seq.core.errors import Seq2SeqError
+from seq2seq.core.guard import run_guarded
+from seq2seq.core.stage_outputs import read_output_json
+from seq2seq.data.clean import read_split
+from seq2seq.data.testsets import PAIRS, test_set_from_args
+from seq2seq.decoding.load import load_translator
+from seq2seq.decoding.outputs import search_label, write_decoded
+from seq2seq.params.config import flatten, load_params
+from seq2seq.params.seeds import all_models
+from seq2seq.reporting.scoring import score_corpus, spread
+from seq2seq.tracking.evaluations import Evaluation, EvaluationLog
+
+
+def main() -> None:
+    params = load_params()
+    name, _ = test_set_from_args(params, sys.argv[1:], "ensemble")
+    models = all_models(params)
+    if len(models) < 2:
+        raise Seq2SeqError("train.more_seeds is empty: no ensemble to decode; run python tools/stage_deps.py "
+                           "(it drops the ensemble stages), then dvc repro")
+    cfg = params.decode
+    translator = load_translator([m.bundle for m in models], device=cfg.device, quantize=cfg.quantize,
+                                 **dataclasses.asdict(cfg.search))
+    pairs_path = Path(f"data/tests/{name}/{PAIRS}")
+    test = read_split(pairs_path)
+    results = translator.translate_details(list(test["source"]), attention=translator.attends)
+    hypotheses = [hyps[0].text for hyps in results]
+    out = Path("data/ensemble") / name
+    write_decoded(out, name, results, flatten(cfg), cfg.search.nbest, cfg.attention_examples)
+    scores = score_corpus(hypotheses, list(test["target"]), params.score)
+    runs = [load_bundle_info(m.bundle).get("mlflow", {}).get("run_id") or "" for m in models]
+    members = [f"seed {m.seed}" + (f": run {run}" if run else "") for m, run in zip(models, runs)]
+    single = {models[0].seed: read_output_json(f"metrics/scores/{name}.json")}
+    single |= {m.seed: read_output_json(m.scores)["tests"][name] for m in models[1:]}
+    record = {"test_set": name, "ensemble": {**scores, "members": members},
+              "single_models": {"seeds": {str(seed): {k: s[k] for k in ("bleu", "chrf")} for seed, s in single.items()},
+                                **{k: spread([s[k] for s in single.values()]) for k in ("bleu", "chrf")}},
+              "decode": flatten(cfg)}
+    write_json(f"metrics/ensemble/{name}.json", record)
+    EvaluationLog(runs[0] or None).record(Evaluation(
+        test_set=name, test_digest=sha256_file(pairs_path), decode=flatten(cfg), score=flatten(params.score),
+        metrics={k: scores[k] for k in ("bleu", "chrf", "ter")}, signatures=scores["signatures"], pairs=test,
+        pairs_path=pairs_path, artifacts=[out / "hypotheses.txt"], attention=sorted((out / "attention").glob("*.png")),
+        model=load_bundle_info(models[0].bundle)["model"], members=members))
+    bleu = record["single_models"]["bleu"]
+    print(f"ensemble {name}: {len(models)} models, {search_label(cfg.search)}: BLEU {scores['bleu']:.2f}  "
+          f"chrF {scores['chrf']:.2f}; single models BLEU {bleu['mean']:.2f} ± {bleu['sd']:.2f}")
+
+
+if __name__ == "__main__":
+    run_guarded(main, "ensemble")
