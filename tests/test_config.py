@@ -104,6 +104,12 @@ def test_a_declared_range_is_what_validation_enforces(section, field):
         ({"train": {"nproc": 0}}, "train.nproc", ">= 1"),
         ({"decode": {"early_stop": "yes"}}, "decode.early_stop", "true or false"),
         ({"train": {"average_last": -1}}, "train.average_last", ">= 0"),
+        ({"train": {"ema_decay": 1.0}}, "train.ema_decay", "[0, 1)"),
+        ({"train": {"more_seeds": 7}}, "train.more_seeds", "use a list"),
+        ({"train": {"more_seeds": [7, "x"]}}, "train.more_seeds", "use an integer"),
+        ({"train": {"more_seeds": [7, 7]}}, "train.more_seeds", "each seed once"),
+        ({"train": {"seed": 7, "more_seeds": [7]}}, "train.more_seeds", "not train.seed (7)"),
+        ({"train": {"more_seeds": [-1]}}, "train.more_seeds", ">= 0"),
         ({"train": {"subword_sampling": -0.1}}, "train.subword_sampling", ">= 0"),
         ({"train": {"word_dropout": 1.0}}, "train.word_dropout", "[0, 1)"),
         ({"train": {"subword_sampling": 1.0}, "tokenize": {"model_type": "bpe"}}, "train.subword_sampling",
@@ -209,3 +215,21 @@ def test_auto_says_when_it_stays_on_the_cpu_beside_a_gpu_with_a_cpu_build_of_tor
     assert "running on the CPU, though this machine has an NVIDIA GPU: this torch" in capsys.readouterr().err
     monkeypatch.setattr(devices, "nvidia_gpu_present", lambda: False)
     assert resolve_device("auto") == torch.device("cpu") and capsys.readouterr().err == ""
+
+
+def test_a_seed_of_more_seeds_gets_the_groups_params_and_its_own_files():
+    from seq2seq.core.errors import Seq2SeqError
+    from seq2seq.params.config import params_from_dict
+    from seq2seq.params.seeds import all_models, as_seed, seed_from_args
+
+    params = params_from_dict({"train": {"seed": 42, "more_seeds": [1, 2]}})
+    assert seed_from_args(params, ["2"], "train") == 2
+    for bad in ([], ["3"], ["x"], ["1", "2"]):
+        with pytest.raises(Seq2SeqError, match="one of train.more_seeds in params.yaml \\(1, 2\\)"):
+            seed_from_args(params, bad, "train")
+    two = as_seed(params, 2)
+    assert (two.train.seed, two.train.more_seeds) == (2, (42, 1)) and two.model == params.model
+    models = all_models(params)
+    assert [m.seed for m in models] == [42, 1, 2]
+    assert [str(m.bundle) for m in models] == ["data/model", "data/seeds/1/model", "data/seeds/2/model"]
+    assert len({m.checkpoints for m in models}) == 3

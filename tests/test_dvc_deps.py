@@ -86,14 +86,17 @@ def test_a_default_changed_in_its_declaration_reaches_params_yaml_the_recipes_an
 
 
 def test_train_stage_params_are_what_can_change_the_model():
-    """Every train key but the reporting ones, the whole model section, the languages the bundle records."""
+    """Every train key but the reporting ones and the list of more seeds, the whole model section, the
+    languages the bundle records; a seed's stage the same but train.seed (its seed is its own)."""
     from dataclasses import fields
 
-    from seq2seq.params.config import REPORTING_TRAIN_KEYS, TrainConfig
+    from seq2seq.params.config import OTHER_MODELS_KEYS, REPORTING_TRAIN_KEYS, TrainConfig
 
-    train_keys = {f"train.{f.name}" for f in fields(TrainConfig) if f.name not in REPORTING_TRAIN_KEYS}
+    train_keys = {f"train.{f.name}" for f in fields(TrainConfig)
+                  if f.name not in REPORTING_TRAIN_KEYS + OTHER_MODELS_KEYS}
     assert set(STAGES["train"]["params"]) == {"data.src_lang", "data.tgt_lang", "model"} | train_keys
     assert len(STAGES["train"]["params"]) == len(set(STAGES["train"]["params"]))
+    assert set(STAGES["train_seed"]["do"]["params"]) == set(STAGES["train"]["params"]) - {"train.seed"}
 
 
 def test_recipes_run_the_projects_pipeline():

@@ -29,7 +29,8 @@ ALLOWED = {  # subpackage -> the lower subpackages its modules may import (besid
     "fast": {"core", "params", "model"},
     "runtime": {"core", "search", "data"},  # data: the tokenizer
     "bundle": {"core", "params", "data", "model", "fast", "runtime"},  # runtime: an exported folder's files
-    "decoding": {"core", "search", "data", "model", "fast", "runtime", "bundle"},  # runtime: text API, exports
+    "decoding": {"core", "search", "data", "reporting", "model", "fast", "runtime", "bundle"},  # runtime: text API,
+    # exports; reporting: the attention heatmaps of a decoded test set
     "training": {"core", "search", "params", "data", "model", "fast", "bundle", "decoding", "reporting"},
     "export": {"core", "data", "model", "fast", "bundle", "runtime"},
     "tracking": {"core", "search", "params", "training", "decoding", "runtime", "tracking"},

@@ -470,18 +470,16 @@ class Trainer:
         started = time.perf_counter()
         train_seconds = p.train_seconds + started - self.segment_start
         index = len(p.history)
+        keep = c.average_last > 1 or (c.snapshots and self.checkpoint_dir is not None and self.group.is_main)
         with self.validated_weights():
             values, value = self.score_on_valid()
-            if value < p.best_value:
-                p.best_value, p.best_index = value, index
-                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            if c.average_last > 1:
-                self.recent_states = [*self.recent_states[-(c.average_last - 1):],
-                                      {k: v.detach().clone() for k, v in self.model.state_dict().items()}]
-            if c.snapshots and self.checkpoint_dir is not None and self.group.is_main:
-                save_snapshot(self.checkpoint_dir, p.step, {
-                    "model": self.model.state_dict(), "step": p.step, "epoch": p.epoch,
-                    "seconds": sum(r["seconds"] for r in p.history) + train_seconds + time.perf_counter() - started})
+            validated = ({k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                         if keep or value < p.best_value else None)
+        if value < p.best_value:
+            p.best_value, p.best_index = value, index
+            self.best_state = validated
+        if c.average_last > 1:
+            self.recent_states = [*self.recent_states[-(c.average_last - 1):], validated]
         valid_loss, bleu, chrf = values["valid_loss"], values["valid_bleu"], values["valid_chrf"]
         if self.schedule.observe(value):
             self.log(f"train: {c.best_metric} has not improved for {c.plateau_patience} validation(s): "
@@ -494,6 +492,10 @@ class Trainer:
             seconds=train_seconds + time.perf_counter() - started,
         )
         p.history.append(asdict(record))
+        if c.snapshots and self.checkpoint_dir is not None and self.group.is_main:
+            save_snapshot(self.checkpoint_dir, p.step, {
+                "model": validated, "step": p.step, "epoch": p.epoch,
+                "seconds": sum(r["seconds"] for r in p.history)})
         p.loss_sum, p.token_sum, p.train_seconds = 0.0, 0, 0.0
         self.segment_start = time.perf_counter()
         self.log("validation " + " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
