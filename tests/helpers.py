@@ -58,16 +58,29 @@ def evaluation_runs(client, experiment_id: str, parent_run_id: str | None = None
     return client.search_runs([experiment_id], filter_string=query)
 
 
-def straight_and_resumed_mid_epoch(run, tmp_path: Path, monkeypatch):
-    """Train with ``run(folder, resume)`` twice: straight through, and resumed from the first
-    checkpoint the straight run wrote inside epoch 2 (train.checkpoint_every must fall there).
-    Returns both results."""
+def resumed_mid_epoch_as_straight(config, tmp_path: Path, monkeypatch, resegment=None):
+    """Train the tiny model on 200 synthetic pairs with ``config`` twice: straight through, and resumed
+    from the first checkpoint the straight run wrote inside epoch 2 (``config.checkpoint_every`` must
+    fall there); assert that both logged the same training losses and ended with the same weights, bit
+    for bit. Returns both results and the runner ``train(folder, resume=None, config=config)``.
+    ``resegment``: a callable ``(pairs, src_tok, tgt_tok) -> resegment`` for train_model."""
     import shutil
 
     import torch
 
     from seq2seq.training import trainer as trainer_module
     from seq2seq.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+    from seq2seq.training.trainer import train_model
+
+    pairs = synthetic_pairs(200)
+    src_tok, tgt_tok = tokenizers(pairs)
+    split = encode(pairs, src_tok, tgt_tok)
+    epochs = None if resegment is None else resegment(pairs, src_tok, tgt_tok)
+
+    def train(folder, resume=None, config=config):
+        return train_model(TINY_MODEL, config, split, split, [b for _, b in pairs], src_tok.vocab_size, tgt_tok,
+                           torch.device("cpu"), log=lambda line: None, checkpoint_dir=folder, resume=resume,
+                           resegment=epochs)
 
     saved_steps: list[int] = []
     real_save = trainer_module.save_checkpoint
@@ -80,13 +93,17 @@ def straight_and_resumed_mid_epoch(run, tmp_path: Path, monkeypatch):
             shutil.copy(folder / CHECKPOINT_FILE, tmp_path / "mid.pt")
 
     monkeypatch.setattr(trainer_module, "save_checkpoint", save_and_keep_one)
-    straight = run(tmp_path / "a")
+    straight = train(tmp_path / "a")
     assert saved_steps, "no checkpoint inside epoch 2"
     (tmp_path / "b").mkdir()
     shutil.copy(tmp_path / "mid.pt", tmp_path / "b" / CHECKPOINT_FILE)
     checkpoint = torch.load(tmp_path / "b" / CHECKPOINT_FILE, weights_only=False)
-    resumed = run(tmp_path / "b", resume=load_checkpoint(tmp_path / "b", checkpoint["fingerprint"])[0])
-    return straight, resumed
+    resumed = train(tmp_path / "b", resume=load_checkpoint(tmp_path / "b", checkpoint["fingerprint"])[0])
+    assert [r.train_loss for r in straight.history] == [r.train_loss for r in resumed.history]
+    assert [r.valid_loss for r in straight.history] == [r.valid_loss for r in resumed.history]
+    for name, x in straight.model.state_dict().items():
+        assert torch.equal(x, resumed.model.state_dict()[name]), name
+    return straight, resumed, train
 
 
 def cli(*args, input_text=None, blocked=(), cwd=None):

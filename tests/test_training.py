@@ -13,7 +13,7 @@ from seq2seq.training.schedules import LearningRateSchedule, lr_factor, teacher_
 from seq2seq.training.step import scheduled_sampling_logits
 from seq2seq.training.trainer import train_model
 from tests.conftest import synthetic_pairs
-from tests.helpers import TINY_MODEL, encode, straight_and_resumed_mid_epoch, tokenizers
+from tests.helpers import TINY_MODEL, encode, resumed_mid_epoch_as_straight, tokenizers
 from tests.test_search import greedy_search
 
 
@@ -107,21 +107,12 @@ def test_subword_sampling_resumes_mid_epoch_to_the_same_weights(tmp_path, monkey
     """A run resumed from a checkpoint in its second epoch sees that epoch's segmentation again."""
     from seq2seq.data.resampling import SampledSegmentations
 
-    pairs = synthetic_pairs(200)
-    src_tok, tgt_tok = tokenizers(pairs)
-    split = encode(pairs, src_tok, tgt_tok)
-    sampled = SampledSegmentations([a for a, _ in pairs], [b for _, b in pairs], src_tok, tgt_tok, 0.1, seed=3)
+    def sampled(pairs, src_tok, tgt_tok):
+        return SampledSegmentations([a for a, _ in pairs], [b for _, b in pairs], src_tok, tgt_tok, 0.1,
+                                    seed=3).epoch
+
     cfg = TrainConfig(epochs=3, batch_tokens=200, valid_bleu_sentences=0, threads=1, checkpoint_every=5)
-
-    def run(folder, resume=None):
-        return train_model(TINY_MODEL, cfg, split, split, [b for _, b in pairs], src_tok.vocab_size, tgt_tok,
-                           torch.device("cpu"), log=lambda line: None, checkpoint_dir=folder, resume=resume,
-                           resegment=sampled.epoch)
-
-    straight, resumed = straight_and_resumed_mid_epoch(run, tmp_path, monkeypatch)
-    assert [r.train_loss for r in straight.history] == [r.train_loss for r in resumed.history]
-    for name, x in straight.model.state_dict().items():
-        assert torch.equal(x, resumed.model.state_dict()[name]), name
+    resumed_mid_epoch_as_straight(cfg, tmp_path, monkeypatch, resegment=sampled)
 
 
 def test_lr_schedule():
@@ -446,21 +437,10 @@ def test_the_moving_average_of_the_weights_follows_its_formula():
 def test_a_run_with_a_moving_average_resumes_to_the_same_weights(tmp_path, monkeypatch):
     """train.ema_decay: the kept weights are the average (not the trained ones), validated as such, and a
     run resumed mid-epoch ends bit for bit where an uninterrupted one does."""
-    pairs = synthetic_pairs(200)
-    src_tok, tgt_tok = tokenizers(pairs)
-    split = encode(pairs, src_tok, tgt_tok)
     cfg = TrainConfig(epochs=3, batch_tokens=200, valid_bleu_sentences=0, threads=1, checkpoint_every=5,
                       ema_decay=0.9)
-
-    def run(folder, resume=None, config=cfg):
-        return train_model(TINY_MODEL, config, split, split, [b for _, b in pairs], src_tok.vocab_size, tgt_tok,
-                           torch.device("cpu"), log=lambda line: None, checkpoint_dir=folder, resume=resume)
-
-    straight, resumed = straight_and_resumed_mid_epoch(run, tmp_path, monkeypatch)
-    assert [r.valid_loss for r in straight.history] == [r.valid_loss for r in resumed.history]
-    for name, x in straight.model.state_dict().items():
-        assert torch.equal(x, resumed.model.state_dict()[name]), name
-    plain = run(tmp_path / "plain", config=TrainConfig(**{**cfg.__dict__, "ema_decay": 0.0}))
+    straight, _, train = resumed_mid_epoch_as_straight(cfg, tmp_path, monkeypatch)
+    plain = train(tmp_path / "plain", config=TrainConfig(**{**cfg.__dict__, "ema_decay": 0.0}))
     assert [r.train_loss for r in plain.history] == [r.train_loss for r in straight.history]  # training alike
     assert [r.valid_loss for r in plain.history] != [r.valid_loss for r in straight.history]  # validated: not
     kept = straight.model.state_dict()

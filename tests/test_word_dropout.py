@@ -7,7 +7,7 @@ from seq2seq.params.config import TrainConfig
 from seq2seq.training.trainer import train_model
 from seq2seq.training.word_dropout import drop_words, hide_tokens
 from tests.conftest import synthetic_pairs
-from tests.helpers import TINY_MODEL, encode, straight_and_resumed_mid_epoch, tokenizers
+from tests.helpers import TINY_MODEL, encode, resumed_mid_epoch_as_straight, tokenizers
 
 
 def test_hides_real_tokens_at_the_asked_rate_and_never_the_specials():
@@ -56,15 +56,6 @@ def test_training_with_word_dropout_is_reproducible_and_differs_from_training_wi
 
 def test_word_dropout_resumes_mid_epoch_to_the_same_weights(tmp_path, monkeypatch):
     """The masks come from the generator a checkpoint saves: a resumed run draws the same ones."""
-    pairs, src_tok, tgt_tok, split = _setup()
     cfg = TrainConfig(epochs=3, batch_tokens=200, valid_bleu_sentences=0, threads=1, checkpoint_every=5,
                       word_dropout=0.2)
-
-    def run(folder, resume=None):
-        return train_model(TINY_MODEL, cfg, split, split, [b for _, b in pairs], src_tok.vocab_size, tgt_tok,
-                           torch.device("cpu"), log=lambda line: None, checkpoint_dir=folder, resume=resume)
-
-    straight, resumed = straight_and_resumed_mid_epoch(run, tmp_path, monkeypatch)
-    assert [r.train_loss for r in straight.history] == [r.train_loss for r in resumed.history]
-    for name, x in straight.model.state_dict().items():
-        assert torch.equal(x, resumed.model.state_dict()[name]), name
+    resumed_mid_epoch_as_straight(cfg, tmp_path, monkeypatch)

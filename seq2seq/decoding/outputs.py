@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..core.atomic import atomic_dir
 from ..reporting.figures import attention_heatmap
