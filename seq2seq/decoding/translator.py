@@ -15,6 +15,7 @@ from ..model.seq2seq import Seq2Seq
 from ..runtime.text import TextTranslator, Translation, nbest_table
 from .load import load_translator
 from ..search.settings import SearchSettings
+from ..search.forced import Scored
 from .torch_backend import Hypothesis, TorchBackend
 
 __all__ = ["Translation", "Translator", "nbest_table", "quantize_int8"]
@@ -72,7 +73,8 @@ class Translator(TextTranslator):
         return super().search_ids(sources, settings)
 
     @torch.inference_mode()
-    def score_ids(self, sources: list[list[int]], targets: list[list[int]], settings: SearchSettings):
+    def score_ids(self, sources: list[list[int]], targets: list[list[int]], settings: SearchSettings
+                  ) -> list[Scored]:
         return super().score_ids(sources, targets, settings)
 
 

@@ -18,7 +18,7 @@ from ..data.subwords import Tokenizer
 from ..search import algorithms
 from ..search.backend import Backend
 from ..search.ensemble import Ensemble, shares
-from ..search.forced import score_ids
+from ..search.forced import Scored, score_ids
 from ..search.rules import Hypothesis
 from ..search.settings import SearchSettings
 from .alignment import word_alignment
@@ -94,7 +94,8 @@ class TextTranslator:
         """Per source (token ids without </s>), its hypotheses best first."""
         return algorithms.translate_ids(self.backend(), sources, settings)
 
-    def score_ids(self, sources: list[list[int]], targets: list[list[int]], settings: SearchSettings):
+    def score_ids(self, sources: list[list[int]], targets: list[list[int]], settings: SearchSettings
+                  ) -> list[Scored]:
         """Forced decoding of ``targets`` given ``sources`` (ids without </s>): :func:`~seq2seq.search.forced.score_ids`."""
         return score_ids(self.backend(), sources, targets, settings.length_penalty, settings.batch_size)
 

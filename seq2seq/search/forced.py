@@ -18,16 +18,14 @@ from .rules import length_penalty
 
 class Forced:
     """Feeds each sentence its given tokens (``targets`` [B, T]: ids then </s>, padded), recording
-    each token's log-probability (and, with ``attention``, the step's attention weights)."""
+    each token's log-probability."""
 
-    def __init__(self, xp: Backend, targets: Array, lengths: list[int], source_length: int,
-                 attention: bool) -> None:
+    def __init__(self, xp: Backend, targets: Array, lengths: list[int]) -> None:
         self.xp, self.targets = xp, targets
         self.longest = max(lengths)
         self.row_length = xp.array(lengths, "int64")
         self.token_log_probs = xp.full(tuple(targets.shape), 0.0, "float32")
         self.log_prob = xp.full((targets.shape[0],), 0.0, "float32")  # summed as the search sums
-        self.weights = xp.full((*targets.shape, source_length), 0.0, "float32") if attention else None
         self.rows = xp.arange(targets.shape[0])
         self.given: Array = None
 
@@ -37,8 +35,6 @@ class Forced:
         token = xp.log_probs_at(scores, given[:, None])[:, 0]
         self.token_log_probs[rows, step] = token
         self.log_prob[rows] += token
-        if self.weights is not None and weights is not None:
-            self.weights[rows, step] = weights
         return step + 1 < self.row_length
 
     def carry_on(self, keep: Array | None) -> tuple[Array, Array | None]:
@@ -51,17 +47,15 @@ class Forced:
 class Scored:
     """One given translation's score under the model (as a search would rank it)."""
 
-    def __init__(self, tokens: list[int], token_log_probs: list[float], log_prob: float, alpha: float,
-                 attention: object = None) -> None:
+    def __init__(self, tokens: list[int], token_log_probs: list[float], log_prob: float, alpha: float) -> None:
         self.tokens = tokens  # without </s>
         self.token_log_probs = token_log_probs  # one per token, then the </s>'s
         self.log_prob = log_prob
         self.score = log_prob / length_penalty(len(tokens) + 1, alpha)
-        self.attention = attention  # [tokens + 1, source tokens + 1] with attention asked for, else None
 
 
 def score_ids(xp: Backend, sources: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], alpha: float,
-              batch_size: int, attention: bool = False) -> list[Scored]:
+              batch_size: int) -> list[Scored]:
     """Score each ``targets[i]`` (ids without </s>) as the translation of ``sources[i]`` (ids without
     </s>), in batches ordered by source length as the search's (so a model's own output scores as
     its search reported); results in input order."""
@@ -75,13 +69,10 @@ def score_ids(xp: Backend, sources: Sequence[Sequence[int]], targets: Sequence[S
         given = [list(targets[i]) + [EOS_ID] for i in chunk]
         width = max(len(g) for g in given)
         padded = xp.array([g + [PAD_ID] * (width - len(g)) for g in given], "int64")
-        strategy = Forced(xp, padded, [len(g) for g in given], src.shape[1], attention and xp.has_attention)
+        strategy = Forced(xp, padded, [len(g) for g in given])
         run(xp, src, lengths, strategy)
         token_log_probs, log_probs = xp.host(strategy.token_log_probs).tolist(), strategy.log_prob.tolist()
-        weights = None if strategy.weights is None else xp.host(strategy.weights)
-        source_lengths = lengths.tolist()
         for row, i in enumerate(chunk):
             n = len(given[row])
-            attn = None if weights is None else weights[row, :n, :source_lengths[row]]
-            results[i] = Scored(given[row][:-1], token_log_probs[row][:n], log_probs[row], alpha, attn)
+            results[i] = Scored(given[row][:-1], token_log_probs[row][:n], log_probs[row], alpha)
     return results  # type: ignore[return-value]
