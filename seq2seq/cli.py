@@ -84,14 +84,18 @@ def _score(args: argparse.Namespace) -> None:
 
     sources, source_where = _read_lines(args.source, "--source", "source sentences")
     given, where = _read_lines(args.input, "-i", "translations")
-    if args.nbest:  # groups separated by blank lines, a line "translation[TAB score]"
-        groups: list[list[str]] = [[]]
+    if args.nbest:  # as translate --nbest prints them: lines "translation[TAB score]", a blank line after each list
+        groups: list[list[str]] = []
+        current: list[str] | None = None
         for line in given:
-            if line:
-                groups[-1].append(line.split("\t")[0])
-            elif groups[-1]:
-                groups.append([])
-        groups = [g for g in groups if g]
+            if line or current is None:  # a blank line opening a list: an empty sentence's empty translation
+                current = current if current is not None else []
+                current.append(line.split("\t")[0])
+            else:
+                groups.append(current)
+                current = None
+        if current:
+            groups.append(current)
     else:
         groups = [[line] for line in given]
     if len(groups) != len(sources):

@@ -131,7 +131,7 @@ def test_word_alignment_by_hand():
 
 def test_the_command_line_ensembles_scores_rescores_nbest_lists_and_aligns(models, tmp_path):
     source = tmp_path / "source.txt"
-    source.write_text("The red cat sees the dog.\nThe old horse has the book.\n", encoding="utf-8")
+    source.write_text("The red cat sees the dog.\n\nThe old horse has the book.\n", encoding="utf-8")
     a, b = str(models["a"]), str(models["b"])
     nbest = cli("translate", "--model", a, "--beam", "3", "--nbest", "2", "--scores", "-i", str(source))
     assert nbest.returncode == 0, nbest.stderr
@@ -140,20 +140,20 @@ def test_the_command_line_ensembles_scores_rescores_nbest_lists_and_aligns(model
     assert own.returncode == 0, own.stderr
     mine = [line.split("\t") for line in own.stdout.splitlines() if line]
     searched = [line.split("\t") for line in nbest.stdout.splitlines() if line]
-    assert [m[0] for m in mine] == [s[0] for s in searched] and len(mine) == 4
+    assert [m[0] for m in mine] == [s[0] for s in searched] and len(mine) == 5  # the empty line's one
     rescored = cli("score", "--model", b, "--source", str(source), "--nbest", "--per-token",
                    "-i", str(tmp_path / "nbest.txt"))
     assert rescored.returncode == 0, rescored.stderr
-    assert rescored.stdout.count("\n\n") == 2 and all(len(line.split("\t")) == 4
+    assert rescored.stdout.count("\n\n") == 3 and all(len(line.split("\t")) == 4
                                                        for line in rescored.stdout.splitlines() if line)
     aligned = cli("translate", "--model", a, "--model", b, "--alignments", "-i", str(source))
     assert aligned.returncode == 0, aligned.stderr
     for line, text in zip(aligned.stdout.splitlines(), source.read_text().splitlines()):
-        translation, alignment = line.split("\t")
+        translation, alignment = line.split("\t")  # an empty line: an empty translation, no pairs
         assert len(alignment.split()) == len(translation.split())
         assert all(0 <= int(p.split("-")[0]) < len(text.split()) for p in alignment.split())
     one_line_error(cli("score", "--model", a, "--source", str(source), input_text="one line\n"),
-                   "stdin", "1 lines", "--source", "2 lines")
+                   "stdin", "1 lines", "--source", "3 lines")
     one_line_error(cli("translate", "--model", a, "--model", str(models["a-onnx"]), input_text="x\n"),
                    "--model", "all trained bundles or all exported folders")
     one_line_error(cli("translate", "--model", a, "--model", b, "--weights", "1", input_text="x\n"), "--weights")
