@@ -12,7 +12,7 @@ import sys
 from seq2seq.core.guard import run_guarded
 from seq2seq.data.clean import read_split
 from seq2seq.data.testsets import PAIRS, test_set_from_args
-from seq2seq.decoding.outputs import search_label, write_decoded
+from seq2seq.decoding.outputs import decode_test_set, search_label
 from seq2seq.decoding.translator import Translator
 from seq2seq.params.config import flatten, load_params
 
@@ -24,9 +24,9 @@ def main() -> None:
     translator = Translator.load("data/model", device=cfg.device, quantize=cfg.quantize,
                                  **dataclasses.asdict(cfg.search))
     sources = list(read_split(f"data/tests/{name}/{PAIRS}")["source"])
-    results = translator.translate_details(sources, attention=translator.attends)  # attention: alignments
-    write_decoded(f"data/decode/{name}", name, results, flatten(cfg), cfg.search.nbest, cfg.attention_examples)
-    print(f"decode {name}: {len(results):,} sentences, {search_label(cfg.search)}")
+    decode_test_set(translator, name, sources, f"data/decode/{name}", flatten(cfg), cfg.search.nbest,
+                    cfg.attention_examples)
+    print(f"decode {name}: {len(sources):,} sentences, {search_label(cfg.search)}")
 
 
 if __name__ == "__main__":

@@ -14,18 +14,18 @@ import sys
 from pathlib import Path
 
 from seq2seq.bundle.files import load_bundle_info
-from seq2seq.core.atomic import sha256_file, write_json
+from seq2seq.core.atomic import write_json
 from seq2seq.core.errors import Seq2SeqError
 from seq2seq.core.guard import run_guarded
 from seq2seq.core.stage_outputs import read_output_json
 from seq2seq.data.clean import read_split
 from seq2seq.data.testsets import PAIRS, test_set_from_args
 from seq2seq.decoding.load import load_translator
-from seq2seq.decoding.outputs import search_label, write_decoded
+from seq2seq.decoding.outputs import decode_test_set, search_label
 from seq2seq.params.config import flatten, load_params
 from seq2seq.params.seeds import all_models
 from seq2seq.reporting.scoring import score_corpus, spread
-from seq2seq.tracking.evaluations import Evaluation, EvaluationLog
+from seq2seq.tracking.evaluations import EvaluationLog, test_set_evaluation
 
 
 def main() -> None:
@@ -40,12 +40,12 @@ def main() -> None:
                                  **dataclasses.asdict(cfg.search))
     pairs_path = Path(f"data/tests/{name}/{PAIRS}")
     test = read_split(pairs_path)
-    results = translator.translate_details(list(test["source"]), attention=translator.attends)
-    hypotheses = [hyps[0].text for hyps in results]
     out = Path("data/ensemble") / name
-    write_decoded(out, name, results, flatten(cfg), cfg.search.nbest, cfg.attention_examples)
+    hypotheses = decode_test_set(translator, name, test["source"], out, flatten(cfg), cfg.search.nbest,
+                                 cfg.attention_examples)
     scores = score_corpus(hypotheses, list(test["target"]), params.score)
-    runs = [load_bundle_info(m.bundle).get("mlflow", {}).get("run_id") or "" for m in models]
+    infos = [load_bundle_info(m.bundle) for m in models]
+    runs = [info.get("mlflow", {}).get("run_id") or "" for info in infos]
     members = [f"seed {m.seed}" + (f": run {run}" if run else "") for m, run in zip(models, runs)]
     single = {models[0].seed: read_output_json(f"metrics/scores/{name}.json")}
     single |= {m.seed: read_output_json(m.scores)["tests"][name] for m in models[1:]}
@@ -54,11 +54,9 @@ def main() -> None:
                                 **{k: spread([s[k] for s in single.values()]) for k in ("bleu", "chrf")}},
               "decode": flatten(cfg)}
     write_json(f"metrics/ensemble/{name}.json", record)
-    EvaluationLog(runs[0] or None).record(Evaluation(
-        test_set=name, test_digest=sha256_file(pairs_path), decode=flatten(cfg), score=flatten(params.score),
-        metrics={k: scores[k] for k in ("bleu", "chrf", "ter")}, signatures=scores["signatures"], pairs=test,
-        pairs_path=pairs_path, artifacts=[out / "hypotheses.txt"], attention=sorted((out / "attention").glob("*.png")),
-        model=load_bundle_info(models[0].bundle)["model"], members=members))
+    EvaluationLog(runs[0] or None).record(test_set_evaluation(
+        name, pairs_path, test, flatten(cfg), flatten(params.score), scores, infos[0]["model"],
+        artifacts=[out / "hypotheses.txt"], attention=sorted((out / "attention").glob("*.png")), members=members))
     bleu = record["single_models"]["bleu"]
     print(f"ensemble {name}: {len(models)} models, {search_label(cfg.search)}: BLEU {scores['bleu']:.2f}  "
           f"chrF {scores['chrf']:.2f}; single models BLEU {bleu['mean']:.2f} ± {bleu['sd']:.2f}")

@@ -10,12 +10,11 @@ by-length chart and the decode stage's attention heatmaps as artifacts.
 """
 import csv
 import io
-import os
 import sys
 from pathlib import Path
 
 from seq2seq.bundle.files import load_bundle_info
-from seq2seq.core.atomic import sha256_file, write_json, write_text
+from seq2seq.core.atomic import write_json, write_text
 from seq2seq.core.guard import run_guarded
 from seq2seq.core.stage_outputs import read_output_json, read_output_lines
 from seq2seq.data.clean import read_split
@@ -23,7 +22,7 @@ from seq2seq.data.testsets import PAIRS, test_set_from_args
 from seq2seq.params.config import flatten, load_params
 from seq2seq.reporting.figures import scores_by_length_chart
 from seq2seq.reporting.scoring import multi_reference_scores, score_corpus, scores_by_length
-from seq2seq.tracking.evaluations import Evaluation, EvaluationLog
+from seq2seq.tracking.evaluations import EvaluationLog, test_set_evaluation
 
 
 def main() -> None:
@@ -53,18 +52,13 @@ def main() -> None:
     scores_by_length_chart(scored / "scores_by_length.png", by_length, title=f"{name}, {len(hypotheses):,} sentences")
 
     n = min(cfg.samples, len(hypotheses))
-    metrics = {k: scores[k] for k in ("bleu", "chrf", "ter")}
-    if multi:
-        metrics |= {"bleu_multi_ref": multi["bleu"], "chrf_multi_ref": multi["chrf"]}
-    pairs_path = Path(f"data/tests/{name}/{PAIRS}")
-    evaluation = Evaluation(
-        test_set=name, test_digest=sha256_file(pairs_path), decode=settings, score=flatten(cfg), metrics=metrics,
-        signatures=scores["signatures"], pairs=test, pairs_path=pairs_path,
+    evaluation = test_set_evaluation(
+        name, Path(f"data/tests/{name}/{PAIRS}"), test, settings, flatten(cfg), scores, bundle["model"],
+        metrics={"bleu_multi_ref": multi["bleu"], "chrf_multi_ref": multi["chrf"]} if multi else {},
         artifacts=[decoded / "hypotheses.txt", *(scored / f for f in ("scores.json", "scores_by_length.csv",
                                                                       "scores_by_length.png"))],
         attention=sorted((decoded / "attention").glob("*.png")),
-        samples={"source": sources[:n], "reference": references[:n], "translation": hypotheses[:n]},
-        dvc_experiment=os.environ.get("DVC_EXP_NAME") or None, model=bundle["model"])
+        samples={"source": sources[:n], "reference": references[:n], "translation": hypotheses[:n]})
     run_id = EvaluationLog(bundle.get("mlflow", {}).get("run_id")).record(evaluation)
     extra = f"  (all references: BLEU {multi['bleu']:.2f}  chrF {multi['chrf']:.2f})" if multi else ""
     print(f"score {name}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  TER {scores['ter']:.2f}{extra}"

@@ -10,16 +10,16 @@ import sys
 from pathlib import Path
 
 from seq2seq.bundle.files import load_bundle_info
-from seq2seq.core.atomic import sha256_file, write_json
+from seq2seq.core.atomic import write_json
 from seq2seq.core.guard import run_guarded
 from seq2seq.data.clean import read_split
 from seq2seq.data.testsets import PAIRS
-from seq2seq.decoding.outputs import search_label, write_decoded
+from seq2seq.decoding.outputs import decode_test_set, search_label
 from seq2seq.decoding.translator import Translator
 from seq2seq.params.config import flatten, load_params
 from seq2seq.params.seeds import seed_from_args, seed_model
 from seq2seq.reporting.scoring import score_corpus
-from seq2seq.tracking.evaluations import Evaluation, EvaluationLog
+from seq2seq.tracking.evaluations import EvaluationLog, test_set_evaluation
 
 
 def main() -> None:
@@ -33,15 +33,12 @@ def main() -> None:
     for name in params.tests:
         pairs_path = Path(f"data/tests/{name}/{PAIRS}")
         test = read_split(pairs_path)
-        results = translator.translate_details(list(test["source"]), attention=translator.attends)
-        hypotheses = [hyps[0].text for hyps in results]
-        write_decoded(model.decoded / name, name, results, flatten(cfg), cfg.search.nbest, 0)
+        hypotheses = decode_test_set(translator, name, test["source"], model.decoded / name, flatten(cfg),
+                                     cfg.search.nbest, 0)
         scores[name] = score_corpus(hypotheses, list(test["target"]), params.score)
-        EvaluationLog(bundle.get("mlflow", {}).get("run_id")).record(Evaluation(
-            test_set=name, test_digest=sha256_file(pairs_path), decode=flatten(cfg), score=flatten(params.score),
-            metrics={k: scores[name][k] for k in ("bleu", "chrf", "ter")}, signatures=scores[name]["signatures"],
-            pairs=test, pairs_path=pairs_path, artifacts=[model.decoded / name / "hypotheses.txt"],
-            model=bundle["model"]))
+        EvaluationLog(bundle.get("mlflow", {}).get("run_id")).record(test_set_evaluation(
+            name, pairs_path, test, flatten(cfg), flatten(params.score), scores[name], bundle["model"],
+            artifacts=[model.decoded / name / "hypotheses.txt"]))
         print(f"seed_scores {model.seed} {name}: BLEU {scores[name]['bleu']:.2f}  chrF {scores[name]['chrf']:.2f}  "
               f"({search_label(cfg.search)})")
     write_json(model.scores, {"seed": model.seed, "decode": flatten(cfg), "tests": scores})

@@ -50,7 +50,7 @@ VARS_COMMENT = """\
 # changing its files, or train.more_seeds from or to []): the local files testset@NAME reads, merged
 # into tests.NAME, so that DVC reruns exactly that test set's stages when one changes (data/clean
 # stands where a test set has no local file: the random split, files pinned by URL and sha256); and
-# the ensemble@NAME stages to run with their members' seeds (none without train.more_seeds).
+# the ensemble@NAME stages to run (none without train.more_seeds).
 """
 
 
@@ -161,17 +161,15 @@ def rewrite(text: str, expected: dict[str, list[str]]) -> str:
     return "".join(out)
 
 
-def vars_block(tests: dict[str, dict[str, str]], ensembles: dict[str, list[int]]) -> str:
+def vars_block(tests: dict[str, dict[str, str]], ensembles: dict[str, dict]) -> str:
     entry = {"tests": {name: {"reads": slots} for name, slots in tests.items()}, "ensembles": ensembles}
     return VARS_COMMENT + yaml.safe_dump({"vars": [entry]}, sort_keys=False, width=120)
 
 
-def ensembles(params: Any) -> dict[str, list[int]]:
-    """The ensemble stages to write: one per test set (its members' seeds) where train.more_seeds lists
-    seeds, none where it is empty."""
-    if not params.train.more_seeds:
-        return {}
-    return {name: [params.train.seed, *params.train.more_seeds] for name in params.tests}
+def ensembles(params: Any) -> dict[str, dict]:
+    """The ensemble stages to write: one per test set where train.more_seeds lists seeds (the stage
+    reads which from params.yaml, so changing the seeds leaves this as it is), none where it is empty."""
+    return {name: {} for name in params.tests} if params.train.more_seeds else {}
 
 
 def yaml_scalar(path: str) -> str:
@@ -179,7 +177,7 @@ def yaml_scalar(path: str) -> str:
     return path if re.fullmatch(r"[\w./~+@-]+", path) and not path.startswith(("-", "~", "@")) else json.dumps(path)
 
 
-def rewrite_inputs(text: str, inputs: dict, ensemble_stages: dict[str, list[int]]) -> str:
+def rewrite_inputs(text: str, inputs: dict, ensemble_stages: dict[str, dict]) -> str:
     """Write the local files of ``inputs`` (:func:`seq2seq.params.pipeline_inputs.pipeline_inputs`) into
     a dvc.yaml's text: the download stage's dep lines marked as this tool's, and the vars block (with
     the :func:`ensembles` to run)."""

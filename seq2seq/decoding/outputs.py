@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..core.atomic import atomic_dir
 from ..reporting.figures import attention_heatmap
 from ..runtime.alignment import pharaoh
-from ..runtime.text import Translation, nbest_table
+from ..runtime.text import TextTranslator, Translation, nbest_table
+
+
+def decode_test_set(translator: TextTranslator, name: str, sources: Sequence[str], folder: str | Path,
+                    settings: dict[str, Any], nbest: int, examples: int) -> list[str]:
+    """Translate test set ``name`` (with attention where a model attends: for the alignments and
+    heatmaps), write ``folder`` (:func:`write_decoded`) and return the best translation of each sentence."""
+    results = translator.translate_details(list(sources), attention=translator.attends)
+    write_decoded(folder, name, results, settings, nbest, examples)
+    return [hyps[0].text for hyps in results]
 
 
 def write_decoded(folder: str | Path, name: str, results: list[list[Translation]], settings: dict[str, Any],

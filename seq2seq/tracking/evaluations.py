@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.atomic import sha256_file
 from ..core.mlflow_store import configure_tracking, tracking_uri
 from .store import TrainingRunWriter, retry_locked
 
@@ -73,6 +75,17 @@ class Evaluation:
         what = {"run": training_run_id, "test_set": self.test_set, "digest": self.test_digest,
                 "decode": self.decode, "score": self.score, **({"members": self.members} if self.members else {})}
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def test_set_evaluation(name: str, pairs_path: Path, pairs: Any, decode: dict[str, Any], score: dict[str, Any],
+                        scores: dict[str, Any], model: dict[str, Any], **more: Any) -> Evaluation:
+    """The evaluation of test set ``name`` (its pairs file and table) scored by sacreBLEU (``scores``, as
+    :func:`seq2seq.reporting.scoring.score_corpus` gives them), tagged with the DVC experiment it ran
+    in; ``more``: the other fields of :class:`Evaluation` (extra metrics in ``metrics``)."""
+    metrics = {k: scores[k] for k in ("bleu", "chrf", "ter")} | more.pop("metrics", {})
+    return Evaluation(test_set=name, test_digest=sha256_file(pairs_path), decode=decode, score=score,
+                      metrics=metrics, signatures=scores["signatures"], pairs=pairs, pairs_path=pairs_path,
+                      dvc_experiment=os.environ.get("DVC_EXP_NAME") or None, model=model, **more)
 
 
 class EvaluationLog(TrainingRunWriter):

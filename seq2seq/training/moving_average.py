@@ -23,20 +23,20 @@ class MovingAverage:
         self.decay = decay
         named = list(model.named_parameters())
         self.names = [name for name, _ in named]
-        self.parameters = [p for _, p in named]
-        self.average = [p.detach().clone() for p in self.parameters]
+        self.parameters = [p.detach() for _, p in named]  # views: the optimizer updates them in place
+        self.average = [p.clone() for p in self.parameters]
 
     def update(self, step: int) -> None:
         """Fold in the weights after optimizer step ``step`` (counted from 1)."""
         decay = min(self.decay, (1 + step) / (10 + step))
         with torch.no_grad():
-            torch._foreach_lerp_(self.average, [p.detach() for p in self.parameters], 1.0 - decay)
+            torch._foreach_lerp_(self.average, self.parameters, 1.0 - decay)
 
     @contextlib.contextmanager
     def swapped_in(self) -> Iterator[None]:
         """The model holds the averaged weights inside the block, its own again after it."""
         with torch.no_grad():
-            own = [p.detach().clone() for p in self.parameters]
+            own = [p.clone() for p in self.parameters]
             for p, a in zip(self.parameters, self.average):
                 p.copy_(a)
         try:
