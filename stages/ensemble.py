@@ -5,9 +5,11 @@ The ensemble is the first model (data/model, train.seed) and one per train.more_
 (data/seeds/N/model), each step scoring a token by the mean of their log-probabilities
 (:mod:`seq2seq.search.ensemble`), searched as decode.* says. Writes data/ensemble/NAME/ (as the decode
 stage writes data/decode/NAME/) and metrics/ensemble/NAME.json: the ensemble's BLEU, chrF and TER
-with its members, and each single model's BLEU and chrF by seed with their mean and standard
-deviation (from metrics/scores/NAME.json and metrics/seeds/N/scores.json). The evaluation is
-recorded in MLflow as a child of the first model's training run, naming its members.
+with its members and their training minutes in all; the ensembles of its first 2, 3, ... models
+(what fewer training minutes buy; their translations in data/ensemble/NAME/first_K.txt); and each
+single model's BLEU, chrF and training minutes by seed with their mean and standard deviation (from
+metrics/scores/NAME.json, metrics/seeds/N/scores.json and each model's training summary). The
+evaluation is recorded in MLflow as a child of the first model's training run, naming its members.
 """
 import dataclasses
 import sys
@@ -36,22 +38,36 @@ def main() -> None:
         raise Seq2SeqError("train.more_seeds is empty: no ensemble to decode; run python tools/stage_deps.py "
                            "(it drops the ensemble stages), then dvc repro")
     cfg = params.decode
-    translator = load_translator([m.bundle for m in models], device=cfg.device, quantize=cfg.quantize,
-                                 **dataclasses.asdict(cfg.search))
+    search = dataclasses.asdict(cfg.search)
     pairs_path = Path(f"data/tests/{name}/{PAIRS}")
     test = read_split(pairs_path)
+    minutes = {m.seed: round(read_output_json(m.summary)["wall_seconds"] / 60, 1) for m in models}
+    smaller, more_files = [], {}
+    for k in range(2, len(models)):  # the first k models: an ensemble of fewer training minutes
+        first = models[:k]
+        found = load_translator([m.bundle for m in first], device=cfg.device, quantize=cfg.quantize,
+                                **search).translate(list(test["source"]))
+        more_files[f"first_{k}.txt"] = "".join(text + "\n" for text in found)
+        smaller.append({"seeds": [m.seed for m in first], **score_corpus(found, list(test["target"]), params.score),
+                        "training_minutes": round(sum(minutes[m.seed] for m in first), 1)})
+    translator = load_translator([m.bundle for m in models], device=cfg.device, quantize=cfg.quantize, **search)
     out = Path("data/ensemble") / name
     hypotheses = decode_test_set(translator, name, test["source"], out, flatten(cfg), cfg.search.nbest,
-                                 cfg.attention_examples)
+                                 cfg.attention_examples, more_files)
     scores = score_corpus(hypotheses, list(test["target"]), params.score)
     infos = [load_bundle_info(m.bundle) for m in models]
     runs = [info.get("mlflow", {}).get("run_id") or "" for info in infos]
     members = [f"seed {m.seed}" + (f": run {run}" if run else "") for m, run in zip(models, runs)]
     single = {models[0].seed: read_output_json(f"metrics/scores/{name}.json")}
     single |= {m.seed: read_output_json(m.scores)["tests"][name] for m in models[1:]}
-    record = {"test_set": name, "ensemble": {**scores, "members": members},
-              "single_models": {"seeds": {str(seed): {k: s[k] for k in ("bleu", "chrf")} for seed, s in single.items()},
-                                **{k: spread([s[k] for s in single.values()]) for k in ("bleu", "chrf")}},
+    record = {"test_set": name,
+              "ensemble": {**scores, "members": members, "training_minutes": round(sum(minutes.values()), 1)},
+              "smaller_ensembles": smaller,
+              "single_models": {"seeds": {str(seed): {"bleu": s["bleu"], "chrf": s["chrf"],
+                                                      "training_minutes": minutes[seed]}
+                                          for seed, s in single.items()},
+                                **{k: spread([s[k] for s in single.values()]) for k in ("bleu", "chrf")},
+                                "training_minutes": spread(list(minutes.values()))},
               "decode": flatten(cfg)}
     write_json(f"metrics/ensemble/{name}.json", record)
     EvaluationLog(runs[0] or None).record(test_set_evaluation(
@@ -59,7 +75,8 @@ def main() -> None:
         artifacts=[out / "hypotheses.txt"], attention=sorted((out / "attention").glob("*.png")), members=members))
     bleu = record["single_models"]["bleu"]
     print(f"ensemble {name}: {len(models)} models, {search_label(cfg.search)}: BLEU {scores['bleu']:.2f}  "
-          f"chrF {scores['chrf']:.2f}; single models BLEU {bleu['mean']:.2f} ± {bleu['sd']:.2f}")
+          f"chrF {scores['chrf']:.2f}; single models BLEU {bleu['mean']:.2f} ± {bleu['sd']:.2f}"
+          + "".join(f"; first {len(e['seeds'])}: BLEU {e['bleu']:.2f}" for e in smaller))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 alone and all of them as an ensemble, with the mean ± sd; changing one seed reruns that seed's stages only."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import sys
@@ -68,6 +69,30 @@ def test_the_ensemble_sits_beside_each_model_and_their_mean_and_sd(seeded):
     assert len(hypotheses) == len(alignments) == record["ensemble"]["sentences"]
     for text, line in zip(hypotheses, alignments):
         assert len(line.split()) == len(text.split())
+    minutes = {s: json.loads((repo / path).read_text())["wall_seconds"] / 60 for s, path in
+               (("42", "metrics/train.json"), ("7", "metrics/seeds/7/train.json"), ("8", "metrics/seeds/8/train.json"))}
+    assert {s: v["training_minutes"] for s, v in record["single_models"]["seeds"].items()} == pytest.approx(
+        minutes, abs=0.05)
+    assert record["ensemble"]["training_minutes"] == pytest.approx(sum(minutes.values()), abs=0.1)
+
+
+def test_the_ensemble_of_the_first_two_models_translates_as_those_two_models(seeded):
+    repo, _, _ = seeded
+    from seq2seq.data.clean import read_split
+    from seq2seq.decoding.load import load_translator
+    from seq2seq.params.config import load_params
+    from seq2seq.reporting.scoring import score_corpus
+
+    record = json.loads((repo / "metrics/ensemble/test.json").read_text())
+    (first_two,) = record["smaller_ensembles"]  # three models: the first two, then all of them
+    assert first_two["seeds"] == [42, 7]
+    params = load_params(repo / "params.yaml")
+    test = read_split(repo / "data/tests/test/pairs.tsv")
+    translator = load_translator([repo / "data/model", repo / "data/seeds/7/model"],
+                                 **dataclasses.asdict(params.decode.search))
+    found = translator.translate(list(test["source"]))
+    assert (repo / "data/ensemble/test/first_2.txt").read_text(encoding="utf-8").splitlines() == found
+    assert first_two["bleu"] == score_corpus(found, list(test["target"]), params.score)["bleu"]
 
 
 def test_changing_one_seed_reruns_that_seeds_stages_and_the_ensemble_only(seeded):

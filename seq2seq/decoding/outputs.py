@@ -3,7 +3,8 @@
 ``hypotheses.txt`` (the best translation of each sentence, one per line), ``alignments.txt`` (its
 word alignment from attention, Pharaoh format, one line per sentence; attention models only),
 ``nbest.tsv`` (with n-best > 1: line, rank, score, log_prob, translation), ``attention/NN.png``
-(heatmaps of the first sentences) and ``settings.json`` (the decode params used).
+(heatmaps of the first sentences), ``settings.json`` (the decode params used) and any further text
+files a stage adds (the ensemble stage: its smaller ensembles' translations).
 """
 from __future__ import annotations
 
@@ -18,18 +19,22 @@ from ..runtime.text import TextTranslator, Translation, nbest_table
 
 
 def decode_test_set(translator: TextTranslator, name: str, sources: Sequence[str], folder: str | Path,
-                    settings: dict[str, Any], nbest: int, examples: int) -> list[str]:
+                    settings: dict[str, Any], nbest: int, examples: int,
+                    more_files: dict[str, str] | None = None) -> list[str]:
     """Translate test set ``name`` (with attention where a model attends: for the alignments and
     heatmaps), write ``folder`` (:func:`write_decoded`) and return the best translation of each sentence."""
     results = translator.translate_details(list(sources), attention=translator.attends)
-    write_decoded(folder, name, results, settings, nbest, examples)
+    write_decoded(folder, name, results, settings, nbest, examples, more_files)
     return [hyps[0].text for hyps in results]
 
 
 def write_decoded(folder: str | Path, name: str, results: list[list[Translation]], settings: dict[str, Any],
-                  nbest: int, examples: int) -> None:
-    """Write ``folder`` (replacing it whole, or leaving the old one if anything fails)."""
+                  nbest: int, examples: int, more_files: dict[str, str] | None = None) -> None:
+    """Write ``folder`` (replacing it whole, or leaving the old one if anything fails), with
+    ``more_files`` (file name: text) beside the rest."""
     with atomic_dir(folder) as out:
+        for file_name, text in (more_files or {}).items():
+            (out / file_name).write_text(text, encoding="utf-8")
         (out / "hypotheses.txt").write_text("".join(hyps[0].text + "\n" for hyps in results), encoding="utf-8")
         if any(hyps[0].attention is not None for hyps in results):
             (out / "alignments.txt").write_text("".join(pharaoh(hyps[0].alignment()) + "\n" for hyps in results),
