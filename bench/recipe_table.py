@@ -2,8 +2,8 @@
 
     python bench/recipe_table.py recipes/multi30k-en-de-plain recipes/multi30k-en-de-gru-luong ...
 
-For each recipe: its model, the train stage's minutes (metrics/train.json: wall time, validations
-included), the pipeline's own scores of its first test set with its decode settings
+For each recipe: its model, its training minutes (metrics/train_history.csv: validations included,
+over every interruption), the pipeline's own scores of its first test set with its decode settings
 (metrics/scores/NAME.json, beam 5 in the Multi30k recipes), and greedy scores of the same
 model, decoded here (the pipeline decodes with one setting). A recipe with ``train.more_seeds`` adds
 its single models' BLEU as mean ± sd over all its seeds, and the BLEU of the ensembles of its
@@ -26,6 +26,7 @@ from seq2seq.data.clean import read_split  # noqa: E402
 from seq2seq.data.testsets import PAIRS  # noqa: E402
 from seq2seq.decoding.translator import Translator  # noqa: E402
 from seq2seq.params.config import load_params  # noqa: E402
+from seq2seq.params.seeds import training_minutes  # noqa: E402
 from seq2seq.reporting.scoring import score_corpus  # noqa: E402
 
 
@@ -50,7 +51,7 @@ def row(recipe: Path) -> dict:
     greedy = score_corpus(translator.translate(list(pairs["source"])), list(pairs["target"]), params.score)
     result = {
         "recipe": recipe.name, "model": describe(params), "parameters": train["parameters"],
-        "epochs": train["epochs"], "train_minutes": round(train["wall_seconds"] / 60, 1),
+        "epochs": train["epochs"], "train_minutes": training_minutes(recipe / "metrics/train_history.csv"),
         "precision": params.train.precision, "vocab_size": params.tokenize.vocab_size, "dropout": params.model.dropout,
         "word_dropout": params.train.word_dropout, "subword_sampling": params.train.subword_sampling,
         "label_smoothing": params.train.label_smoothing,

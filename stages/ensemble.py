@@ -8,7 +8,7 @@ stage writes data/decode/NAME/) and metrics/ensemble/NAME.json: the ensemble's B
 with its members and their training minutes in all; the ensembles of its first 2, 3, ... models
 (what fewer training minutes buy; their translations in data/ensemble/NAME/first_K.txt); and each
 single model's BLEU, chrF and training minutes by seed with their mean and standard deviation (from
-metrics/scores/NAME.json, metrics/seeds/N/scores.json and each model's training summary). The
+metrics/scores/NAME.json, metrics/seeds/N/scores.json and each model's training history). The
 evaluation is recorded in MLflow as a child of the first model's training run, naming its members.
 """
 import dataclasses
@@ -41,7 +41,7 @@ def main() -> None:
     search = dataclasses.asdict(cfg.search)
     pairs_path = Path(f"data/tests/{name}/{PAIRS}")
     test = read_split(pairs_path)
-    minutes = {m.seed: round(read_output_json(m.summary)["wall_seconds"] / 60, 1) for m in models}
+    minutes = {m.seed: m.training_minutes() for m in models}
     smaller, more_files = [], {}
     for k in range(2, len(models)):  # the first k models: an ensemble of fewer training minutes
         first = models[:k]

@@ -116,7 +116,8 @@ def train_this_rank(params: Params, target: TrainedModel, device: torch.device, 
             "parameters": result.parameters,
             "train_tokens_per_second": round(sum(r.tokens_per_second * r.seconds for r in result.history)
                                              / max(train_seconds, 1e-9)),
-            "wall_seconds": round(time.perf_counter() - started, 1),
+            "training_seconds": round(train_seconds, 1),  # validations included, over every resume
+            "wall_seconds": round(time.perf_counter() - started, 1),  # this run of the stage
         }
         if result.averaged is not None:
             summary |= {"averaged_validations": result.averaged.validations,

@@ -3,10 +3,12 @@ seed of ``train.more_seeds`` (stages ``train_seed@N``), trained alike but for th
 own bundle, checkpoints, metrics and MLflow training run; where each one's files live."""
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.errors import Seq2SeqError
+from ..core.stage_outputs import REMAKE, read_output_lines
 from .config import Params
 
 
@@ -21,6 +23,21 @@ class TrainedModel:
     history: Path  # metrics: one row per validation (CSV)
     decoded: Path | None = None  # a seed's own translations of every test set (stage seed_scores@N)
     scores: Path | None = None  # ... and their scores (metrics)
+
+    def training_minutes(self, folder: Path = Path(".")) -> float:
+        """Minutes this model trained, validations included, over every interruption and resume (the
+        sum of the history's ``seconds``); ``folder``: the project the paths are relative to."""
+        return training_minutes(folder / self.history)
+
+
+def training_minutes(history: Path) -> float:
+    """The minutes of a training history (``train_history.csv``: one row per validation, each with
+    the seconds of training and validating since the one before)."""
+    rows = csv.DictReader(read_output_lines(history))
+    try:
+        return round(sum(float(row["seconds"]) for row in rows) / 60, 1)
+    except (KeyError, TypeError, ValueError):
+        raise Seq2SeqError(f"{history}: no seconds in a row of the training history; {REMAKE}") from None
 
 
 def first_model(params: Params) -> TrainedModel:
