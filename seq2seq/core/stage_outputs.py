@@ -25,6 +25,16 @@ def read_output_bytes(path: str | Path) -> bytes:
         raise Seq2SeqError(f"{path}: a folder, not a file; {REMAKE}") from None
 
 
+def output_file(path: str | Path) -> Path:
+    """``path``, a stage's output to be read in pieces, once it is known to be a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise Seq2SeqError(f"{path}: a folder, not a file; {REMAKE}")
+    if not path.exists():
+        raise Seq2SeqError(f"{path}: missing; {REMAKE}")
+    return path
+
+
 def read_output_lines(path: str | Path) -> list[str]:
     """The lines of a text output (without their line ends)."""
     raw = read_output_bytes(path)

@@ -1,4 +1,5 @@
-"""Cleaning and splitting the parallel corpus (pandas).
+"""Cleaning and splitting the parallel corpus, a chunk at a time: memory grows by two hashes per
+pair (32 bytes), not by the text, so corpora of tens of millions of pairs clean on a laptop.
 
 Rules, in order, each counted in the report:
 
@@ -13,6 +14,7 @@ The split is deterministic and leak-free: pairs are grouped by a normalised key 
 their source sentence (case and punctuation folded), groups are ordered by a seeded
 hash, and whole groups are dealt to test, then valid, then train. All translations
 of one source sentence therefore land in the same split, whatever the input order.
+Each split keeps the corpus's order.
 """
 from __future__ import annotations
 
@@ -21,13 +23,16 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
+import numpy as np
 import pandas as pd
 
-from ..core.atomic import atomic_path
+from ..core.atomic import atomic_dir, atomic_path
 from ..core.errors import DataError
-from ..core.stage_outputs import REMAKE, read_output_bytes
+from ..core.stage_outputs import REMAKE, output_file, read_output_bytes
 from ..params.config import CleanConfig
+from .chunks import CHUNK_BYTES, line_chunks
 from .lines import decode_line, numbered_lines, split_pair
 
 SPLITS = ("train", "valid", "test")
@@ -87,69 +92,137 @@ def parse_corpus(raw: bytes, path: str, key: str = "data.path", remedy: str = ""
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def clean_pairs(frame: pd.DataFrame, config: CleanConfig) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Normalise and filter; return the kept pairs (in input order) and the drop counts."""
-    frame = frame.copy()
-    frame["source"] = frame["source"].map(normalize_text)
-    frame["target"] = frame["target"].map(normalize_text)
-    counts: dict[str, int] = {}
-
-    empty = (frame["source"] == "") | (frame["target"] == "")
-    counts["dropped_empty"] = int(empty.sum())
-    frame = frame[~empty]
-
-    words_src = frame["source"].str.count(" ") + 1
-    words_tgt = frame["target"].str.count(" ") + 1
-    too_long = (words_src > config.max_words) | (words_tgt > config.max_words)
-    counts["dropped_too_long"] = int(too_long.sum())
-    frame = frame[~too_long]
-
-    len_src = frame["source"].str.len()
-    len_tgt = frame["target"].str.len()
-    longer = pd.concat([len_src, len_tgt], axis=1).max(axis=1)
-    shorter = pd.concat([len_src, len_tgt], axis=1).min(axis=1)
-    bad_ratio = (longer >= config.min_ratio_chars) & (longer > config.max_length_ratio * shorter)
-    counts["dropped_length_ratio"] = int(bad_ratio.sum())
-    frame = frame[~bad_ratio]
-
-    dup = frame.duplicated(subset=["source", "target"], keep="first")
-    counts["dropped_duplicate"] = int(dup.sum())
-    frame = frame[~dup]
-    return frame.reset_index(drop=True), counts
+def drop_rule(source: str, target: str, config: CleanConfig) -> str | None:
+    """The report's name of the first rule (3 to 5 above) that drops this normalised pair, or None."""
+    if not source or not target:
+        return "dropped_empty"
+    if source.count(" ") >= config.max_words or target.count(" ") >= config.max_words:
+        return "dropped_too_long"
+    longer, shorter = max(len(source), len(target)), min(len(source), len(target))
+    if longer >= config.min_ratio_chars and longer > config.max_length_ratio * shorter:
+        return "dropped_length_ratio"
+    return None
 
 
-def split_pairs(frame: pd.DataFrame, config: CleanConfig) -> dict[str, pd.DataFrame]:
-    """Deal whole source groups to test, valid, then train, in seeded-hash order."""
-    keys = frame["source"].map(group_key)
-    seed = str(config.seed).encode()
-    order = keys.map(lambda k: hashlib.sha256(seed + b"\0" + k.encode("utf-8")).hexdigest())
-    sizes = frame.groupby(order, sort=True).size()  # groups in hash order, with their pair counts
+DROP_RULES = ("dropped_empty", "dropped_too_long", "dropped_length_ratio")
+TRAIN, VALID, TEST, DUPLICATE = 0, 1, 2, -1  # where each kept pair goes (:meth:`Cleaner.assignment`)
+
+
+class Cleaner:
+    """Rules 2 to 6 and the split, over a corpus fed in chunks: memory per pair is two 16-byte hashes,
+    never the text.
+
+    :meth:`add` normalises and filters a chunk and returns the kept pairs' lines; :meth:`assignment`
+    then says, for every line returned so far, which split it goes to or that it repeats an earlier
+    pair (rule 6: the same normalised source and target, by a 128-bit hash of both). Groups are
+    ordered by the first 128 bits of the seeded SHA-256 of their key, which orders them as the full
+    hash does (a tie needs a 128-bit collision)."""
+
+    def __init__(self, config: CleanConfig) -> None:
+        self.config = config
+        self.counts = dict.fromkeys(DROP_RULES, 0)
+        self.input_pairs = 0
+        self._seed = str(config.seed).encode() + b"\0"
+        self._pair_hashes: list[np.ndarray] = []
+        self._group_hashes: list[np.ndarray] = []
+
+    @property
+    def kept(self) -> int:
+        """Pairs kept by rules 3 to 5 so far (duplicates included)."""
+        return sum(len(h) for h in self._pair_hashes)
+
+    def add(self, pairs: Iterable[tuple[str, str, str]]) -> list[str]:
+        """Normalise and filter ``(source, target, attribution)`` pairs; the kept ones as split lines."""
+        lines: list[str] = []
+        pair_digests: list[bytes] = []
+        group_digests: list[bytes] = []
+        for source, target, attribution in pairs:
+            self.input_pairs += 1
+            source, target = normalize_text(source), normalize_text(target)
+            rule = drop_rule(source, target, self.config)
+            if rule:
+                self.counts[rule] += 1
+                continue
+            pair = f"{source}\t{target}"
+            lines.append(f"{pair}\t{attribution}\n" if attribution else pair + "\n")
+            pair_digests.append(hashlib.blake2b(pair.encode("utf-8"), digest_size=16).digest())
+            group_digests.append(hashlib.sha256(self._seed + group_key(source).encode("utf-8")).digest()[:16])
+        self._pair_hashes.append(_as_keys(pair_digests))
+        self._group_hashes.append(_as_keys(group_digests))
+        return lines
+
+    def assignment(self, split: bool = True) -> np.ndarray:
+        """For each kept line in order: TRAIN, VALID, TEST or DUPLICATE (``split`` False: no valid or
+        test split, all training). Counts the duplicates into :attr:`counts`."""
+        pairs = np.concatenate(self._pair_hashes) if self._pair_hashes else np.zeros((0, 2), np.uint64)
+        first = first_occurrences(pairs)
+        del pairs
+        self.counts["dropped_duplicate"] = int(len(first) - first.sum())
+        where = np.full(len(first), DUPLICATE, dtype=np.int8)
+        if not split:
+            where[first] = TRAIN
+            return where
+        groups = np.concatenate(self._group_hashes)[first]
+        where[first] = deal_groups(groups, self.config)
+        return where
+
+
+def _as_keys(digests: list[bytes]) -> np.ndarray:
+    """16-byte digests as rows of two uint64 that sort as the bytes do."""
+    return np.frombuffer(b"".join(digests), dtype=">u8").reshape(-1, 2).astype(np.uint64)
+
+
+def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``keys`` (two uint64 columns) in sorted order, and where each run of equal keys starts."""
+    order = np.lexsort((keys[:, 1], keys[:, 0]))
+    ordered = keys[order]
+    starts = np.flatnonzero(np.concatenate([[True], (ordered[1:] != ordered[:-1]).any(axis=1)]))
+    return order, starts
+
+
+def first_occurrences(keys: np.ndarray) -> np.ndarray:
+    """True at the first row of each distinct key (two uint64 columns), False at its repeats."""
+    first = np.zeros(len(keys), dtype=bool)
+    if len(keys):
+        order, starts = _runs(keys)
+        first[np.minimum.reduceat(order, starts)] = True
+    return first
+
+
+def deal_groups(groups: np.ndarray, config: CleanConfig) -> np.ndarray:
+    """TEST, VALID or TRAIN for each pair of group hash ``groups[i]``: whole groups in hash order go to
+    test until it holds ``test_size`` pairs, then to valid until ``valid_size``, the rest to train."""
     needed = config.test_size + config.valid_size
-    if len(frame) < needed + 1:
+    if len(groups) < needed + 1:
         raise DataError(
-            f"only {len(frame)} pairs are left after cleaning, but clean.test_size + clean.valid_size = {needed} "
+            f"only {len(groups)} pairs are left after cleaning, but clean.test_size + clean.valid_size = {needed} "
             "and train needs at least one; lower those sizes or use a bigger corpus"
         )
-    # Test takes groups until it has test_size pairs, then valid until valid_size, train the rest.
-    test_groups: list[str] = []
-    valid_groups: list[str] = []
-    test_count = valid_count = 0
-    for group, count in sizes.items():
-        if test_count < config.test_size:
-            test_groups.append(group)
-            test_count += int(count)
-        elif valid_count < config.valid_size:
-            valid_groups.append(group)
-            valid_count += int(count)
+    order, starts = _runs(groups)
+    ends = np.append(starts[1:], len(groups))
+    test_end = valid_end = 0
+    for start, end in zip(starts, ends):  # stops after the groups of test and valid
+        if test_end < config.test_size:
+            test_end = valid_end = int(end)
+        elif valid_end - test_end < config.valid_size:
+            valid_end = int(end)
         else:
             break
-    assignment = pd.Series("train", index=frame.index)
-    assignment[order.isin(set(test_groups))] = "test"
-    assignment[order.isin(set(valid_groups))] = "valid"
-    splits = {name: frame[assignment == name].reset_index(drop=True) for name in SPLITS}
-    if splits["train"].empty:
+    where = np.full(len(groups), TRAIN, dtype=np.int8)
+    where[order[:test_end]] = TEST
+    where[order[test_end:valid_end]] = VALID
+    if valid_end == len(groups):
         raise DataError("cleaning left no training pairs after the valid and test splits; lower clean.*_size")
-    return splits
+    return where
+
+
+def parsed_pairs(first: int, lines: list[bytes], where: str) -> Iterator[tuple[str, str, str]]:
+    """(source, target, attribution) of each non-blank line of a chunk whose first line is ``first``."""
+    for number, line in enumerate(lines, start=first):
+        if not line.strip():
+            continue
+        parts = split_pair(decode_line(line, where, number), where, number)
+        yield parts[0], parts[1], parts[2] if len(parts) == 3 else ""
 
 
 def write_split(frame: pd.DataFrame, path: str | Path) -> None:
@@ -175,21 +248,46 @@ def normalize_pairs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def clean_corpus(corpus: str | Path, out_dir: str | Path, config: CleanConfig,
-                 official_valid: str | Path | None = None) -> CleanReport:
-    """The clean stage: read, clean, split and write ``{train,valid,test}.tsv``.
+                 official_valid: str | Path | None = None, chunk_bytes: int = CHUNK_BYTES) -> CleanReport:
+    """The clean stage: read, clean, split and write ``{train,valid,test}.tsv`` in ``out_dir`` (replaced
+    whole, or left as it was on an error), a chunk of ``chunk_bytes`` at a time.
 
-    With ``official_valid`` (the corpus brings its own validation set) every cleaned pair
-    is for training, the official pairs are the valid split (normalised only), and the
-    test split is empty: such corpora name their test sets in ``tests``.
+    Two passes: the first cleans each chunk and keeps the lines of the kept pairs in a file beside
+    the splits, with two hashes per pair in memory; once every pair is known the duplicates and the
+    split are decided from the hashes, and the second pass deals the kept lines to the splits in
+    input order. With ``official_valid`` (the corpus brings its own validation set) every cleaned
+    pair is for training, the official pairs are the valid split (normalised only), and the test
+    split is empty: such corpora name their test sets in ``tests``.
     """
-    frame = read_corpus(corpus)
-    kept, counts = clean_pairs(frame, config)
-    if kept.empty:
-        raise DataError(f"{corpus}: every pair was removed by cleaning ({counts}); loosen clean.* in params.yaml")
-    if official_valid is None:
-        splits = split_pairs(kept, config)
-    else:
-        splits = {"train": kept, "valid": normalize_pairs(read_corpus(official_valid)), "test": kept.iloc[:0]}
-    for name, part in splits.items():
-        write_split(part, Path(out_dir) / f"{name}.tsv")
-    return CleanReport(input_pairs=len(frame), **counts, **{n: len(p) for n, p in splits.items()})
+    corpus = output_file(corpus)
+    cleaner = Cleaner(config)
+    with atomic_dir(out_dir) as out:
+        kept_path = out / ".kept.tsv"
+        with open(kept_path, "w", encoding="utf-8", newline="\n") as kept:
+            for first, lines in line_chunks(corpus, remedy=REMAKE, chunk_bytes=chunk_bytes, progress="clean"):
+                kept.writelines(cleaner.add(parsed_pairs(first, lines, str(corpus))))
+        if not cleaner.kept:
+            raise DataError(f"{corpus}: every pair was removed by cleaning ({cleaner.counts}); "
+                            "loosen clean.* in params.yaml")
+        where = cleaner.assignment(split=official_valid is None)
+        sizes = {name: int((where == code).sum()) for name, code in (("train", TRAIN), ("valid", VALID),
+                                                                    ("test", TEST))}
+        files = {code: open(out / f"{name}.tsv", "wb")
+                 for name, code in (("train", TRAIN), ("valid", VALID), ("test", TEST))}
+        try:
+            done = 0
+            for _, lines in line_chunks(kept_path, remedy=REMAKE, chunk_bytes=chunk_bytes):
+                for line, code in zip(lines, where[done:done + len(lines)].tolist()):
+                    if code != DUPLICATE:
+                        files[code].write(line + b"\n")
+                done += len(lines)
+        finally:
+            for fh in files.values():
+                fh.close()
+        kept_path.unlink()
+        if official_valid is not None:
+            valid = normalize_pairs(read_corpus(official_valid))
+            write_split(valid, out / "valid.tsv")
+            sizes["valid"] = len(valid)
+    return CleanReport(input_pairs=cleaner.input_pairs, **cleaner.counts, **sizes)
+
