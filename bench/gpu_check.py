@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from seq2seq.data.clean import read_split  # noqa: E402
-from seq2seq.data.subwords import EncodedSplit, Tokenizer, load_encoded  # noqa: E402
+from seq2seq.data.encoded import EncodedSplit, load_encoded  # noqa: E402
+from seq2seq.data.subwords import Tokenizer  # noqa: E402
 from seq2seq.decoding.torch_backend import translate_ids  # noqa: E402
 from seq2seq.params.config import ModelConfig, TrainConfig, load_params  # noqa: E402
 from seq2seq.search.settings import SearchSettings  # noqa: E402
@@ -304,14 +305,14 @@ def missing_cuda_error(report: Report) -> None:
 
 def load_data(root: Path, dry_run: bool) -> dict:
     tokens = root / "data/tokens"
-    needed = [tokens / n for n in ("train.npz", "valid.npz", "src.spm.model", "tgt.spm.model")]
+    needed = [tokens / n for n in ("train", "valid", "src.spm.model", "tgt.spm.model")]
     needed.append(root / "data/clean/valid.tsv")
     missing = [str(p.relative_to(root)) for p in needed if not p.is_file()]
     if missing:
         raise SystemExit(f"gpu_check: {', '.join(missing)} missing: run `dvc repro tokenize` first (or bring "
                          "data/tokens/ and data/clean/ from a machine that has run it)")
-    train = load_encoded(tokens / "train.npz")
-    valid = load_encoded(tokens / "valid.npz")
+    train = load_encoded(tokens / "train")
+    valid = load_encoded(tokens / "valid")
     valid_text = read_split(root / "data/clean/valid.tsv")
     small = 2000 if dry_run else len(train)
     return {"train_full": train, "train": subset(train, small), "valid": subset(valid, 200 if dry_run else 2000),

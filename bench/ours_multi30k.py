@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from seq2seq.bundle.bundle import save_bundle  # noqa: E402
-from seq2seq.data.subwords import EncodedSplit, Tokenizer, train_sentencepiece  # noqa: E402
+from seq2seq.data.encoded import EncodedSplit  # noqa: E402
+from seq2seq.data.subwords import Tokenizer, train_sentencepiece  # noqa: E402
 from seq2seq.decoding.translator import Translator  # noqa: E402
 from seq2seq.params.config import ModelConfig, TokenizeConfig, TrainConfig  # noqa: E402
 from seq2seq.training.trainer import train_model  # noqa: E402

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import torch
 
-from seq2seq.data.subwords import Tokenizer, load_encoded
+from seq2seq.data.encoded import load_encoded
+from seq2seq.data.subwords import Tokenizer
 from seq2seq.params.config import ModelConfig, TrainConfig
 from seq2seq.training.trainer import Trainer
 
 
 def tokens_per_second(model: ModelConfig, batch_tokens: int, tokens: Path, steps_of_1000: int) -> float:
     src, tgt = Tokenizer.load(tokens / "src.spm.model"), Tokenizer.load(tokens / "tgt.spm.model")
-    train = load_encoded(tokens / "train.npz")
+    train = load_encoded(tokens / "train")
     config = TrainConfig(epochs=1, batch_tokens=batch_tokens, precision="bf16", valid_bleu_sentences=0)
     trainer = Trainer(model, config, train, train, [], src.vocab_size, tgt, torch.device("cpu"),
                       on_validation=lambda record: None, log=lambda line: None, checkpoint_dir=None,

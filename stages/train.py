@@ -28,9 +28,10 @@ from seq2seq.core.errors import Seq2SeqError
 from seq2seq.core.guard import run_guarded
 from seq2seq.core.mlflow_store import tracking_uri
 from seq2seq.core.stage_outputs import REMAKE
-from seq2seq.data.clean import read_split
+from seq2seq.data.clean import read_split, split_head
+from seq2seq.data.encoded import load_encoded, split_sha256
 from seq2seq.data.resampling import SampledSegmentations
-from seq2seq.data.subwords import Tokenizer, load_encoded
+from seq2seq.data.subwords import Tokenizer
 from seq2seq.params.config import Params, load_params
 from seq2seq.params.seeds import TrainedModel, as_seed, first_model, seed_from_args, seed_model
 from seq2seq.tracking.runs import TrainingRun
@@ -38,7 +39,7 @@ from seq2seq.training.checkpoint import fingerprint, remove_checkpoint
 from seq2seq.training.distributed import ProcessGroup, join, launched_by_torchrun, leave, run_under_torchrun
 from seq2seq.training.trainer import find_checkpoint, train_model
 
-TOKEN_FILES = ("train.npz", "valid.npz", "src.spm.model", "tgt.spm.model")
+TOKEN_FILES = ("train", "valid", "src.spm.model", "tgt.spm.model")
 
 
 def main() -> None:
@@ -67,19 +68,21 @@ def train_this_rank(params: Params, target: TrainedModel, device: torch.device, 
     checkpoints = target.checkpoints
     src_tok = Tokenizer.load("data/tokens/src.spm.model", REMAKE)
     tgt_tok = Tokenizer.load("data/tokens/tgt.spm.model", REMAKE)
-    train_split = load_encoded("data/tokens/train.npz")
-    valid_split = load_encoded("data/tokens/valid.npz")
+    train_split = load_encoded("data/tokens/train")  # memory-mapped
+    valid_split = load_encoded("data/tokens/valid")
     valid = read_split("data/clean/valid.tsv")
-    train_pairs = read_split("data/clean/train.tsv")
-    if len(train_pairs) != len(train_split):
-        raise Seq2SeqError(f"data/clean/train.tsv has {len(train_pairs):,} pairs, data/tokens/train.npz "
+    train_preview, train_count = split_head("data/clean/train.tsv", 1000)
+    if train_count != len(train_split):
+        raise Seq2SeqError(f"data/clean/train.tsv has {train_count:,} pairs, data/tokens/train "
                            f"{len(train_split):,}: rerun the tokenize stage (dvc repro tokenize)")
     resegment = None
-    if params.train.subword_sampling > 0:
+    if params.train.subword_sampling > 0:  # the text of every pair, segmented anew each epoch
+        train_pairs = read_split("data/clean/train.tsv")
         resegment = SampledSegmentations(list(train_pairs["source"]), list(train_pairs["target"]), src_tok, tgt_tok,
                                          params.train.subword_sampling, params.train.seed).epoch
-    token_sha = {name: sha256_file(f"data/tokens/{name}") for name in TOKEN_FILES}
-    data_sha = token_sha["train.npz"]
+    token_sha = {name: split_sha256(f"data/tokens/{name}") if name in ("train", "valid")
+                 else sha256_file(f"data/tokens/{name}") for name in TOKEN_FILES}
+    data_sha = token_sha["train"]
     data_id = "+".join(token_sha[name] for name in TOKEN_FILES)
     previous, why = find_checkpoint(checkpoints, params.model, params.train, data_id)
     if not group.is_main:  # the other ranks train their shares; rank 0 logs and writes everything
@@ -95,7 +98,7 @@ def train_this_rank(params: Params, target: TrainedModel, device: torch.device, 
     resume_run_id = previous["meta"].get("mlflow_run_id") if previous else None
     model_key = fingerprint(params.model, params.train, data_id)
     with TrainingRun(params, data_sha, resume_run_id=resume_run_id, model_key=model_key) as run:
-        run.log_dataset(train_pairs, Path("data/clean/train.tsv"), sha256_file("data/clean/train.tsv"), "training")
+        run.log_dataset(train_preview, Path("data/clean/train.tsv"), sha256_file("data/clean/train.tsv"), "training")
         run.log_dataset(valid, Path("data/clean/valid.tsv"), sha256_file("data/clean/valid.tsv"), "validation")
         result = train_model(params.model, params.train, train_split, valid_split, list(valid["target"]),
                              src_tok.vocab_size, tgt_tok, device, on_validation=run.log_validation,

@@ -5,7 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from seq2seq.data.subwords import EncodedSplit, Tokenizer, train_sentencepiece
+from seq2seq.data.encoded import EncodedSplit
+from seq2seq.data.subwords import Tokenizer, train_sentencepiece
 from seq2seq.params.config import ModelConfig, TokenizeConfig, TrainConfig
 from tests.conftest import synthetic_pairs
 

@@ -341,7 +341,7 @@ def test_a_stage_output_missing_cut_short_or_edited_by_hand_says_to_remake_it(tm
     file and says how DVC remakes it."""
     from seq2seq.core.stage_outputs import read_output_json, read_output_lines
     from seq2seq.data.clean import read_split
-    from seq2seq.data.subwords import load_encoded
+    from seq2seq.data.encoded import load_encoded
 
     remake = "it is a pipeline output: remake it with dvc repro"
     split = tmp_path / "valid.tsv"
@@ -363,7 +363,9 @@ def test_a_stage_output_missing_cut_short_or_edited_by_hand_says_to_remake_it(tm
     settings.write_text('{"beam_width": 5,')
     with pytest.raises(Seq2SeqError, match=r"settings\.json: not valid JSON .*; it is a pipeline output"):
         read_output_json(settings)
-    encoded = tmp_path / "train.npz"
-    encoded.write_bytes(b"PK\x03\x04 cut short")
-    with pytest.raises(Seq2SeqError, match=r"train\.npz: not a readable encoded split .*rerun the tokenize stage"):
+    encoded = tmp_path / "train"
+    encoded.mkdir()
+    for name in ("src_ids", "src_offsets", "tgt_ids", "tgt_offsets"):
+        (encoded / f"{name}.npy").write_bytes(b"\x93NUMPY cut short")
+    with pytest.raises(Seq2SeqError, match=r"train/src_ids\.npy: not a readable encoded split .*rerun the tokenize"):
         load_encoded(encoded)

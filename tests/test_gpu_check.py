@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from seq2seq.data.clean import write_split
-from seq2seq.data.subwords import save_encoded
+from seq2seq.data.encoded import save_encoded
 from tests.conftest import synthetic_pairs
 from tests.helpers import encode, tokenizers
 
@@ -28,8 +28,8 @@ def test_the_dry_run_takes_every_step_on_the_cpu(tmp_path):
     (tokens / "src.spm.model").write_bytes(src_tok.proto)
     (tokens / "tgt.spm.model").write_bytes(tgt_tok.proto)
     split = encode(pairs, src_tok, tgt_tok)
-    save_encoded(tokens / "train.npz", split.src, split.tgt)
-    save_encoded(tokens / "valid.npz", split.src[:50], split.tgt[:50])
+    save_encoded(tokens / "train", split.src, split.tgt)
+    save_encoded(tokens / "valid", split.src[:50], split.tgt[:50])
     (tmp_path / "data/clean").mkdir()
     write_split(pd.DataFrame({"source": [a for a, _ in pairs[:50]], "target": [b for _, b in pairs[:50]],
                               "attribution": ""}), tmp_path / "data/clean/valid.tsv")

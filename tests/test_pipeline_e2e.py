@@ -43,7 +43,7 @@ def test_every_stage_writes_well_formed_outputs(repo):
     assert provenance["source"] == "local" and len(provenance["sha256"]) == 64
     report = json.loads((repo / "metrics/clean.json").read_text())
     assert report["input_pairs"] == 400 and report["train"] + report["valid"] + report["test"] == 400
-    for name in ("src.spm.model", "tgt.spm.model", "train.npz", "valid.npz"):
+    for name in ("src.spm.model", "tgt.spm.model", "train/src_ids.npy", "valid/tgt_offsets.npy"):
         assert (repo / "data/tokens" / name).stat().st_size > 0
     for name in ("config.json", "weights.pt", "src.spm.model", "tgt.spm.model"):
         assert (repo / "data/model" / name).is_file()
@@ -226,7 +226,7 @@ def test_disk_full_is_one_line_and_keeps_outputs(repo):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get the error, not the signal
         resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
 
-    for stage, output in (("decode", "data/decode/test/hypotheses.txt"), ("tokenize", "data/tokens/train.npz")):
+    for stage, output in (("decode", "data/decode/test/hypotheses.txt"), ("tokenize", "data/tokens/src.spm.model")):
         before = (repo / output).read_bytes()
         proc = subprocess.run([sys.executable, "-m", f"stages.{stage}", *(["test"] if stage == "decode" else [])], cwd=repo, env=env, capture_output=True,
                               text=True, timeout=300, preexec_fn=small_files)

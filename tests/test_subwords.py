@@ -10,8 +10,6 @@ from seq2seq.data.subwords import (
     PAD_ID,
     UNK_ID,
     Tokenizer,
-    load_encoded,
-    save_encoded,
     train_sentencepiece,
 )
 from seq2seq.params.config import TokenizeConfig
@@ -47,21 +45,6 @@ def test_vocab_too_large_is_translated(tmp_path):
 def test_invalid_model_is_refused():
     with pytest.raises(ModelBundleError, match="not a SentencePiece model"):
         Tokenizer(b"garbage", "bad.model")
-
-
-def test_encoded_roundtrip(tmp_path):
-    src = [[5, 6, 7], [], [9]]
-    tgt = [[4], [8, 8], []]
-    save_encoded(tmp_path / "x.npz", src, tgt)
-    loaded = load_encoded(tmp_path / "x.npz")
-    assert [a.tolist() for a in loaded.src] == src and [a.tolist() for a in loaded.tgt] == tgt
-    assert loaded.src[0].dtype == np.int32
-
-
-def test_broken_encoded_file(tmp_path):
-    (tmp_path / "x.npz").write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="rerun the tokenize stage"):
-        load_encoded(tmp_path / "x.npz")
 
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZáéíóúñüÁÉÍÓÚÑ¿¡.,;:!?'-0123456789 "

@@ -6,7 +6,7 @@ import torch
 
 from seq2seq.data.batching import make_batch, source_tensor
 from seq2seq.core.token_ids import PAD_ID
-from seq2seq.data.subwords import EncodedSplit
+from seq2seq.data.encoded import EncodedSplit
 from seq2seq.decoding.torch_backend import max_lengths
 from seq2seq.params.config import ModelConfig, TrainConfig
 from seq2seq.training.schedules import LearningRateSchedule, lr_factor, teacher_forcing_ratio

@@ -19,6 +19,7 @@ Each split keeps the corpus's order.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -236,6 +237,19 @@ def write_split(frame: pd.DataFrame, path: str | Path) -> None:
 def read_split(path: str | Path) -> pd.DataFrame:
     """Read a split written by :func:`write_split`."""
     return read_corpus(path)
+
+
+def split_head(path: str | Path, pairs: int) -> tuple[pd.DataFrame, int]:
+    """The first ``pairs`` pairs of a split (a frame, as :func:`read_split`) and how many it holds in
+    all, read a chunk at a time."""
+    path = output_file(path)
+    rows: list[tuple[str, str, str]] = []
+    count = 0
+    for first, lines in line_chunks(path, remedy=REMAKE):
+        if len(rows) < pairs:
+            rows += itertools.islice(parsed_pairs(first, lines, str(path)), pairs - len(rows))
+        count += sum(1 for line in lines if line.strip())
+    return pd.DataFrame(rows, columns=COLUMNS), count
 
 
 def normalize_pairs(frame: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .subwords import EncodedSplit, Tokenizer
+from .encoded import EncodedSplit
+from .subwords import Tokenizer
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,7 @@
-"""SentencePiece subword models and the encoded splits (tokenize stage).
+"""SentencePiece subword models (tokenize stage; the encoded splits: :mod:`.encoded`).
 
 Ids are fixed for every model this project trains: ``<pad>`` 0, ``<unk>`` 1,
-``<s>`` 2 (begin of sentence), ``</s>`` 3 (end of sentence). Encoded splits are
-stored as flat ``int32`` arrays with offsets (``.npz``), which load in milliseconds.
+``<s>`` 2 (begin of sentence), ``</s>`` 3 (end of sentence).
 """
 from __future__ import annotations
 
@@ -128,43 +127,3 @@ def train_sentencepiece(sentences: Iterable[str], config: TokenizeConfig, what: 
             ) from None
         raise DataError(f"tokenize ({what}): SentencePiece failed: {message.splitlines()[-1]}") from None
     return buffer.getvalue()
-
-
-@dataclass
-class EncodedSplit:
-    """A split as token ids: ``src[i]`` and ``tgt[i]`` are int32 arrays without bos/eos."""
-
-    src: list[np.ndarray]
-    tgt: list[np.ndarray]
-
-    def __len__(self) -> int:
-        return len(self.src)
-
-
-def _pack(seqs: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    flat = np.fromiter((i for s in seqs for i in s), dtype=np.int32, count=int(offsets[-1]))
-    return flat, offsets
-
-
-def save_encoded(path: str | Path, src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]]) -> None:
-    src_ids, src_off = _pack(src)
-    tgt_ids, tgt_off = _pack(tgt)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, src_ids=src_ids, src_offsets=src_off, tgt_ids=tgt_ids, tgt_offsets=tgt_off)
-
-
-def load_encoded(path: str | Path) -> EncodedSplit:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            src_ids, src_off, tgt_ids, tgt_off = (z[k] for k in ("src_ids", "src_offsets", "tgt_ids", "tgt_offsets"))
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        reason = str(err).splitlines()[0][:80] if str(err) else type(err).__name__
-        raise DataError(f"{path}: not a readable encoded split ({reason}); rerun the tokenize stage "
-                        "(dvc repro -f -s tokenize)") from None
-    src = [src_ids[a:b] for a, b in zip(src_off[:-1], src_off[1:])]
-    tgt = [tgt_ids[a:b] for a, b in zip(tgt_off[:-1], tgt_off[1:])]
-    return EncodedSplit(src, tgt)

@@ -141,17 +141,20 @@ class TrainingRun(NeverBreaks):
         self._attempt("cannot log validation metrics", lambda: self._mlflow.log_metrics(
             {k: values[k] for k in VALIDATION_METRICS if values[k] == values[k]}, step=record.step))
 
-    def log_dataset(self, frame: Any, path: Path, sha256: str, context: str, targets: str = "target") -> None:
-        """Record a split (a DataFrame read from ``path``) as an MLflow dataset input, its
-        digest the start of the file's sha256."""
+    def log_dataset(self, preview: Any, path: Path, sha256: str, context: str) -> None:
+        """Record a split (the file ``path``; ``preview``: a DataFrame of its first pairs, for the
+        schema) as an MLflow dataset input, its digest the start of the file's sha256. Nothing is
+        read whole: a training split may hold tens of millions of pairs."""
         def log() -> None:
+            from mlflow.data.meta_dataset import MetaDataset
             from mlflow.data.sources import LocalArtifactDatasetSource
+            from mlflow.models import infer_signature
 
             # a source object, not a path string: a string makes MLflow warn that it could be two kinds of source
-            dataset = self._mlflow.data.from_pandas(
-                frame, source=LocalArtifactDatasetSource(str(Path(path).resolve())), targets=targets,
+            dataset = MetaDataset(
+                source=LocalArtifactDatasetSource(str(Path(path).resolve())),
                 name=f"{self.params.data.src_lang}-{self.params.data.tgt_lang} {Path(path).stem}",
-                digest=sha256[:32])
+                digest=sha256[:32], schema=infer_signature(preview).inputs)
             self._mlflow.log_input(dataset, context=context)
 
         self._attempt(f"cannot log the dataset {path}", log)

@@ -27,7 +27,8 @@ from ..core.devices import OnHost
 from ..core.errors import Seq2SeqError
 from ..data.batching import Batch, make_batch, token_batches
 from ..data.prefetch import made_ahead
-from ..data.subwords import EncodedSplit, Tokenizer
+from ..data.encoded import EncodedSplit
+from ..data.subwords import Tokenizer
 from ..decoding.torch_backend import translate_ids
 from ..fast import build_model
 from ..fast.allocator import reuse_freed_memory
@@ -122,8 +123,7 @@ def validation_loss(model: Seq2Seq, split: EncodedSplit, batch_tokens: int, devi
                     precision: str) -> float:
     model.eval()
     total, tokens = torch.zeros((), dtype=torch.float64, device=device), 0  # summed where computed: no waits
-    for idx in token_batches([len(s) for s in split.src], [len(t) for t in split.tgt], batch_tokens, 0, 0,
-                             shuffle=False):
+    for idx in token_batches(split.src.lengths, split.tgt.lengths, batch_tokens, 0, 0, shuffle=False):
         batch = make_batch([split.src[i] for i in idx], [split.tgt[i] for i in idx]).to(device, non_blocking=True)
         with autocast(device, precision):
             total += batch_loss(model, batch, 0.0).double()
@@ -255,7 +255,7 @@ class Trainer:
 
     def _order(self, epoch: int) -> list[list[int]]:
         split = self.split(epoch)
-        batches = token_batches([len(s) for s in split.src], [len(t) for t in split.tgt], self.config.batch_tokens,
+        batches = token_batches(split.src.lengths, split.tgt.lengths, self.config.batch_tokens,
                                 self.config.seed, epoch)
         # Every rank needs a share of every batch (all ranks build the same list from the seed).
         return [b for b in batches if len(b) >= self.group.world]
