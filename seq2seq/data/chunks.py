@@ -18,11 +18,13 @@ CHUNK_BYTES = 1 << 23  # 8 MiB: about 60,000 sentence pairs
 
 
 def line_chunks(path: str | Path, key: str = "data.path", what: str = "sentence pair", remedy: str = "",
-                chunk_bytes: int = CHUNK_BYTES, progress: str | None = None) -> Iterator[tuple[int, list[bytes]]]:
+                chunk_bytes: int = CHUNK_BYTES, progress: str | None = None,
+                name: str | None = None) -> Iterator[tuple[int, list[bytes]]]:
     """(number of the chunk's first line, its lines without their ``\\n``) for each chunk of whole lines
     of ``path``; ``progress``: a label to show progress under (:class:`~seq2seq.core.progress.Progress`).
-    A file holding only whitespace is a :class:`DataError` (``remedy``: what to do; by default, point
-    ``key`` at the right file), raised once the file has been read."""
+    A file holding only whitespace is a :class:`DataError` naming it (``name``: as the user knows it,
+    by default ``path``; ``remedy``: what to do, by default point ``key`` at the right file), raised
+    once the file has been read."""
     path = Path(path)
     shown = Progress(progress, total=os.path.getsize(path)) if progress else None
     number, rest, first, text_seen = 1, b"", True, False
@@ -53,4 +55,4 @@ def line_chunks(path: str | Path, key: str = "data.path", what: str = "sentence 
         if shown:
             shown.close()
     if not text_seen:
-        raise DataError(f"{path}: empty (no {what} in it); {remedy or f'point {key} at the right file'}")
+        raise DataError(f"{name or path}: empty (no {what} in it); {remedy or f'point {key} at the right file'}")

