@@ -445,3 +445,19 @@ def test_a_run_with_a_moving_average_resumes_to_the_same_weights(tmp_path, monke
     assert [r.valid_loss for r in plain.history] != [r.valid_loss for r in straight.history]  # validated: not
     kept = straight.model.state_dict()
     assert any(not torch.equal(v, kept[k]) for k, v in plain.model.state_dict().items())
+
+
+def test_epochs_of_a_fixed_number_of_steps_run_on_through_the_passes_and_resume_exactly(tmp_path, monkeypatch):
+    """train.epoch_steps: a validation every N steps, the batches going on across passes over the data
+    (one pass over 200 pairs here is 36 batches, an epoch 10), and a run resumed inside an epoch
+    ends bit for bit where an uninterrupted one does."""
+    cfg = TrainConfig(epochs=8, epoch_steps=10, batch_tokens=200, valid_bleu_sentences=0, threads=1,
+                      checkpoint_every=5)
+    straight, _, train = resumed_mid_epoch_as_straight(cfg, tmp_path, monkeypatch)
+    assert [r.step for r in straight.history] == list(range(10, 81, 10))
+    plain = train(tmp_path / "plain", config=TrainConfig(**{**cfg.__dict__, "epoch_steps": 0, "epochs": 2}))
+    one_pass = plain.history[0].step
+    assert 10 < one_pass < 80 // 2  # the epochs cross passes, more than two of them
+    same = train(tmp_path / "same", config=TrainConfig(**{**cfg.__dict__, "epoch_steps": one_pass, "epochs": 2}))
+    assert [r.train_loss for r in same.history] == [r.train_loss for r in plain.history]
+    assert all(torch.equal(v, plain.model.state_dict()[k]) for k, v in same.model.state_dict().items())

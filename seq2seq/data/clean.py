@@ -239,6 +239,15 @@ def read_split(path: str | Path) -> pd.DataFrame:
     return read_corpus(path)
 
 
+def split_chunks(path: str | Path, chunk_bytes: int = CHUNK_BYTES,
+                 progress: str | None = None) -> Iterator[tuple[list[str], list[str]]]:
+    """(sources, targets) of each chunk of a split :func:`clean_corpus` wrote."""
+    path = output_file(path)
+    for first, lines in line_chunks(path, remedy=REMAKE, chunk_bytes=chunk_bytes, progress=progress):
+        pairs = list(parsed_pairs(first, lines, str(path)))
+        yield [p[0] for p in pairs], [p[1] for p in pairs]
+
+
 def split_head(path: str | Path, pairs: int) -> tuple[pd.DataFrame, int]:
     """The first ``pairs`` pairs of a split (a frame, as :func:`read_split`) and how many it holds in
     all, read a chunk at a time."""

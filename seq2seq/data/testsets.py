@@ -15,7 +15,7 @@ import pandas as pd
 from ..core.atomic import atomic_dir, write_json
 from ..core.errors import ParamError, Seq2SeqError
 from ..params.config import Params, TestSetConfig
-from .clean import group_key, normalize_pairs, parse_corpus, read_split, write_split
+from .clean import group_key, normalize_pairs, parse_corpus, read_split, split_chunks, write_split
 from .download import fetch_parallel, files_record
 
 PAIRS = "pairs.tsv"
@@ -62,21 +62,28 @@ def prepare_test_set(name: str, config: TestSetConfig, clean_dir: str | Path, ou
         data, files = fetch_parallel(config, f"tests.{name}", max_bytes)
         pairs = normalize_pairs(parse_corpus(data, config.path, f"tests.{name}.path"))
         provenance = files_record(files, data)
-    report = overlap_report(pairs, read_split(clean_dir / "train.tsv"))
+    report = overlap_report(pairs, clean_dir / "train.tsv")
     with atomic_dir(out_dir) as out:
         write_split(pairs, out / PAIRS)
         write_json(out / "provenance.json", provenance | {"report": report.as_dict()})
     return report
 
 
-def overlap_report(pairs: pd.DataFrame, train: pd.DataFrame) -> TestSetReport:
-    train_sources = set(train["source"].map(group_key))
-    train_pairs = set(zip(train["source"], train["target"]))
+def overlap_report(pairs: pd.DataFrame, train: str | Path) -> TestSetReport:
+    """How ``pairs`` overlap the training split in the file ``train`` (read a chunk at a time: memory
+    grows with the test set, not with the training split)."""
+    keys = list(pairs["source"].map(group_key))
+    wanted_keys, wanted_pairs = set(keys), set(zip(pairs["source"], pairs["target"]))
+    found_keys: set[str] = set()
+    found_pairs: set[tuple[str, str]] = set()
+    for sources, targets in split_chunks(train, progress="testset: overlap with train"):
+        found_keys.update(k for k in map(group_key, sources) if k in wanted_keys)
+        found_pairs.update(p for p in zip(sources, targets) if p in wanted_pairs)
     per_source = pairs["source"].map(pairs["source"].value_counts())
     return TestSetReport(
         pairs=len(pairs),
         distinct_sources=int(pairs["source"].nunique()),
         pairs_sharing_a_source=int((per_source > 1).sum()),
-        sources_in_train=int(pairs["source"].map(group_key).isin(train_sources).sum()),
-        pairs_in_train=sum((s, t) in train_pairs for s, t in zip(pairs["source"], pairs["target"])),
+        sources_in_train=sum(k in found_keys for k in keys),
+        pairs_in_train=sum(p in found_pairs for p in zip(pairs["source"], pairs["target"])),
     )

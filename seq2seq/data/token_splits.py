@@ -11,26 +11,16 @@ import itertools
 from pathlib import Path
 from typing import Iterator
 
-from ..core.stage_outputs import REMAKE, output_file
 from ..params.config import TokenizeConfig
-from .chunks import CHUNK_BYTES, line_chunks
-from .clean import parsed_pairs
+from .chunks import CHUNK_BYTES
+from .clean import split_chunks
 from .encoded import SplitWriter
 from .subwords import Tokenizer, train_sentencepiece
 
 
-def pair_chunks(split: str | Path, chunk_bytes: int = CHUNK_BYTES,
-                progress: str | None = None) -> Iterator[tuple[list[str], list[str]]]:
-    """(sources, targets) of each chunk of a split the clean stage wrote."""
-    split = output_file(split)
-    for first, lines in line_chunks(split, remedy=REMAKE, chunk_bytes=chunk_bytes, progress=progress):
-        pairs = list(parsed_pairs(first, lines, str(split)))
-        yield [p[0] for p in pairs], [p[1] for p in pairs]
-
-
 def side_sentences(split: str | Path, side: int, limit: int, chunk_bytes: int = CHUNK_BYTES) -> Iterator[str]:
     """The first ``limit`` sentences of one side (0: source, 1: target) of a split."""
-    sentences = (s for chunk in pair_chunks(split, chunk_bytes) for s in chunk[side])
+    sentences = (s for chunk in split_chunks(split, chunk_bytes) for s in chunk[side])
     return itertools.islice(sentences, limit)
 
 
@@ -52,6 +42,6 @@ def encode_split(split: str | Path, folder: str | Path, src_tok: Tokenizer, tgt_
                  chunk_bytes: int = CHUNK_BYTES, progress: str | None = None) -> int:
     """Encode a split the clean stage wrote into the encoded split ``folder``; its number of pairs."""
     with SplitWriter(folder) as out:
-        for sources, targets in pair_chunks(split, chunk_bytes, progress):
+        for sources, targets in split_chunks(split, chunk_bytes, progress):
             out.append(src_tok.encode(sources), tgt_tok.encode(targets))  # SentencePiece: on every core
     return out.pairs

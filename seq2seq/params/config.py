@@ -216,7 +216,11 @@ class TrainConfig:
 
     device: str = param("auto", "auto | cpu | cuda | cuda:N | mps")
     seed: int = param(42, "the seed of the initial weights, batch order and dropout")
-    epochs: int = param(6, "passes over the training pairs", at_least=1)
+    epochs: int = param(6, "passes over the training pairs (or of epoch_steps steps each)", at_least=1)
+    epoch_steps: int = param(0, "> 0: an epoch (a validation, the schedules' unit) is this many steps, the "
+                             "batches going on through the training pairs pass after pass: for corpora one "
+                             "pass over which takes too long", at_least=0,
+                             note="0 = an epoch is one pass over the training pairs")
     batch_tokens: int = param(1000, "padded target tokens per batch", at_least=1)
     learning_rate: float = param(0.003, "Adam's learning rate after warm-up", above=0)
     warmup_steps: int = param(300, "steps of linear warm-up from 0", at_least=0)

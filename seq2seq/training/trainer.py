@@ -25,9 +25,10 @@ import torch
 
 from ..core.devices import OnHost
 from ..core.errors import Seq2SeqError
+from ..core.progress import duration
 from ..data.batching import Batch, make_batch, token_batches
-from ..data.prefetch import made_ahead
 from ..data.encoded import EncodedSplit
+from ..data.prefetch import made_ahead
 from ..data.subwords import Tokenizer
 from ..decoding.torch_backend import translate_ids
 from ..fast import build_model
@@ -100,8 +101,9 @@ class StepBatch:
 class Progress:
     """Where a run stands: saved in every checkpoint as plain values."""
 
-    epoch: int = 1  # the next batch to train is batch ``batch`` of epoch ``epoch``'s order
-    batch: int = 0
+    epoch: int = 1
+    data_pass: int = 1  # the next batch to train is batch ``batch`` of pass ``data_pass``'s order
+    batch: int = 0  # (the pass is the epoch unless train.epoch_steps is set)
     step: int = 0
     loss_sum: float = 0.0  # since the previous validation
     token_sum: int = 0
@@ -227,8 +229,9 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate,
                                           weight_decay=config.weight_decay,
                                           fused=device.type in ("cpu", "cuda") or None)
-        # With resegmentation the count varies a little from epoch to epoch; the schedules take epoch 1's.
-        self.steps_per_epoch = len(self._order(1))
+        # With resegmentation the count varies a little from pass to pass; the schedules take pass 1's.
+        self._last_order: tuple[int, list[list[int]]] | None = None
+        self.steps_per_epoch = config.epoch_steps or len(self._order(1))
         self.total_steps = self.steps_per_epoch * config.epochs
         self.schedule = LearningRateSchedule(config.lr_schedule, config.warmup_steps, self.total_steps,
                                              config.final_lr_fraction, config.plateau_factor,
@@ -253,12 +256,15 @@ class Trainer:
             self._segmented = (epoch, self.resegment(epoch))
         return self._segmented[1]
 
-    def _order(self, epoch: int) -> list[list[int]]:
-        split = self.split(epoch)
-        batches = token_batches(split.src.lengths, split.tgt.lengths, self.config.batch_tokens,
-                                self.config.seed, epoch)
-        # Every rank needs a share of every batch (all ranks build the same list from the seed).
-        return [b for b in batches if len(b) >= self.group.world]
+    def _order(self, data_pass: int) -> list[list[int]]:
+        """The batches of pass ``data_pass`` over the training pairs, in their order (the last asked for is kept)."""
+        if self._last_order is None or self._last_order[0] != data_pass:
+            split = self.split(data_pass)
+            batches = token_batches(split.src.lengths, split.tgt.lengths, self.config.batch_tokens,
+                                    self.config.seed, data_pass)
+            # Every rank needs a share of every batch (all ranks build the same list from the seed).
+            self._last_order = (data_pass, [b for b in batches if len(b) >= self.group.world])
+        return self._last_order[1]
 
     def restore(self, checkpoint: dict[str, Any]) -> None:
         if checkpoint.get("fingerprint") != self.fingerprint:
@@ -269,7 +275,9 @@ class Trainer:
         torch.set_rng_state(checkpoint["rng"])
         if self.device.type == "cuda" and checkpoint["cuda_rng"]:
             torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
-        self.progress = Progress(**checkpoint["progress"])
+        progress = dict(checkpoint["progress"])
+        progress.setdefault("data_pass", progress["epoch"])  # written before epochs could be steps
+        self.progress = Progress(**progress)
         # Checkpoints load onto the CPU; the kept weights go back beside the model's (added to the
         # weights of later validations when averaged, which live on the model's device).
         self.best_state = self._on_device(checkpoint["best_state"])
@@ -347,7 +355,7 @@ class Trainer:
                  f"device {self.device}")
         window_loss, window_tokens, window_start = 0.0, 0, time.perf_counter()
         while p.epoch <= c.epochs and not p.stopped:
-            order, split = self._order(p.epoch), self.split(p.epoch)
+            order, split = self._order(p.data_pass), self.split(p.data_pass)
             self.model.train()
             batches_left = (self.host_batch(split, order[i]) for i in range(p.batch, len(order)))
             with contextlib.closing(made_ahead(batches_left, self.batches_ahead)) as batches:
@@ -356,22 +364,26 @@ class Trainer:
                     window_loss, window_tokens = window_loss + loss, window_tokens + tokens
                     if p.step % c.log_every == 0:
                         now = time.perf_counter()
+                        left = (self.total_steps - p.step) * (now - window_start) / c.log_every
                         self.log(f"epoch {p.epoch} step {p.step}/{self.total_steps} "
                                  f"loss {window_loss / window_tokens:.3f} lr {self.learning_rate():.2e} "
-                                 f"{window_tokens / (now - window_start):,.0f} tok/s")
+                                 f"{window_tokens / (now - window_start):,.0f} tok/s, {duration(left)} left")
                         window_loss, window_tokens, window_start = 0.0, 0, now
                     p.batch += 1
-                    epoch_end = p.batch == len(order)
+                    pass_end = p.batch == len(order)
+                    epoch_end = p.step % c.epoch_steps == 0 if c.epoch_steps else pass_end
                     last_step = epoch_end and p.epoch == c.epochs
                     validate = (p.step % c.validate_every == 0 or last_step) if c.validate_every else epoch_end
                     if validate:
                         self.validate()
                         self.model.train()
                     if epoch_end:
-                        p.epoch, p.batch = p.epoch + 1, 0
+                        p.epoch += 1
+                    if pass_end:
+                        p.data_pass, p.batch = p.data_pass + 1, 0
                     if validate or epoch_end or (c.checkpoint_every and p.step % c.checkpoint_every == 0):
                         self.save()
-                    if p.stopped or epoch_end:
+                    if p.stopped or pass_end or p.epoch > c.epochs:
                         break
         if self.best_state is None:
             raise Seq2SeqError("the run ended before its first validation")
