@@ -106,12 +106,16 @@ def run_stage(folder: Path, stage: str, limit: float | None = None,
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
-    while proc.poll() is None:
+    while True:  # wait4, not poll: the stage's own peak memory comes with its exit status
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
         if limit is not None and time.perf_counter() - started > limit:
             proc.kill()
+            _, status, usage = os.wait4(proc.pid, 0)
             break
         time.sleep(0.05)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     reader.join(timeout=10)
     log.close()
@@ -157,7 +161,7 @@ def table(rows: list[dict], command: str) -> str:
         total = sum(r[s]["seconds"] for s in DATA_STAGES)
         lines.append(f"| {r['pairs']:,} | {r['text_gb']:.2f} GB | {stages} | {total / 60:.1f} min | "
                      f"{r['train']['first_step_seconds']:.0f} s | {r['train']['peak_gb']:.2f} GB "
-                     f"(+{r['train']['peak_gb'] - base:.2f}) |")
+                     f"({r['train']['peak_gb'] - base:+.2f}) |")
     return "\n".join(lines + ["", END])
 
 

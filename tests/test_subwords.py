@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -88,3 +87,29 @@ def test_bpe_dropout_samples_segmentations():
     assert bpe.sample(texts, 0.0, seed=1) == bpe.encode(texts)  # no merge dropped: BPE's own segmentation
     dropped = bpe.sample(texts, 0.3, seed=1)
     assert dropped != bpe.encode(texts) and bpe.decode(dropped) == texts
+
+
+@pytest.mark.parametrize("joint", [False, True])
+def test_tokenizers_and_splits_made_a_chunk_at_a_time_are_those_of_the_whole_text(tmp_path, joint):
+    """The tokenize stage streams the clean splits: the same SentencePiece models as from the whole
+    lists (the first max_training_sentences of a side, or of all sources then all targets), and the
+    same ids as encoding every sentence at once."""
+    from seq2seq.data.encoded import load_encoded
+    from seq2seq.data.token_splits import encode_split, train_tokenizers
+    from tests.conftest import synthetic_pairs, write_tsv
+
+    pairs = synthetic_pairs(400)
+    split = write_tsv(tmp_path / "train.tsv", pairs)
+    config = TokenizeConfig(vocab_size=60, hard_vocab_limit=False, joint=joint, max_training_sentences=300)
+    src_proto, tgt_proto = train_tokenizers(split, config, chunk_bytes=500)
+    sources, targets = [a for a, _ in pairs], [b for _, b in pairs]
+    if joint:
+        assert src_proto == tgt_proto == train_sentencepiece(sources + targets, config, "joint")
+    else:
+        assert src_proto == train_sentencepiece(sources, config, "source")
+        assert tgt_proto == train_sentencepiece(targets, config, "target")
+    src_tok, tgt_tok = Tokenizer(src_proto), Tokenizer(tgt_proto)
+    assert encode_split(split, tmp_path / "encoded", src_tok, tgt_tok, chunk_bytes=700) == 400
+    encoded = load_encoded(tmp_path / "encoded")
+    assert [s.tolist() for s in encoded.src] == src_tok.encode(sources)
+    assert [t.tolist() for t in encoded.tgt] == tgt_tok.encode(targets)

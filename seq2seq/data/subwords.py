@@ -8,15 +8,11 @@ from __future__ import annotations
 import io
 import re
 import threading
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import numpy as np
 import sentencepiece as spm
 
-from ..core.atomic import atomic_path
 from ..core.errors import DataError, ModelBundleError
 from ..core.token_ids import BOS_ID, EOS_ID, PAD_ID, UNK_ID  # noqa: F401  (their home; imported from here too)
 from ..params.config import TokenizeConfig
