@@ -259,7 +259,7 @@ def test_read_only_output_folder_is_one_line_and_keeps_outputs(tmp_path):
     (tmp_path / "repo").mkdir()
     repo, env = make_repo(tmp_path / "repo")
     run([sys.executable, "-m", "dvc", "repro", "tokenize"], repo, env)
-    before = {p: p.read_bytes() for p in (repo / "data/tokens").iterdir()}
+    before = {p: p.read_bytes() for p in (repo / "data/tokens").rglob("*") if p.is_file()}
     command = read_only_command(repo / "data", [sys.executable, "-m", "stages.tokenize"])
     if command is None:
         pytest.skip("as root a read-only folder needs a bind mount, and `unshare -m` is not permitted here")
@@ -274,5 +274,5 @@ def test_read_only_output_folder_is_one_line_and_keeps_outputs(tmp_path):
         ("Read-only file system; the file system is read-only: run from a writable checkout "
          "(outputs written before are unchanged)",
          "Permission denied; check the write permissions of that path (outputs written before are unchanged)")), lines[0]
-    assert {p: p.read_bytes() for p in (repo / "data/tokens").iterdir()} == before
+    assert {p: p.read_bytes() for p in (repo / "data/tokens").rglob("*") if p.is_file()} == before
     assert not list((repo / "data").glob(".*.tmp"))
