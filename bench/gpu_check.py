@@ -307,7 +307,7 @@ def load_data(root: Path, dry_run: bool) -> dict:
     tokens = root / "data/tokens"
     needed = [tokens / n for n in ("train", "valid", "src.spm.model", "tgt.spm.model")]
     needed.append(root / "data/clean/valid.tsv")
-    missing = [str(p.relative_to(root)) for p in needed if not p.is_file()]
+    missing = [str(p.relative_to(root)) for p in needed if not p.exists()]
     if missing:
         raise SystemExit(f"gpu_check: {', '.join(missing)} missing: run `dvc repro tokenize` first (or bring "
                          "data/tokens/ and data/clean/ from a machine that has run it)")

@@ -28,6 +28,7 @@ def test_sequences_index_slice_and_hold_lists():
     seqs = Sequences.of([[5, 6, 7], [], [9]])
     assert len(seqs) == 3 and seqs[-1].tolist() == [9] and seqs[1].tolist() == []
     assert [s.tolist() for s in seqs[1:]] == [[], [9]] and len(seqs[3:]) == 0
+    assert seqs[2:].compact().ids.tolist() == [9] and seqs[2:].compact().offsets.tolist() == [0, 1]
     with pytest.raises(IndexError):
         seqs[3]
     split = EncodedSplit([[1], [2, 3]], [[4, 5], []])
@@ -44,6 +45,13 @@ def test_an_error_while_writing_leaves_the_old_split(tmp_path):
             raise RuntimeError("killed")
     assert [a.tolist() for a in load_encoded(tmp_path / "train").src] == [[5]]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train"]
+
+
+def test_a_slice_of_a_split_is_saved_as_its_own_split(tmp_path):
+    split = EncodedSplit([[5, 6], [7], [8, 9, 10]], [[1], [2, 3], [4]])
+    save_encoded(tmp_path / "valid", split.src[1:], split.tgt[1:])
+    loaded = load_encoded(tmp_path / "valid")
+    assert [a.tolist() for a in loaded.src] == [[7], [8, 9, 10]] and [a.tolist() for a in loaded.tgt] == [[2, 3], [4]]
 
 
 def test_a_damaged_split_says_to_rerun_tokenize(tmp_path):

@@ -61,6 +61,11 @@ class Sequences:
         for i in range(len(self)):
             yield self[i]
 
+    def compact(self) -> "Sequences":
+        """The same sequences with only their own ids, offsets from 0 (a slice shares its parent's ids)."""
+        start, end = int(self.offsets[0]), int(self.offsets[-1])
+        return Sequences(self.ids[start:end], self.offsets - start)
+
     @property
     def lengths(self) -> np.ndarray:
         """Each sequence's length (int64), without a Python object per sequence."""
@@ -137,7 +142,7 @@ class SplitWriter:
         if len(src) != len(tgt):
             raise ValueError(f"{len(src)} sources but {len(tgt)} targets")
         for side, seqs in (("src", src), ("tgt", tgt)):
-            flat = Sequences.of(seqs)
+            flat = Sequences.of(seqs).compact()
             self._files[f"{side}_ids"].append(flat.ids)
             self._files[f"{side}_offsets"].append(flat.offsets[1:] + self._ends[side])
             self._ends[side] += int(flat.offsets[-1])
