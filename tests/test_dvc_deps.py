@@ -181,8 +181,9 @@ def test_a_recipe_holds_only_what_it_changes_and_gets_every_other_default():
         assert len(yaml.safe_dump(changes).splitlines()) < len(yaml.safe_dump(written).splitlines()) / 2
         edited = json.loads(json.dumps(project))
         edited["train"]["clip_norm"] = 2.5  # a default the recipes do not change
-        edited["train"]["epochs"] = 99  # one every recipe changes
+        changed = next(iter(changes["train"]))  # one this recipe changes
+        edited["train"][changed] = 99
         overlaid = stage_deps.recipe_params(folder, edited)
-        assert overlaid["train"]["clip_norm"] == 2.5 and overlaid["train"]["epochs"] == changes["train"]["epochs"]
+        assert overlaid["train"]["clip_norm"] == 2.5 and overlaid["train"][changed] == changes["train"][changed]
     with pytest.raises(Seq2SeqError, match="train.clip_norm: .*is the declared default already"):
         stage_deps.overlaid(project, {"train": {"clip_norm": project["train"]["clip_norm"]}}, "")
