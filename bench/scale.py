@@ -184,17 +184,24 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     pairs = base_pairs(args.work)
-    rows = [measure(size, pairs, args.work, args.train_seconds) for size in [0.0, *args.sizes]]
-    text = table(rows, "python bench/scale.py " + " ".join(sys.argv[1:]))
-    print(text)
-    if not args.no_write:
-        page = ROOT / "docs/performance.md"
-        current = page.read_text(encoding="utf-8")
-        if BEGIN in current:
-            current = current[:current.index(BEGIN)] + text + current[current.index(END) + len(END):]
-        else:
-            current = current.rstrip("\n") + "\n\n## Corpora of millions of pairs\n\n" + text + "\n"
-        page.write_text(current, encoding="utf-8")
+    command = "python bench/scale.py " + " ".join(sys.argv[1:])
+    rows: list[dict] = []
+    for size in [0.0, *args.sizes]:  # the table is written after each size: a stopped run keeps its rows
+        rows.append(measure(size, pairs, args.work, args.train_seconds))
+        text = table(rows, command)
+        print(text, flush=True)
+        if not args.no_write:
+            write_table(ROOT / "docs/performance.md", text)
+
+
+def write_table(page: Path, text: str) -> None:
+    """Put ``text`` between the markers of ``page`` (or in a new section at its end)."""
+    current = page.read_text(encoding="utf-8")
+    if BEGIN in current:
+        current = current[:current.index(BEGIN)] + text + current[current.index(END) + len(END):]
+    else:
+        current = current.rstrip("\n") + "\n\n## Corpora of millions of pairs\n\n" + text + "\n"
+    page.write_text(current, encoding="utf-8")
 
 
 if __name__ == "__main__":
