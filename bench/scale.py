@@ -38,6 +38,20 @@ from seq2seq.params.config import DataConfig, Params, TestSetConfig  # noqa: E40
 from seq2seq.params.params_file import render  # noqa: E402
 
 DATA_STAGES = ("download", "clean", "tokenize")
+LAUNCHER = """
+import os, signal, subprocess, sys
+stage = subprocess.Popen(sys.argv[2:])
+signal.signal(signal.SIGTERM, lambda *_: stage.kill())
+while True:
+    try:
+        _, status, usage = os.wait4(stage.pid, 0)
+        break
+    except InterruptedError:
+        continue
+stage.returncode = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{usage.ru_maxrss} {stage.returncode}")
+"""
 BEGIN, END = "<!-- bench/scale.py: begin -->", "<!-- bench/scale.py: end -->"
 
 
@@ -93,8 +107,11 @@ def run_stage(folder: Path, stage: str, limit: float | None = None,
     env.pop("SEQ2SEQ_PROGRESS", None)
     started = time.perf_counter()
     log = open(folder / f"{stage}.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", f"stages.{stage}"], cwd=folder, env=env,
-                            stdout=log, stderr=subprocess.PIPE, text=True)
+    usage_file = folder / f"{stage}.rusage"
+    # Through a small launcher: a process forked from this one (which holds the corpus's pairs) would
+    # count this process's memory in its own peak (ru_maxrss survives fork and exec).
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(usage_file), sys.executable, "-m", f"stages.{stage}"],
+                            cwd=folder, env=env, stdout=log, stderr=subprocess.PIPE, text=True)
     seen: list[float] = []
 
     def read_stderr() -> None:  # the log, and when the first line matching first_line came
@@ -106,22 +123,19 @@ def run_stage(folder: Path, stage: str, limit: float | None = None,
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
-    while True:  # wait4, not poll: the stage's own peak memory comes with its exit status
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
+    while proc.poll() is None:
         if limit is not None and time.perf_counter() - started > limit:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.terminate()  # the launcher stops the stage and still reports its peak
+            proc.wait()
             break
         time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     reader.join(timeout=10)
     log.close()
+    peak_kb, status = (int(v) for v in usage_file.read_text().split())
     if limit is None and status != 0:
         raise SystemExit(f"{stage} failed in {folder}: see {folder / (stage + '.log')}")
-    result = {"seconds": round(wall, 1), "peak_gb": round(usage.ru_maxrss / 1024 ** 2, 2)}
+    result = {"seconds": round(wall, 1), "peak_gb": round(peak_kb / 1024 ** 2, 2)}
     if first_line:
         result["first_step_seconds"] = round(seen[0], 1) if seen else float("nan")
     return result
