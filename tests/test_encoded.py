@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from seq2seq.core.errors import DataError
-from seq2seq.data.encoded import EncodedSplit, Sequences, SplitWriter, load_encoded, save_encoded
+from seq2seq.data.encoded import EncodedSplit, IdsOnDisk, Sequences, SplitWriter, load_encoded, save_encoded
 
 
 def test_a_split_written_in_chunks_reads_back_memory_mapped_as_written(tmp_path):
@@ -14,7 +14,8 @@ def test_a_split_written_in_chunks_reads_back_memory_mapped_as_written(tmp_path)
         for start in range(0, 257, 50):
             split.append(src[start:start + 50], tgt[start:start + 50])
     loaded = load_encoded(tmp_path / "train")
-    assert isinstance(loaded.src.ids, np.memmap) and loaded.src[0].dtype == np.int32
+    assert isinstance(loaded.src.ids, IdsOnDisk) and loaded.src[0].dtype == np.int32
+    assert loaded.src.lengths_of([3, 0]).tolist() == [len(src[3]), len(src[0])]
     assert [a.tolist() for a in loaded.src] == src and [a.tolist() for a in loaded.tgt] == tgt
     assert loaded.tgt.lengths.tolist() == [len(t) for t in tgt]
     whole = tmp_path / "whole"

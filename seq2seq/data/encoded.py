@@ -1,15 +1,19 @@
-"""Encoded splits: the sentence pairs as token ids, flat on disk and memory-mapped when read.
+"""Encoded splits: the sentence pairs as token ids, flat on disk and read a sentence at a time.
 
 A split is a folder of four ``.npy`` arrays: ``src_ids`` and ``tgt_ids`` (int32, every sentence's
 ids one after another, without ``<s>``/``</s>``) and ``src_offsets``, ``tgt_offsets`` (int64,
 sentence ``i`` is ``ids[offsets[i]:offsets[i + 1]]``). :class:`SplitWriter` appends to them chunk by
-chunk (the length goes into each header when it closes), and :func:`load_encoded` maps them, so a
-split of tens of millions of pairs costs neither the memory nor the time of reading it: pages
-are read when a batch needs them, and no Python object is made per sentence.
+chunk (the length goes into each header when it closes). :func:`load_encoded` memory-maps the
+offsets (8 bytes a sentence) and leaves the ids on disk (:class:`IdsOnDisk`: a sentence's ids are
+read when a batch needs them), so a split of tens of millions of pairs costs neither the memory
+nor the time of reading it, and no Python object is made per sentence. (Mapped ids would do
+too, but every page a random batch touches, and the kernel's read-ahead around it, would stay
+in the training process's resident memory: the whole file within an epoch.)
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +29,53 @@ _MAGIC = b"\x93NUMPY\x01\x00"
 _HEADER_BYTES = 128  # fixed, so the final length fits in the header written first
 
 
+class IdsOnDisk:
+    """A 1-D array in an ``.npy`` file, read a slice at a time (``ids[a:b]`` is an ndarray read from
+    the file then); its pages stay in the system's file cache, not in this process's memory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with open(self.path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, self.dtype = read_header(fh)
+            self._start = fh.tell()
+        if len(shape) != 1 or fortran or self.dtype.hasobject:
+            raise ValueError(f"not a 1-D array of numbers: shape {shape}")
+        self.shape, self.ndim = shape, 1
+        self._fd = os.open(self.path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        if not isinstance(index, slice):
+            raise TypeError("ids on disk are read by slices")
+        start, stop, step = index.indices(len(self))
+        if step != 1:
+            raise ValueError("a slice of ids on disk must be contiguous")
+        size = self.dtype.itemsize
+        count = max(stop - start, 0)
+        data = os.pread(self._fd, count * size, self._start + start * size)
+        if len(data) != count * size:
+            raise OSError(f"{self.path}: cut short (ids {start}-{stop} of {len(self)} asked for)")
+        return np.frombuffer(data, dtype=self.dtype)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype)
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class Sequences:
     """Token id sequences stored flat: sequence ``i`` is ``ids[offsets[i]:offsets[i + 1]]``."""
 
-    def __init__(self, ids: np.ndarray, offsets: np.ndarray) -> None:
+    def __init__(self, ids: "np.ndarray | IdsOnDisk", offsets: np.ndarray) -> None:
         self.ids, self.offsets = ids, offsets
 
     @classmethod
@@ -66,10 +113,17 @@ class Sequences:
         start, end = int(self.offsets[0]), int(self.offsets[-1])
         return Sequences(self.ids[start:end], self.offsets - start)
 
+    def lengths_of(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The lengths of the sequences ``indices`` (from the offsets: no ids read)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        return self.offsets[indices + 1] - self.offsets[indices]
+
     @property
     def lengths(self) -> np.ndarray:
-        """Each sequence's length (int64), without a Python object per sequence."""
-        return np.diff(self.offsets)
+        """Each sequence's length (int32), without a Python object per sequence (nor a whole int64 copy)."""
+        lengths = np.empty(len(self), dtype=np.int32)
+        np.subtract(self.offsets[1:], self.offsets[:-1], out=lengths, casting="unsafe")
+        return lengths
 
 
 @dataclass
@@ -171,13 +225,14 @@ def split_sha256(folder: str | Path) -> str:
 
 
 def load_encoded(folder: str | Path) -> EncodedSplit:
-    """The split in ``folder``, memory-mapped (read-only)."""
+    """The split in ``folder``: offsets memory-mapped (read-only), ids read from disk as needed."""
     folder = Path(folder)
     arrays = {}
     for name in ARRAYS:
         path = folder / f"{name}.npy"
         try:
-            arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+            arrays[name] = (IdsOnDisk(path) if name.endswith("_ids")
+                            else np.load(path, mmap_mode="r", allow_pickle=False))
         except (OSError, ValueError, SyntaxError, EOFError) as err:
             reason = "missing" if not path.exists() else (str(err).splitlines()[0][:80] if str(err)
                                                            else type(err).__name__)

@@ -435,7 +435,7 @@ class Trainer:
         batch = make_batch([split.src[i] for i in mine], [split.tgt[i] for i in mine])
         if self.device.type == "cuda":
             batch = batch.pinned()
-        return StepBatch(batch, sum(len(split.tgt[i]) + 1 for i in indices))
+        return StepBatch(batch, int(split.tgt.lengths_of(indices).sum()) + len(indices))
 
     def train_step(self, step: StepBatch) -> tuple[int, float]:
         """One optimizer step on one batch; returns its target tokens and summed loss (over all ranks).
