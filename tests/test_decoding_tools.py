@@ -109,6 +109,15 @@ def test_an_ensemble_scores_the_weighted_mean_of_its_models_log_probabilities(mo
 
 
 @pytest.mark.parametrize("kind", ["a", "a-onnx"])
+def test_a_translation_longer_than_a_search_would_write_is_scored_whole(models, kind):
+    translator = load_translator(models[kind], device="cpu")
+    long = " ".join(["the red dog sees the big car ."] * 60)
+    [scored] = translator.score(["The cat"], [long], length_penalty=0.0)
+    assert len(scored.token_log_probs) == len(translator.tgt_tokenizer.encode([long])[0]) + 1 > 300
+    assert scored.log_prob == pytest.approx(sum(scored.token_log_probs), rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["a", "a-onnx"])
 def test_alignments_give_one_source_word_in_range_per_target_word(models, kind):
     translator = load_translator(models[kind], device="cpu", beam=3)
     for source, hyps in zip(SOURCES, translator.translate_details(SOURCES, attention=True)):

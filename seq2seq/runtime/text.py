@@ -108,7 +108,7 @@ class TextTranslator:
             raise ValueError(f"{len(sentences)} sentences but {len(translations)} translations")
         settings = replace(self.settings, **overrides)  # type: ignore[arg-type]
         sources = self.source_ids([s.strip() for s in sentences])
-        targets = [seq[:MAX_SOURCE_TOKENS] for seq in self.tgt_tokenizer.encode([t.strip() for t in translations])]
+        targets = self.tgt_tokenizer.encode([t.strip() for t in translations])  # whole: a cut one would score less
         scored = self.score_ids(sources, targets, settings)
         return [ScoredTranslation(text.strip(), s.score, s.log_prob, self.tgt_tokenizer.pieces(s.tokens) + ["</s>"],
                                   s.token_log_probs) for text, s in zip(translations, scored)]
