@@ -198,7 +198,7 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     pairs = base_pairs(args.work)
-    command = "python bench/scale.py " + " ".join(sys.argv[1:])
+    command = " ".join(["python bench/scale.py", *sys.argv[1:]])
     rows: list[dict] = []
     for size in [0.0, *args.sizes]:  # the table is written after each size: a stopped run keeps its rows
         rows.append(measure(size, pairs, args.work, args.train_seconds))
