@@ -66,3 +66,8 @@ def test_a_damaged_split_says_to_rerun_tokenize(tmp_path):
     (tmp_path / "train" / "tgt_ids.npy").unlink()
     with pytest.raises(DataError, match=r"tgt_ids.npy: not a readable encoded split \(missing\)"):
         load_encoded(tmp_path / "train")
+    save_encoded(tmp_path / "cut", [[5, 6], [7]], [[6], [8]])
+    ids = tmp_path / "cut" / "src_ids.npy"
+    ids.write_bytes(ids.read_bytes()[:-4])  # the last id lost: found when the split is opened, not mid-training
+    with pytest.raises(DataError, match=r"src_ids.npy: not a readable encoded split \(cut short: its header says 3 "):
+        load_encoded(tmp_path / "cut")

@@ -45,6 +45,8 @@ class IdsOnDisk:
             raise ValueError(f"not a 1-D array of numbers: shape {shape}")
         self.shape, self.ndim = shape, 1
         self._fd = os.open(self.path, os.O_RDONLY)
+        if os.fstat(self._fd).st_size < self._start + shape[0] * self.dtype.itemsize:
+            raise ValueError(f"cut short: its header says {shape[0]:,} values")
 
     def __len__(self) -> int:
         return self.shape[0]
