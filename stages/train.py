@@ -33,7 +33,7 @@ from seq2seq.data.encoded import load_encoded, split_sha256
 from seq2seq.data.resampling import SampledSegmentations
 from seq2seq.data.subwords import Tokenizer
 from seq2seq.params.config import Params, load_params
-from seq2seq.params.seeds import TrainedModel, as_seed, first_model, seed_from_args, seed_model
+from seq2seq.params.seeds import TrainedModel, as_seed, check_ensemble_stages, first_model, seed_from_args, seed_model
 from seq2seq.tracking.runs import TrainingRun
 from seq2seq.training.checkpoint import fingerprint, remove_checkpoint
 from seq2seq.training.distributed import ProcessGroup, join, launched_by_torchrun, leave, run_under_torchrun
@@ -47,6 +47,7 @@ def main() -> None:
     target = first_model(params)
     if sys.argv[1:]:  # one of train.more_seeds
         seed = seed_from_args(params, sys.argv[1:], "train")
+        check_ensemble_stages(params)
         params, target = as_seed(params, seed), seed_model(seed)
     check_ranks(params.train.device, params.train.nproc)
     if params.train.nproc > 1 and not launched_by_torchrun():

@@ -233,3 +233,19 @@ def test_a_seed_of_more_seeds_gets_the_groups_params_and_its_own_files():
     assert [m.seed for m in models] == [42, 1, 2]
     assert [str(m.bundle) for m in models] == ["data/model", "data/seeds/1/model", "data/seeds/2/model"]
     assert len({m.checkpoints for m in models}) == 3
+
+
+def test_a_seeds_stage_stops_where_dvc_yaml_runs_no_ensemble_of_the_seeds(tmp_path):
+    from seq2seq.core.errors import Seq2SeqError
+    from seq2seq.params.config import params_from_dict
+    from seq2seq.params.seeds import check_ensemble_stages
+
+    params = params_from_dict({"train": {"more_seeds": [1, 2]}, "tests": {"test": {"random_split": True}}})
+    dvc_yaml = tmp_path / "dvc.yaml"
+    dvc_yaml.write_text((Path(__file__).parents[1] / "dvc.yaml").read_text())  # the project's: no seeds, so no ensemble stages
+    with pytest.raises(Seq2SeqError, match=r"dvc.yaml: no ensemble stage for test set test though train.more_seeds "
+                                           r"lists 1, 2; run python tools/stage_deps.py"):
+        check_ensemble_stages(params, dvc_yaml)
+    dvc_yaml.write_text("vars:\n- tests: {test: {}}\n  ensembles: {test: {}}\nstages: {}\n")
+    check_ensemble_stages(params, dvc_yaml)  # as tools/stage_deps.py writes it for the seeds
+    check_ensemble_stages(params_from_dict({}), tmp_path / "none.yaml")  # no seeds, nothing to check

@@ -7,6 +7,8 @@ import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import yaml
+
 from ..core.errors import Seq2SeqError
 from ..core.stage_outputs import REMAKE, read_output_lines
 from .config import Params
@@ -63,6 +65,24 @@ def seed_from_args(params: Params, args: list[str], stage: str) -> int:
     if len(args) != 1 or not args[0].isdigit() or int(args[0]) not in params.train.more_seeds:
         raise Seq2SeqError(f"usage: python -m stages.{stage} N, N one of train.more_seeds in params.yaml ({known})")
     return int(args[0])
+
+
+def check_ensemble_stages(params: Params, dvc_yaml: Path = Path("dvc.yaml")) -> None:
+    """Stop a seed's stage where ``dvc_yaml`` runs no ensemble stage for a test set while
+    train.more_seeds lists seeds: its list is written by tools/stage_deps.py, and without one the
+    seeds would train (their stages follow params.yaml) but never be scored together."""
+    if not params.train.more_seeds or not dvc_yaml.is_file():
+        return
+    try:
+        entries = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")).get("vars") or []
+        listed = next((e["ensembles"] for e in entries if isinstance(e, dict) and "ensembles" in e), None) or {}
+    except (yaml.YAMLError, AttributeError, TypeError):
+        return  # not the pipeline's own file: DVC says what is wrong with it
+    missing = [name for name in params.tests if name not in listed]
+    if missing:
+        raise Seq2SeqError(f"{dvc_yaml}: no ensemble stage for test set {', '.join(missing)} though train.more_seeds "
+                           f"lists {', '.join(map(str, params.train.more_seeds))}; run python tools/stage_deps.py "
+                           "(it writes them), then dvc repro")
 
 
 def as_seed(params: Params, seed: int) -> Params:
