@@ -43,6 +43,7 @@ from seq2seq.core.errors import Seq2SeqError  # noqa: E402
 from seq2seq.params.config import load_params, params_from_dict  # noqa: E402
 from seq2seq.params.params_file import render  # noqa: E402
 from seq2seq.params.pipeline_inputs import pipeline_inputs  # noqa: E402
+from seq2seq.params.seeds import ensemble_stages  # noqa: E402
 
 INPUT_MARK = "  # from params.yaml: "  # ends each download dep line this tool writes for a local file
 VARS_COMMENT = """\
@@ -166,12 +167,6 @@ def vars_block(tests: dict[str, dict[str, str]], ensembles: dict[str, dict]) -> 
     return VARS_COMMENT + yaml.safe_dump({"vars": [entry]}, sort_keys=False, width=120)
 
 
-def ensembles(params: Any) -> dict[str, dict]:
-    """The ensemble stages to write: one per test set where train.more_seeds lists seeds (the stage
-    reads which from params.yaml, so changing the seeds leaves this as it is), none where it is empty."""
-    return {name: {} for name in params.tests} if params.train.more_seeds else {}
-
-
 def yaml_scalar(path: str) -> str:
     """``path`` as a YAML list item reads it back: plain where it can be, else double-quoted."""
     return path if re.fullmatch(r"[\w./~+@-]+", path) and not path.startswith(("-", "~", "@")) else json.dumps(path)
@@ -180,7 +175,7 @@ def yaml_scalar(path: str) -> str:
 def rewrite_inputs(text: str, inputs: dict, ensemble_stages: dict[str, dict]) -> str:
     """Write the local files of ``inputs`` (:func:`seq2seq.params.pipeline_inputs.pipeline_inputs`) into
     a dvc.yaml's text: the download stage's dep lines marked as this tool's, and the vars block (with
-    the :func:`ensembles` to run)."""
+    the :func:`seq2seq.params.seeds.ensemble_stages` to run)."""
     head, sep, body = text.partition("\nstages:\n")
     head = (head + "\n").replace(VARS_COMMENT, "")
     head = re.sub(r"(?ms)^vars:\n(?:[ -].*\n)*", "", head).rstrip("\n") + "\n"
@@ -270,7 +265,7 @@ def recipe_pipeline(folder: Path, project_text: str, params: dict) -> str:
     neutral["stages"] = {name: recipe_stage(stage, up) for name, stage in neutral["stages"].items()}
     text = RECIPE_HEADER + yaml.safe_dump(neutral, sort_keys=False, allow_unicode=True, width=120)
     recipe = params_from_dict(params, str(folder / "params.yaml"))
-    return rewrite_inputs(text, pipeline_inputs(recipe), ensembles(recipe))
+    return rewrite_inputs(text, pipeline_inputs(recipe), ensemble_stages(recipe))
 
 
 def pipelines() -> dict[Path, str]:
@@ -281,7 +276,7 @@ def pipelines() -> dict[Path, str]:
     code_written = rewrite(text, expected_deps(yaml.safe_load(text)))
     params = load_params(ROOT / "params.yaml")
     wanted = {ROOT / "params.yaml": defaults,
-              ROOT / "dvc.yaml": rewrite_inputs(code_written, pipeline_inputs(params), ensembles(params))}
+              ROOT / "dvc.yaml": rewrite_inputs(code_written, pipeline_inputs(params), ensemble_stages(params))}
     project = yaml.safe_load(defaults)
     for folder in recipes():
         params = recipe_params(folder, project)
