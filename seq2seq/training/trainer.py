@@ -33,6 +33,7 @@ from ..data.subwords import Tokenizer
 from ..decoding.torch_backend import translate_ids
 from ..fast import build_model
 from ..fast.allocator import reuse_freed_memory
+from ..fast.kernel_cache import bound_kernel_caches
 from ..model.seq2seq import Seq2Seq
 from ..params.config import ModelConfig, TrainConfig
 from ..reporting.scoring import bleu_chrf
@@ -203,6 +204,7 @@ class Trainer:
                  log: Callable[[str], None], checkpoint_dir: Path | None, fingerprint: str,
                  checkpoint_meta: dict[str, str], group: ProcessGroup = ProcessGroup(),
                  resegment: Callable[[int], EncodedSplit] | None = None) -> None:
+        bound_kernel_caches()  # before the first bf16 step builds a kernel
         check_precision(config.precision, device)
         if config.deterministic and device.type == "cuda":
             # cuBLAS reads it once, when PyTorch first asks it for a workspace: set before any product runs.
