@@ -6,7 +6,7 @@ against oneDNN's default of 1,024 kernels each.
 RECIPE_DIR is a recipe whose data stages have run (`cd recipes/multi30k-en-de && dvc repro tokenize`):
 its params (bf16 in the Multi30k recipes) train for ``--epochs`` epochs (the learning-rate schedule
 follows), one process per capacity, one after the other, nothing written but this script's output.
-Each process samples its resident memory every 2 s. Prints a Markdown table: peak resident memory
+Each process reads its resident memory after every validation and its peak (VmHWM) at the end. Prints a Markdown table: peak resident memory
 (VmHWM), memory after each epoch's validation, target tokens/s over the run, valid BLEU after the last
 epoch, and whether the weights equal the first capacity's (a hash of the state dict).
 """
@@ -18,8 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,15 +43,6 @@ def train_once(recipe: Path, epochs: int) -> dict:
     from seq2seq.params.config import load_params
     from seq2seq.training.trainer import train_model
 
-    samples: list[tuple[float, int]] = []
-    start = time.perf_counter()
-
-    def sample() -> None:
-        while True:
-            samples.append((time.perf_counter() - start, memory_mb()[0]))
-            time.sleep(2)
-
-    threading.Thread(target=sample, daemon=True).start()
     params = load_params(recipe / "params.yaml")
     config = dataclasses.replace(params.train, epochs=epochs, more_seeds=())
     tokens = recipe / "data" / "tokens"

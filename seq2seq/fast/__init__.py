@@ -11,7 +11,7 @@ on a GPU, cuDNN runs whole sequences and PyTorch's own kernels need no host sync
   or input feeding) as one autograd function with a hand-written backward;
 * :mod:`.dropout`: dropout whose mask is drawn as uniform floats;
 * :mod:`.fused_loss`: the output projection and cross-entropy as one function, one logits buffer;
-* :mod:`.allocator`: glibc keeps freed memory for the next batch.
+* :mod:`.allocator`: glibc keeps freed memory for the next batch;
 * :mod:`.kernel_cache`: oneDNN keeps a few kernels, not one per shape seen (memory of bf16 training).
 """
 from __future__ import annotations
