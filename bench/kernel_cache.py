@@ -6,9 +6,10 @@ against oneDNN's default of 1,024 kernels each.
 RECIPE_DIR is a recipe whose data stages have run (`cd recipes/multi30k-en-de && dvc repro tokenize`):
 its params (bf16 in the Multi30k recipes) train for ``--epochs`` epochs (the learning-rate schedule
 follows), one process per capacity, one after the other, nothing written but this script's output.
-Each process reads its resident memory after every validation and its peak (VmHWM) at the end. Prints a Markdown table: peak resident memory
-(VmHWM), memory after each epoch's validation, target tokens/s over the run, valid BLEU after the last
-epoch, and whether the weights equal the first capacity's (a hash of the state dict).
+Each process reads its resident memory after every validation and its peak (VmHWM) at the
+end. Prints a Markdown table: peak resident memory, memory after each epoch's validation, target
+tokens/s over the run, valid BLEU after the last epoch, and whether the weights equal the first
+capacity's (a hash of the state dict).
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIABLES = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")
+sys.path.insert(0, str(ROOT))
+
+from seq2seq.fast.kernel_cache import VARIABLES  # noqa: E402  (the training's own list: one place)
 
 
 def memory_mb() -> tuple[int, int]:
@@ -32,7 +35,6 @@ def memory_mb() -> tuple[int, int]:
 
 def train_once(recipe: Path, epochs: int) -> dict:
     """Train the recipe's model in this process (the capacities come from the environment)."""
-    sys.path.insert(0, str(ROOT))
     import dataclasses
 
     import torch
@@ -86,8 +88,8 @@ def main() -> None:
     for run in runs:
         same = "the same" if run["weights_sha256"] == runs[0]["weights_sha256"] else "differ"
         after = " / ".join(f"{mb / 1024:.2f}" for mb in run["after_epoch_mb"])
-        print(f"| {run['capacity']} | {run['peak_mb'] / 1024:.2f} GiB | {after} GiB | {run['tokens_per_second']:,.0f} | "
-              f"{run['valid_bleu']:.2f} | {same} |")
+        print(f"| {run['capacity']} | {run['peak_mb'] / 1024:.2f} GiB | {after} GiB | "
+              f"{run['tokens_per_second']:,.0f} | {run['valid_bleu']:.2f} | {same} |")
 
 
 if __name__ == "__main__":
