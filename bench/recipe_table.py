@@ -51,7 +51,7 @@ def row(recipe: Path) -> dict:
     greedy = score_corpus(translator.translate(list(pairs["source"])), list(pairs["target"]), params.score)
     result = {
         "recipe": recipe.name, "model": describe(params), "parameters": train["parameters"],
-        "epochs": train["epochs"], "train_minutes": training_minutes(recipe / "metrics/train_history.csv"),
+        "epochs": train["epochs"], "train_minutes": round(training_minutes(recipe / "metrics/train_history.csv"), 1),
         "precision": params.train.precision, "vocab_size": params.tokenize.vocab_size, "dropout": params.model.dropout,
         "word_dropout": params.train.word_dropout, "subword_sampling": params.train.subword_sampling,
         "label_smoothing": params.train.label_smoothing,

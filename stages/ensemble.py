@@ -64,7 +64,7 @@ def main() -> None:
               "ensemble": {**scores, "members": members, "training_minutes": round(sum(minutes.values()), 1)},
               "smaller_ensembles": smaller,
               "single_models": {"seeds": {str(seed): {"bleu": s["bleu"], "chrf": s["chrf"],
-                                                      "training_minutes": minutes[seed]}
+                                                      "training_minutes": round(minutes[seed], 1)}
                                           for seed, s in single.items()},
                                 **{k: spread([s[k] for s in single.values()]) for k in ("bleu", "chrf")},
                                 "training_minutes": spread(list(minutes.values()))},

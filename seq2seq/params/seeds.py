@@ -34,10 +34,10 @@ class TrainedModel:
 
 def training_minutes(history: Path) -> float:
     """The minutes of a training history (``train_history.csv``: one row per validation, each with
-    the seconds of training and validating since the one before)."""
+    the seconds of training and validating since the one before), unrounded: sums of them stay exact."""
     rows = csv.DictReader(read_output_lines(history))
     try:
-        return round(sum(float(row["seconds"]) for row in rows) / 60, 1)
+        return sum(float(row["seconds"]) for row in rows) / 60
     except (KeyError, TypeError, ValueError):
         raise Seq2SeqError(f"{history}: no seconds in a row of the training history; {REMAKE}") from None
 
